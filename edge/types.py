@@ -1,0 +1,97 @@
+"""Frozen values passed between pipeline stages.
+
+The chain is Frame -> Tokens -> EffectiveTokens -> FrameScore -> EventUpdate -> Window. Each stage
+reads one value and returns a new one; nothing downstream mutates what it was given. Array shapes
+are stated next to each field (N patches, C channels, K kept tokens).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame as it left the source."""
+
+    seq: int  # source frame number, 0-based, counts every frame the source produced
+    t: float  # seconds since stream start (file: position in the video; live: monotonic clock)
+    wall_time: float  # UNIX time at capture, for logs and the cloud
+    image: U8  # (H, W, 3) BGR, as OpenCV decodes it
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Encoder output for one frame."""
+
+    seq: int
+    t: float
+    patches: F32  # (N, C) patch tokens, row-major over the patch grid
+    cls: F32  # (C,) class token
+    grid: tuple[int, int]  # (rows, cols) of the patch grid; rows * cols == N
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveTokens:
+    """What SETS keeps of a frame: the patches that changed most since the previous frame."""
+
+    seq: int
+    t: float
+    indices: I64  # (K,) patch indices in [0, N), ascending
+    tokens: F32  # (K, C) the kept patch tokens, in the order of `indices`
+    distances: F32  # (K,) L1 distance of each kept patch to the previous frame
+    patches: int  # N, the number of patches the frame had
+    grid: tuple[int, int]
+    keyframe: bool  # True when there was no previous frame to compare with (stream start, gap)
+
+    @property
+    def kept(self) -> int:
+        return int(self.indices.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FrameScore:
+    """TETG's anomaly likelihood for one frame, raw and smoothed."""
+
+    seq: int
+    t: float
+    score: float  # head output in [0, 1]
+    smoothed: float  # after the event tracker's smoothing, in [0, 1]
+
+
+class EventState(StrEnum):
+    NEW = "new"
+    UPDATE = "update"
+    END = "end"
+
+
+@dataclass(frozen=True, slots=True)
+class EventUpdate:
+    """A change in an anomaly event's lifecycle; `id` is stable across its updates."""
+
+    id: str
+    state: EventState
+    start: float  # seconds since stream start
+    end: float | None  # None while the event is open
+    peak: float  # highest smoothed score so far
+    peak_t: float  # when the peak happened
+    prior: str  # the TET prior sentence for the language model
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """An ended event's frames chosen by ATS for shipping to the cloud."""
+
+    event_id: str
+    start: float
+    end: float
+    seqs: tuple[int, ...]  # chosen frame seqs, ascending
+    prior: str
