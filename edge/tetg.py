@@ -41,8 +41,8 @@ class HeadConfig:
 
 def gelu(x: F32) -> F32:
     """tanh-approximate GELU, the same function as torch's GELU(approximate='tanh')."""
-    y: F32 = 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
-    return y
+    y = 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
+    return y.astype(np.float32, copy=False)
 
 
 class AnomalyHead:

@@ -7,7 +7,7 @@ tokens (B, C), N = (S / 14) ** 2. Backends live one per file and are picked by `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -24,9 +24,14 @@ class EncoderError(Exception):
 
 
 class Encoder(Protocol):
-    name: str  # backend name as configured: "torch", "onnx", "tensorrt"
-    input_size: int  # S
-    embed_dim: int  # C
+    @property
+    def name(self) -> str: ...  # backend name as configured: "torch", "onnx", "tensorrt"
+
+    @property
+    def input_size(self) -> int: ...  # S
+
+    @property
+    def embed_dim(self) -> int: ...  # C
 
     def encode(self, batch: F32) -> tuple[F32, F32]:
         """(B, 3, S, S) normalised RGB -> (patches (B, N, C), cls (B, C)), float32 on the host."""
@@ -42,11 +47,11 @@ def resize(image: U8, size: int) -> U8:
     against ~7 ms for one INTER_AREA pass, with the same anti-aliasing at the end.
     """
     h, w = image.shape[:2]
+    src: Any = image
     if min(h, w) > 2 * size:
-        image = cv2.resize(image, (2 * size, 2 * size), interpolation=cv2.INTER_LINEAR)
+        src = cv2.resize(image, (2 * size, 2 * size), interpolation=cv2.INTER_LINEAR)
     interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
-    out: U8 = cv2.resize(image, (size, size), interpolation=interp)
-    return out
+    return np.asarray(cv2.resize(src, (size, size), interpolation=interp), dtype=np.uint8)
 
 
 def normalise(image: U8) -> F32:

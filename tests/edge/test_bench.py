@@ -1,0 +1,36 @@
+"""`vau-edge bench` on real frames: JSON report with stages, ratios and agreement between backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_compares_backends_on_the_same_frames_and_writes_json(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vau.edge.cli", "bench", "--source", str(vtest_path),
+         "--frames", "4", "--backends", "torch,onnx", "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["frames"] == 4 and report["reference"] == "torch"
+    onnx = report["backends"]["onnx"]
+    for key in ("fps", "ms_per_frame", "cls_cosine", "index_overlap", "score_abs_diff"):
+        assert isinstance(onnx[key], float)
+    assert set(onnx["stages_ms"]) == {"preprocess", "encoder", "sets", "head", "events"}
+    assert onnx["cls_cosine"] > 0.9999 and onnx["index_overlap"] > 0.95
+    assert report["backends"]["torch"]["index_overlap"] == 1.0
+    assert report["ratios"]["onnx_vs_torch_fps"] > 0
+    assert report["peak_rss_mb"] > 0
+
+
+def test_bench_rejects_unknown_backend_with_exit_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "vau.edge.cli", "bench", "--backends", "tflite"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "tflite" in proc.stderr
