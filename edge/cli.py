@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vau.edge.settings import EdgeSettings, SettingsError, environment_keys, load_settings
+from vau.edge.settings import EdgeSettings, SettingsError, edge_environment_keys, load_settings
 
 log = logging.getLogger("vau.edge")
 
@@ -121,8 +121,8 @@ def _setup_logging(settings: EdgeSettings) -> None:
     from vau.edge.console import setup_logging
 
     setup_logging(settings.output.log_format)
-    if environment_keys():
-        log.info("settings from environment: %s", ", ".join(environment_keys()))
+    if edge_environment_keys():
+        log.info("settings from environment: %s", ", ".join(edge_environment_keys()))
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -66,6 +66,7 @@ class SetsSelector:
         return EffectiveTokens(
             seq=tokens.seq,
             t=tokens.t,
+            wall_time=tokens.wall_time,
             indices=indices,
             tokens=np.ascontiguousarray(tokens.patches[indices]),
             distances=np.ascontiguousarray(dist[indices]),

@@ -6,31 +6,22 @@ command-line flags. Unknown keys are errors at every layer; values are never sil
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from vau.common.settings import LayeredSettings, SettingsError, Strict, environment_keys, load
+
+__all__ = ["EdgeSettings", "SettingsError", "edge_environment_keys", "load_settings"]
 
 PATCH = 14  # DINOv2 patch size in pixels
 DEFAULT_CLASSES = (
     "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting",
     "RoadAccidents", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
 )  # fmt: skip
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class SourceSettings(Strict):
@@ -132,14 +123,60 @@ class OutputSettings(Strict):
     status_line: bool = Field(True, description="Show a live status line on a terminal.")
 
 
-class EdgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="VAU_EDGE__",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-        validate_default=True,
+class UplinkSettings(Strict):
+    cloud: str | None = Field(
+        None, description="Cloud ingest HOST:PORT; unset keeps results local (no uplink)."
     )
+    data_dir: Path = Field(
+        Path("vau-edge-data"), description="Folder of the durable outbox (SQLite, WAL)."
+    )
+    mode: Literal["events", "continuous"] = Field(
+        "events",
+        description="events: ship ATS-chosen frames of each event plus score summaries; "
+        "continuous: ship every frame's tokens.",
+    )
+    token_dtype: Literal["fp16", "int8"] = Field("fp16", description="Token payload encoding.")
+    summary_every_s: float = Field(
+        10.0, gt=0, le=3600, description="Scores-only heartbeat period for normal time."
+    )
+    ring_frames: int = Field(
+        600, ge=16, le=100_000, description="Recent frames kept in memory for event windows."
+    )
+    outbox_max_bytes: int = Field(
+        256 * 2**20, ge=2**16, description="Outbox cap; when full, normal frames go first."
+    )
+    ttl_s: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Records older than this expire unsent (counted)."
+    )
+    max_in_flight: int = Field(64, ge=1, le=10_000, description="Unacked records on the wire.")
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="At the end of a file, wait this long for every record's ack."
+    )
+    reconnect_initial_s: float = Field(0.5, gt=0, le=60, description="First reconnect delay.")
+    reconnect_max_s: float = Field(30.0, gt=0, le=600, description="Reconnect delay ceiling.")
+    keepalive_s: float = Field(
+        30.0, ge=10, description="gRPC keepalive ping period (the cloud permits >= 10 s)."
+    )
+    max_message_bytes: int = Field(
+        4 * 2**20, ge=2**16, le=64 * 2**20, description="Largest message sent or received."
+    )
+    tls_ca: Path | None = Field(None, description="CA certificate that signed the cloud's cert.")
+    tls_cert: Path | None = Field(None, description="This device's client certificate (mTLS).")
+    tls_key: Path | None = Field(None, description="This device's private key (mTLS).")
+    token: SecretStr | None = Field(
+        None, description="Per-device token for sites without PKI (sent over TLS only)."
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> UplinkSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be set together")
+        return self
+
+
+class EdgeSettings(LayeredSettings):
+    model_config = SettingsConfigDict(env_prefix="VAU_EDGE__")
+    env_prefix: ClassVar[str] = "VAU_EDGE__"
 
     device_id: str = Field("edge-0", min_length=1, max_length=64, description="This device.")
     camera_id: str = Field("cam-0", min_length=1, max_length=64, description="This camera.")
@@ -152,88 +189,15 @@ class EdgeSettings(BaseSettings):
     events: EventSettings = EventSettings()
     ats: AtsSettings = AtsSettings()
     output: OutputSettings = OutputSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config = _CONFIG_FILE.get()
-        layers: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if config is not None:
-            layers.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
-        return tuple(layers)
-
-
-class SettingsError(Exception):
-    """A setting is invalid; the message names the key and the fix."""
-
-
-_CONFIG_FILE: ContextVar[Path | None] = ContextVar("vau_edge_config_file", default=None)
-
-
-@contextmanager
-def _config_file(path: Path | None) -> Iterator[None]:
-    token = _CONFIG_FILE.set(path)
-    try:
-        yield
-    finally:
-        _CONFIG_FILE.reset(token)
+    uplink: UplinkSettings = UplinkSettings()
 
 
 def load_settings(
     config: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> EdgeSettings:
     """Build settings from the four layers; raise SettingsError with a readable message."""
-    if config is not None:
-        _check_toml(config)
-    _check_env_names()
-    try:
-        with _config_file(config):
-            return EdgeSettings(**dict(overrides or {}))
-    except ValidationError as exc:
-        raise SettingsError(_describe(exc, config)) from None
+    return load(EdgeSettings, config, overrides)
 
 
-def _check_toml(path: Path) -> None:
-    if not path.is_file():
-        raise SettingsError(f"config file {path} does not exist; pass an existing TOML file")
-    try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
-
-
-def _check_env_names() -> None:
-    # pydantic-settings ignores unknown top-level variables; a typo must not pass silently.
-    known = {name.upper() for name in EdgeSettings.model_fields}
-    unknown = [
-        k for k in environment_keys() if k.removeprefix("VAU_EDGE__").split("__")[0] not in known
-    ]
-    if unknown:
-        raise SettingsError(
-            f"unknown setting(s) in the environment: {', '.join(unknown)}; "
-            f"known top-level keys: {', '.join(sorted(known))}"
-        )
-
-
-def _describe(exc: ValidationError, config: Path | None) -> str:
-    where = f" (layers: defaults, {config or 'no config file'}, VAU_EDGE__* env, flags)"
-    lines = [f"invalid settings{where}:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(root)"
-        if err["type"] == "extra_forbidden":
-            env = "VAU_EDGE__" + key.replace(".", "__").upper()
-            lines.append(f"  {key}: unknown setting (check spelling; env form would be {env})")
-        else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
-
-
-def environment_keys() -> list[str]:
-    """The VAU_EDGE__ variables set in this process, for start-up logs (values never logged)."""
-    return sorted(k for k in os.environ if k.startswith("VAU_EDGE__"))
+def edge_environment_keys() -> list[str]:
+    return environment_keys(EdgeSettings.env_prefix)

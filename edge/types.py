@@ -34,6 +34,7 @@ class Tokens:
 
     seq: int
     t: float
+    wall_time: float  # UNIX time the frame was captured
     patches: F32  # (N, C) patch tokens, row-major over the patch grid
     cls: F32  # (C,) class token
     grid: tuple[int, int]  # (rows, cols) of the patch grid; rows * cols == N
@@ -45,6 +46,7 @@ class EffectiveTokens:
 
     seq: int
     t: float
+    wall_time: float
     indices: I64  # (K,) patch indices in [0, N), ascending
     tokens: F32  # (K, C) the kept patch tokens, in the order of `indices`
     distances: F32  # (K,) L1 distance of each kept patch to the previous frame

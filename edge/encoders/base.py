@@ -74,10 +74,7 @@ def grid_of(size: int) -> tuple[int, int]:
 def to_tokens(frames: Sequence[Frame], patches: F32, cls: F32, size: int) -> list[Tokens]:
     """Split a batch's outputs into one Tokens value per frame."""
     grid = grid_of(size)
-    return [
-        Tokens(seq=f.seq, t=f.t, patches=patches[i], cls=cls[i], grid=grid)
-        for i, f in enumerate(frames)
-    ]
+    return [Tokens(f.seq, f.t, f.wall_time, patches[i], cls[i], grid) for i, f in enumerate(frames)]
 
 
 def split_hidden(hidden: F32) -> tuple[F32, F32]:

@@ -1,4 +1,4 @@
-"""`vau-edge bench` on real frames: JSON report with stages, ratios and agreement between backends."""
+"""`vau-edge bench` on real frames: a JSON report with stages, ratios and backend agreement."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from vau.edge.types import Tokens
 
 def _tokens(patches: np.ndarray, t: float = 0.0, seq: int = 0) -> Tokens:
     p = patches.astype(np.float32)
-    return Tokens(seq=seq, t=t, patches=p, cls=p.mean(0), grid=(1, p.shape[0]))
+    return Tokens(seq=seq, t=t, wall_time=t, patches=p, cls=p.mean(0), grid=(1, p.shape[0]))
 
 
 def test_l1_distance_matches_hand_computed_values() -> None:

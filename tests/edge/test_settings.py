@@ -21,9 +21,13 @@ def _toml(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_valid_and_documented() -> None:
     s = load_settings()
     assert s.sets.keep_ratio == 0.5 and s.encoder.backend == "onnx"
+    sections = {"source", "encoder", "sets", "head", "events", "ats", "output", "uplink"}
     for name, field in EdgeSettings.model_fields.items():
-        assert field.description or name in {"source", "encoder", "sets", "head", "events", "ats",
-                                             "output"}  # fmt: skip
+        assert field.description or name in sections
+    for section in sections:
+        model = type(getattr(s, section))
+        undocumented = [n for n, f in model.model_fields.items() if not f.description]
+        assert not undocumented, f"{section}: {undocumented}"
 
 
 def test_each_layer_overrides_the_one_below(
