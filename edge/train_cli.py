@@ -9,6 +9,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from vau.edge.synth import DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_KIND
+
 
 def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser(
@@ -17,8 +19,8 @@ def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None])
     )
     p.add_argument("--out", type=Path, required=True, help="folder for the clips and manifest")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--clips-per-kind", type=int, default=4, help="anomalous clips per kind")
-    p.add_argument("--clip-seconds", type=float, default=16.0)
+    p.add_argument("--clips-per-kind", type=int, default=DEFAULT_CLIPS_PER_KIND)
+    p.add_argument("--clip-seconds", type=float, default=DEFAULT_CLIP_SECONDS)
     p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
     p.set_defaults(handler=cmd_make_dataset)
 
@@ -36,9 +38,9 @@ def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None])
 
 def cmd_make_dataset(args: argparse.Namespace) -> int:
     from vau.assets import asset_path
-    from vau.edge.synth import build_dataset
+    from vau.edge.synth import FOOTAGE_ASSETS, build_dataset
 
-    footage = [asset_path(name, args.cache_dir) for name in ("vtest.avi", "bikes.mp4")]
+    footage = [asset_path(name, args.cache_dir) for name in FOOTAGE_ASSETS]
     manifest = build_dataset(
         footage, args.out, clips_per_kind=args.clips_per_kind,
         clip_seconds=args.clip_seconds, seed=args.seed,
