@@ -34,6 +34,8 @@ FLAG_KEYS = {
     "device_id": "device_id",
     "camera_id": "camera_id",
     "cache_dir": "cache_dir",
+    "cloud": "uplink.cloud",
+    "data_dir": "uplink.data_dir",
 }
 
 
@@ -73,6 +75,8 @@ def _add_run(sub: Any) -> None:
     src.add_argument("--source", metavar="PATH|URL", help="video file, rtsp:// or http(s):// URL")
     _add_common(p)
     p.add_argument("--dry-run", action="store_true", help="no uplink: local outputs only")
+    p.add_argument("--cloud", metavar="HOST:PORT", help="stream effective tokens to this cloud")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of the durable outbox")
     p.add_argument("--jsonl", type=Path, metavar="PATH", help="write frame/event records here")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--metrics-port", type=int, metavar="P", help="serve Prometheus metrics")
@@ -82,6 +86,26 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--device-id")
     p.add_argument("--camera-id")
     p.set_defaults(handler=cmd_run)
+
+
+def _add_outbox(sub: Any) -> None:
+    p = sub.add_parser("outbox", help="inspect the durable outbox")
+    ops = p.add_subparsers(dest="op", required=True)
+    stats = ops.add_parser("stats", help="lifetime totals: enqueued, acked, pending, evicted...")
+    stats.add_argument("--data-dir", type=Path, required=True, metavar="DIR")
+    stats.add_argument("--json", action="store_true", help="one JSON object (for scripts)")
+    stats.set_defaults(handler=cmd_outbox_stats)
+
+
+def cmd_outbox_stats(args: argparse.Namespace) -> int:
+    from vau.edge.uplink.outbox import read_stats
+
+    stats = read_stats(args.data_dir)
+    if args.json:
+        print(json.dumps(stats))
+    else:
+        print("  ".join(f"{k} {v}" for k, v in stats.items()))
+    return 0
 
 
 def _add_config(sub: Any) -> None:
@@ -97,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
     _add_config(sub)
+    _add_outbox(sub)
     bench.add_parser(sub, _add_common)
     train_cli.add_parsers(sub, _add_common)
     return parser
@@ -142,8 +167,13 @@ def user_errors() -> tuple[type[Exception], ...]:
     from vau.edge.manifest import ManifestError
     from vau.edge.sources import SourceError
     from vau.edge.tetg import HeadError
+    from vau.edge.uplink.channel import UplinkConfigError
+    from vau.edge.uplink.outbox import OutboxError
 
-    return (SettingsError, SourceError, EncoderError, HeadError, AssetError, ManifestError)
+    return (
+        SettingsError, SourceError, EncoderError, HeadError, AssetError, ManifestError,
+        UplinkConfigError, OutboxError,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,10 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
 
 
 if __name__ == "__main__":

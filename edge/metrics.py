@@ -67,8 +67,85 @@ ANOMALY_SCORE = Gauge(
     "vau_edge_anomaly_score", "Latest smoothed anomaly score.", ["camera"], registry=REGISTRY
 )
 
+UPLINK_BYTES = Counter(
+    "vau_edge_uplink_bytes_total", "Bytes of records written to the uplink stream.",
+    registry=REGISTRY,
+)  # fmt: skip
+UPLINK_RECORDS_SENT = Counter(
+    "vau_edge_uplink_records_sent_total",
+    "Records written to the uplink (re-sends after a reconnect count again).",
+    ["camera", "kind"],
+    registry=REGISTRY,
+)
+UPLINK_CONNECTED = Gauge(
+    "vau_edge_uplink_connected", "1 while a stream to the cloud is up.", registry=REGISTRY
+)
+UPLINK_RECONNECTS = Counter(
+    "vau_edge_uplink_reconnects_total", "Uplink streams that ended and were retried.",
+    registry=REGISTRY,
+)  # fmt: skip
+UPLINK_REJECTED = Counter(
+    "vau_edge_uplink_rejected_total",
+    "Records the cloud refused as invalid; dropped from the outbox and logged.",
+    ["reason"],
+    registry=REGISTRY,
+)
+WINDOW_FRAMES_MISSING = Counter(
+    "vau_edge_window_frames_missing_total",
+    "Frames ATS chose for a window that had already left the in-memory ring (uplink.ring_frames).",
+    ["camera"],
+    registry=REGISTRY,
+)
+
 
 def serve(port: int, addr: str = "0.0.0.0") -> int:
     """Expose /metrics; returns the bound port (pass 0 for a free one)."""
     server, _thread = start_http_server(port, addr=addr, registry=REGISTRY)
     return int(server.server_port)
+
+
+# Durable outbox (vau.edge.uplink.outbox). Its exact lifetime totals live in the outbox file itself
+# (`vau-edge outbox stats`); these count what this process did.
+RECORDS_ENQUEUED = Counter(
+    "vau_edge_records_enqueued_total",
+    "Records written to the outbox (each got a seq; includes ones dropped on arrival when full).",
+    ["camera", "kind"],
+    registry=REGISTRY,
+)
+RECORDS_ACKED = Counter(
+    "vau_edge_records_acked_total",
+    "Records the cloud acknowledged, deleted from the outbox.",
+    ["camera"],
+    registry=REGISTRY,
+)
+OUTBOX_BYTES = Gauge(
+    "vau_edge_outbox_bytes", "Record body bytes held in the outbox.", registry=REGISTRY
+)
+OUTBOX_RECORDS = Gauge(
+    "vau_edge_outbox_records", "Records held in the outbox (unacked).", registry=REGISTRY
+)
+OUTBOX_EVICTED = Counter(
+    "vau_edge_outbox_evicted_total",
+    "Records removed unsent, by reason: 'full' (the byte cap; lowest priority, oldest first) or "
+    "'expired' (older than ttl_s).",
+    ["reason", "kind"],
+    registry=REGISTRY,
+)
+OUTBOX_EXPIRED = Counter(
+    "vau_edge_outbox_expired_total",
+    "Records removed unsent because they were older than ttl_s.",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOX_ACKS_IGNORED = Counter(
+    "vau_edge_outbox_acks_ignored_total",
+    "Acks ignored because they named another outbox epoch.",
+    ["camera"],
+    registry=REGISTRY,
+)
+OUTBOX_PUT_SECONDS = Histogram(
+    "vau_edge_outbox_put_seconds",
+    "Wall time of one outbox put, fsync included.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)

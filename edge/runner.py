@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vau.edge import metrics
 from vau.edge.console import StatusLine
@@ -15,6 +16,9 @@ from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import JsonlSink, Sink
 from vau.edge.sources import open_source, sampled
 from vau.edge.tetg import load_head
+
+if TYPE_CHECKING:
+    from vau.edge.uplink.link import CloudLink
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,16 @@ def build_sinks(settings: EdgeSettings) -> list[Sink]:
     return sinks
 
 
+def open_link(settings: EdgeSettings, dry_run: bool) -> CloudLink | None:
+    if dry_run or settings.uplink.cloud is None:
+        why = "--dry-run" if dry_run else "no uplink.cloud configured"
+        log.info("no cloud uplink (%s); results stay local", why)
+        return None
+    from vau.edge.uplink.link import CloudLink
+
+    return CloudLink(settings)
+
+
 def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = False) -> int:
     """Run until the source ends, `max_frames` is reached or `stop` is set; 0 on a clean end."""
     head = load_head(settings.head.path)
@@ -42,10 +56,9 @@ def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = Fal
     if settings.output.metrics_port is not None:
         port = metrics.serve(settings.output.metrics_port)
         log.info("metrics on http://0.0.0.0:%d/metrics", port)
-    if not dry_run:
-        log.info("no cloud uplink configured; results stay local (outputs below)")
+    link = open_link(settings, dry_run)
     status = StatusLine() if settings.output.status_line else None
-    sinks = build_sinks(settings)
+    sinks = build_sinks(settings) + ([link.sink] if link is not None else [])
     pipeline = Pipeline(settings, encoder, head, sinks, on_frame=status)
     try:
         with open_source(settings.source, settings.camera_id, sample_footage(settings)) as source:
@@ -61,6 +74,8 @@ def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = Fal
         for sink in sinks:
             sink.close()
         encoder.close()
+        if link is not None:
+            link.finish()
     _log_summary(stats, stop)
     return 0
 

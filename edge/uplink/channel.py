@@ -1,0 +1,91 @@
+"""The gRPC channel to the cloud: credentials, keepalive and size caps from UplinkSettings.
+
+Plaintext is allowed only to a loopback address; anything else needs `uplink.tls_ca` (and a client
+certificate or a token). A token is sent only where the channel is encrypted or stays on the host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import grpc
+
+from vau.edge.settings import UplinkSettings
+
+STREAM_METHOD = "/vau.v1.Uplink/Stream"
+
+
+class UplinkConfigError(Exception):
+    """The uplink cannot be configured as asked; the message says what to set."""
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UplinkConfigError(f"uplink.cloud must be HOST:PORT, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def channel_options(cfg: UplinkSettings) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.keepalive_time_ms", int(cfg.keepalive_s * 1000)),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_send_message_length", cfg.max_message_bytes),
+        ("grpc.max_receive_message_length", cfg.max_message_bytes),
+        ("grpc.enable_retries", 0),  # a stream is resumed by sequence numbers, not retried
+    ]
+
+
+def check(cfg: UplinkSettings) -> str:
+    """The cloud address, once the settings are known to make a usable channel."""
+    if cfg.cloud is None:
+        raise UplinkConfigError("no cloud address: set uplink.cloud or pass --cloud HOST:PORT")
+    host, _port = split_address(cfg.cloud)
+    if cfg.tls_ca is None and not is_loopback(host):
+        raise UplinkConfigError(
+            f"plaintext uplink only to a loopback address, not {host}; set uplink.tls_ca "
+            "(and tls_cert/tls_key or a token) to reach a remote cloud"
+        )
+    for name in ("tls_ca", "tls_cert", "tls_key"):
+        if getattr(cfg, name) is not None:
+            _read(cfg, name)
+    return cfg.cloud
+
+
+def open_channel(cfg: UplinkSettings) -> grpc.aio.Channel:
+    address = check(cfg)
+    options = channel_options(cfg)
+    if cfg.tls_ca is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=_read(cfg, "tls_ca"),
+        private_key=_read(cfg, "tls_key") if cfg.tls_key else None,
+        certificate_chain=_read(cfg, "tls_cert") if cfg.tls_cert else None,
+    )
+    return grpc.aio.secure_channel(address, creds, options=options)
+
+
+def call_metadata(cfg: UplinkSettings) -> tuple[tuple[str, str], ...]:
+    if cfg.token is None:
+        return ()
+    return (("authorization", f"Bearer {cfg.token.get_secret_value()}"),)
+
+
+def _read(cfg: UplinkSettings, field: str) -> bytes:
+    path = getattr(cfg, field)
+    try:
+        return bytes(path.read_bytes())
+    except OSError as exc:
+        raise UplinkConfigError(f"uplink.{field} = {path}: {exc.strerror}") from None

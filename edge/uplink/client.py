@@ -1,0 +1,213 @@
+"""The uplink: one gRPC stream per device that drains the outbox to the cloud, in order, resumably.
+
+Each connection says hello, learns from the cloud where each camera resumes (the highest sequence
+it has accepted), and sends the outbox's records after that point, at most `max_in_flight` unacked.
+Acks are cumulative per camera and delete records from the outbox. Any failure ends the stream; the
+next connection (after a jittered exponential backoff) resumes from the cloud's answer, so nothing
+acked is sent again and nothing unacked is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import grpc
+
+from vau.edge import metrics
+from vau.edge.live import backoff_delay
+from vau.edge.settings import UplinkSettings
+from vau.edge.uplink import codec
+from vau.edge.uplink.channel import STREAM_METHOD, call_metadata, open_channel
+from vau.edge.uplink.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 32  # records read from the outbox per query
+IDLE_POLL_S = 0.5  # re-check the outbox this often even without a wake-up
+HELLO_TIMEOUT_S = 10.0
+REJECT_KEYS = ("vau-reject-camera", "vau-reject-seq", "vau-reject-reason")
+
+
+class StreamEndedError(Exception):
+    """This stream ended; the uplink reconnects."""
+
+
+@dataclass
+class _Flight:
+    """Per connection: what was sent and not yet acked, per camera, in order."""
+
+    limit: int
+    cursor: dict[str, int] = field(default_factory=dict)  # highest seq sent per camera
+    unacked: dict[str, deque[int]] = field(default_factory=dict)
+    paused_until: float = 0.0
+
+    def count(self) -> int:
+        return sum(len(q) for q in self.unacked.values())
+
+    def sent(self, camera: str, seq: int) -> None:
+        self.cursor[camera] = seq
+        self.unacked.setdefault(camera, deque()).append(seq)
+
+    def acked(self, camera: str, seq: int) -> int:
+        q = self.unacked.get(camera, deque())
+        n = 0
+        while q and q[0] <= seq:
+            q.popleft()
+            n += 1
+        return n
+
+
+class Uplink:
+    """Runs in its own event loop (see UplinkThread); `wake()` is safe from any thread."""
+
+    def __init__(
+        self, cfg: UplinkSettings, device_id: str, cameras: list[str], outbox: Outbox,
+        version: str = "0.1.0",
+    ) -> None:  # fmt: skip
+        self._cfg = cfg
+        self._device = device_id
+        self._cameras = cameras
+        self._outbox = outbox
+        self._version = version
+        self._wakeup = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.connected = False
+
+    def wake(self) -> None:
+        """New records are in the outbox (called from the pipeline thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._connection(stop)
+                failures = 0
+            except StreamEndedError as exc:
+                failures += 1
+                log.warning("uplink: %s; reconnecting (attempt %d)", exc, failures)
+            self._set_connected(False)
+            if stop.is_set():
+                break
+            metrics.UPLINK_RECONNECTS.inc()
+            delay = backoff_delay(failures or 1, self._cfg.reconnect_initial_s,
+                                  self._cfg.reconnect_max_s)  # fmt: skip
+            await _wait(stop, delay)
+
+    async def _connection(self, stop: asyncio.Event) -> None:
+        channel = open_channel(self._cfg)
+        try:
+            call = channel.stream_stream(
+                STREAM_METHOD, request_serializer=None, response_deserializer=None
+            )(metadata=call_metadata(self._cfg))
+            await self._session(call, stop)
+        except grpc.aio.AioRpcError as exc:
+            raise StreamEndedError(_describe(exc)) from None
+        finally:
+            await channel.close(grace=None)
+
+    async def _session(self, call: grpc.aio.StreamStreamCall, stop: asyncio.Event) -> None:
+        hello = codec.hello(self._device, self._cameras, self._outbox.epoch, self._version)
+        await call.write(codec.serialize(hello))
+        resume = await asyncio.wait_for(self._read(call), HELLO_TIMEOUT_S)
+        if not isinstance(resume, codec.Resume):
+            raise StreamEndedError(f"expected the cloud's hello answer, got {resume!r}")
+        flight = await self._resume(resume)
+        self._set_connected(True)
+        log.info("uplink connected as %s; resuming after %s", resume.device_id, resume.after)
+        reader = asyncio.create_task(self._acks(call, flight))
+        stopper = asyncio.create_task(stop.wait())
+        sender = asyncio.create_task(self._send(call, flight, stop))
+        done, pending = await asyncio.wait(
+            {reader, sender, stopper}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        call.cancel()
+        for task in done - {stopper}:
+            task.result()  # re-raise what ended the stream
+
+    async def _resume(self, resume: codec.Resume) -> _Flight:
+        limit = min(self._cfg.max_in_flight, resume.max_in_flight or self._cfg.max_in_flight)
+        flight = _Flight(limit=limit)
+        epoch = self._outbox.epoch
+        for camera in self._cameras:
+            after = resume.after.get(camera, 0)
+            flight.cursor[camera] = after
+            if after:  # acked before the last stream died: drop them here too
+                await asyncio.to_thread(self._outbox.ack, camera, epoch, after)
+        return flight
+
+    async def _send(
+        self, call: grpc.aio.StreamStreamCall, flight: _Flight, stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            wait = flight.paused_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            room = flight.limit - flight.count()
+            sent = await self._send_some(call, flight, room) if room > 0 else 0
+            if sent == 0:
+                self._wakeup.clear()
+                await _wait(self._wakeup, IDLE_POLL_S)
+
+    async def _send_some(self, call: grpc.aio.StreamStreamCall, flight: _Flight, room: int) -> int:
+        sent = 0
+        for camera in self._cameras:
+            batch = await asyncio.to_thread(
+                self._outbox.pending, camera, flight.cursor.get(camera, 0), min(room - sent, BATCH)
+            )
+            for rec in batch:
+                data = codec.serialize(codec.record_message(camera, rec.epoch, rec.seq, rec.body))
+                await call.write(data)
+                flight.sent(camera, rec.seq)
+                metrics.UPLINK_BYTES.inc(len(data))
+                metrics.UPLINK_RECORDS_SENT.labels(camera, rec.kind).inc()
+                sent += 1
+            if sent >= room:
+                break
+        return sent
+
+    async def _acks(self, call: grpc.aio.StreamStreamCall, flight: _Flight) -> None:
+        while True:
+            msg = await self._read(call)
+            if isinstance(msg, codec.Acked):
+                flight.acked(msg.camera, msg.seq)
+                await asyncio.to_thread(self._outbox.ack, msg.camera, msg.epoch, msg.seq)
+                self._wakeup.set()
+            elif isinstance(msg, codec.Pause):
+                log.warning("uplink: cloud asks to pause %.1fs (%s)", msg.seconds, msg.reason)
+                flight.paused_until = time.monotonic() + msg.seconds
+
+    async def _read(
+        self, call: grpc.aio.StreamStreamCall
+    ) -> codec.Resume | codec.Acked | codec.Pause | None:
+        data = await call.read()
+        if data is grpc.aio.EOF:
+            raise StreamEndedError("the cloud closed the stream")
+        return codec.parse_cloud(bytes(data))
+
+    def _set_connected(self, up: bool) -> None:
+        self.connected = up
+        metrics.UPLINK_CONNECTED.set(1 if up else 0)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` pass, whichever comes first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+
+
+def _describe(exc: grpc.aio.AioRpcError) -> str:
+    """One line for the log: status, details and the cloud's reject metadata if any."""
+    trailing = dict(exc.trailing_metadata() or ())
+    reject = {k: trailing[k] for k in REJECT_KEYS if k in trailing}
+    extra = f" {reject}" if reject else ""
+    return f"{exc.code().name}: {exc.details()}{extra}"
