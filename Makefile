@@ -53,10 +53,13 @@ bench:  ## torch vs ONNX Runtime on the same real frames -> out/bench.json
 	@mkdir -p out
 	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx --json out/bench.json
 
-demo:  ## the main job on the embedded defaults: sample footage, offline weights, no uplink
+demo:  ## the main job on the embedded defaults: sample footage + injected anomaly, offline weights
 	@mkdir -p out
-	$(BIN)/vau-edge run --dry-run --jsonl out/demo.jsonl
-	@$(BIN)/python -c "import json; ev=[json.loads(l) for l in open('out/demo.jsonl') if '\"event\"' in l]; print(f'{len(ev)} event records in out/demo.jsonl'); [print(e['state'], e['id'], e['start'], e['end'], round(e['peak'],2)) for e in ev]"
+	$(BIN)/vau-edge make-clip --kind tamper --span 8 16 --seconds 24 --out out/demo.avi
+	$(BIN)/vau-edge run --dry-run --source out/demo.avi --jsonl out/demo.jsonl
+	@$(BIN)/python -c "import json; rs=[json.loads(l) for l in open('out/demo.jsonl')]; \
+	  ev=[r for r in rs if r['kind']=='event']; print(f'{len(rs)} records, {len(ev)} event changes:'); \
+	  [print(' ', e['state'], e['id'], 'from', e['start'], 'to', e['end'], 'peak', round(e['peak'], 2)) for e in ev]"
 
 clean:
 	rm -rf .build .mypy_cache .ruff_cache .pytest_cache out

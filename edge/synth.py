@@ -211,6 +211,24 @@ def build_dataset(
     return write_manifest(out_dir / "manifest.jsonl", clips)
 
 
+def make_clip(
+    footage: Path, out: Path, kind: str, span_s: tuple[float, float], seconds: float, seed: int = 0
+) -> Clip:
+    """One clip from the start of `footage` with `kind` injected over `span_s` (demos, tests)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown anomaly kind {kind!r}; choose from {', '.join(KINDS)}")
+    src = survey(footage)
+    frames = min(round(seconds * src.fps), src.frames)
+    a, b = (round(x * src.fps) for x in span_s)
+    speed = 3 if kind == "running" else 1
+    if not 0 <= a < b <= frames or frames + (b - a) * (speed - 1) > src.frames:
+        raise ValueError(f"span {span_s} does not fit a {seconds}s clip of {footage.name}")
+    plan = ClipPlan(out.stem, src, kind, 0, frames, (a, b), speed, seed, "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _render_footage(src, [plan], out.parent)
+    return Clip(out.parent / f"{out.stem}.avi", (plan.seconds,), kind)
+
+
 def _write_provenance(
     path: Path, sources: list[Footage], plans: list[ClipPlan], clip_seconds: float, seed: int
 ) -> None:

@@ -24,6 +24,15 @@ def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None])
     p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
     p.set_defaults(handler=cmd_make_dataset)
 
+    p = sub.add_parser("make-clip", help="one clip of sample footage with an injected anomaly")
+    p.add_argument("--out", type=Path, required=True, help="the .avi to write")
+    p.add_argument("--kind", default="tamper", help="intruder, running, smoke or tamper")
+    p.add_argument("--span", type=float, nargs=2, default=(8.0, 16.0), metavar=("START", "END"))
+    p.add_argument("--seconds", type=float, default=24.0, help="clip length")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
+    p.set_defaults(handler=cmd_make_clip)
+
     p = sub.add_parser("train-head", help="train the TETG head on frozen encoder features")
     add_common(p)
     p.add_argument("--manifest", type=Path, required=True, help="JSONL manifest or UCF-Crime file")
@@ -46,6 +55,22 @@ def cmd_make_dataset(args: argparse.Namespace) -> int:
         clip_seconds=args.clip_seconds, seed=args.seed,
     )  # fmt: skip
     print(manifest)
+    return 0
+
+
+def cmd_make_clip(args: argparse.Namespace) -> int:
+    from vau.assets import asset_path
+    from vau.edge.settings import SettingsError
+    from vau.edge.synth import make_clip
+
+    if args.out.suffix != ".avi":
+        raise SettingsError(f"--out must name an .avi file (MJPG), got {args.out}")
+    try:
+        clip = make_clip(asset_path("vtest.avi", args.cache_dir), args.out, args.kind,
+                         tuple(args.span), args.seconds, args.seed)  # fmt: skip
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    print(json.dumps({"video": str(clip.path), "kind": clip.kind, "spans": clip.spans}))
     return 0
 
 
