@@ -115,7 +115,7 @@ def _add_config(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vau.edge import bench, train_cli
+    from vau.edge import bench, bench_bandwidth, train_cli
 
     parser = argparse.ArgumentParser(prog="vau-edge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(sub)
     _add_outbox(sub)
     bench.add_parser(sub, _add_common)
+    bench_bandwidth.add_parser(sub, _add_common)
     train_cli.add_parsers(sub, _add_common)
     return parser
 

@@ -34,7 +34,15 @@ REJECT_KEYS = ("vau-reject-camera", "vau-reject-seq", "vau-reject-reason")
 
 
 class StreamEndedError(Exception):
-    """This stream ended; the uplink reconnects."""
+    """This stream ended; the uplink reconnects (after the longest backoff when `fatal`)."""
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal  # retrying soon cannot help: credentials or identity are wrong
+
+
+# Retrying soon cannot fix these: the device's credentials or identity are wrong.
+_CONFIG_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
 @dataclass
@@ -91,8 +99,9 @@ class Uplink:
                 await self._connection(stop)
                 failures = 0
             except StreamEndedError as exc:
-                failures += 1
-                log.warning("uplink: %s; reconnecting (attempt %d)", exc, failures)
+                failures = 64 if exc.fatal else failures + 1  # fatal: straight to the ceiling
+                log.log(logging.ERROR if exc.fatal else logging.WARNING,
+                        "uplink: %s; reconnecting (attempt %d)", exc, failures)  # fmt: skip
             self._set_connected(False)
             if stop.is_set():
                 break
@@ -109,9 +118,20 @@ class Uplink:
             )(metadata=call_metadata(self._cfg))
             await self._session(call, stop)
         except grpc.aio.AioRpcError as exc:
-            raise StreamEndedError(_describe(exc)) from None
+            await self._set_aside(exc)
+            raise StreamEndedError(_describe(exc), exc.code() in _CONFIG_CODES) from None
         finally:
             await channel.close(grace=None)
+
+    async def _set_aside(self, exc: grpc.aio.AioRpcError) -> None:
+        """A record the cloud refused as invalid is dropped (counted), or it would block forever."""
+        meta = dict(exc.trailing_metadata() or ())
+        camera, seq = str(meta.get("vau-reject-camera", "")), str(meta.get("vau-reject-seq", ""))
+        if exc.code() != grpc.StatusCode.INVALID_ARGUMENT or not camera or not seq.isdigit():
+            return
+        reason = str(meta.get("vau-reject-reason", "invalid"))
+        if int(seq) and await asyncio.to_thread(self._outbox.reject, camera, int(seq), reason):
+            metrics.UPLINK_REJECTED.labels(reason).inc()
 
     async def _session(self, call: grpc.aio.StreamStreamCall, stop: asyncio.Event) -> None:
         hello = codec.hello(self._device, self._cameras, self._outbox.epoch, self._version)

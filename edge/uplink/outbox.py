@@ -138,6 +138,17 @@ class Outbox:
         self._publish(totals)
         return n
 
+    def reject(self, camera: str, seq: int, reason: str) -> int:
+        """Drop one record the cloud refused as invalid, so it cannot block the stream forever;
+        counted as evicted (reason "rejected") and logged. Returns 1, or 0 if it was gone."""
+        with self._write() as db:
+            removed = odb.delete_one(db, camera, seq)
+            odb.bump(db, removed.deltas("evicted"))
+            totals = odb.totals(db)
+        self._report_removed("rejected", removed, f"the cloud refused seq {seq}: {reason}")
+        self._publish(totals)
+        return removed.count
+
     def _ignore_ack(self, camera: str, epoch: int, seq: int) -> int:
         log.warning(
             "outbox: ignored an ack for camera %s seq %d of epoch %d (this outbox is epoch %d)",

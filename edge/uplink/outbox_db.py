@@ -235,6 +235,16 @@ def expire(db: sqlite3.Connection, cutoff: float) -> Removed:
     return Removed({str(k): int(n) for k, n, _ in rows}, sum(int(s) for _, _, s in rows))
 
 
+def delete_one(db: sqlite3.Connection, camera: str, seq: int) -> Removed:
+    """Remove one record (the cloud refused it); nothing when it is already gone."""
+    row = db.execute("SELECT kind, size FROM records WHERE camera = ? AND seq = ?",
+                     (camera, seq)).fetchone()  # fmt: skip
+    if row is None:
+        return Removed()
+    db.execute("DELETE FROM records WHERE camera = ? AND seq = ?", (camera, seq))
+    return Removed({str(row[0]): 1}, int(row[1]))
+
+
 def delete_through(db: sqlite3.Connection, camera: str, seq: int) -> tuple[int, int]:
     """Remove the camera's records with seq <= `seq`; returns (records, bytes)."""
     n, size = db.execute(

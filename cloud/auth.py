@@ -1,0 +1,151 @@
+"""Who is on the other end of a stream: identity comes from the credential, never the payload.
+
+Modes, chosen by the settings:
+- "mtls": TLS with required client certificates signed by `tls.client_ca`; the device id is the
+  certificate's subject common name (CN). gRPC verifies chain and validity at the handshake.
+- "token": a per-device bearer token in the `authorization: Bearer <token>` metadata; the tokens
+  file keeps only sha256(token) per device (tokens are 32 random bytes, so a fast hash suffices).
+- "dev": plaintext on loopback with no tokens file: the Hello's device id is trusted (warned at
+  start). Plaintext with a tokens file is "token" mode.
+A credential that names no known device -> UNAUTHENTICATED; a Hello that names another device
+than the credential -> PERMISSION_DENIED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from vau.cloud.records import AuthError
+from vau.cloud.settings import CloudSettings
+from vau.cloud.validate import valid_id
+
+AuthMode = Literal["mtls", "token", "dev"]
+TOKENS_FORMAT = "vau-device-tokens/1"
+
+
+class TokenFileError(Exception):
+    """The tokens file is unreadable or malformed; the message names the file and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What the transport proved, extracted from the call by the servicer."""
+
+    cert_cn: str | None  # subject CN of a client certificate gRPC verified
+    bearer: str | None  # the token of an `authorization: Bearer <token>` header
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def read_tokens(path: Path) -> dict[str, str]:
+    """device -> sha256 hex of its token."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        hint = "create it with `vau-cloud tokens add DEVICE --tokens-file FILE`"
+        raise TokenFileError(f"tokens file {path} does not exist; {hint}") from None
+    except (OSError, ValueError) as exc:
+        raise TokenFileError(f"tokens file {path} is not readable JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != TOKENS_FORMAT:
+        raise TokenFileError(f"tokens file {path} is not a {TOKENS_FORMAT} file")
+    devices = doc.get("devices")
+    if not isinstance(devices, dict):
+        raise TokenFileError(f"tokens file {path} is not a {TOKENS_FORMAT} file")
+    ok = all(isinstance(v, str) and len(v) == 64 for v in devices.values())
+    if not ok:
+        raise TokenFileError(f"tokens file {path}: every device needs a sha256 hex digest")
+    return dict(devices)
+
+
+def add_token(path: Path, device: str) -> str:
+    """Make a new token for `device` (replacing any old one), store its hash, return the token."""
+    if not valid_id(device):
+        raise TokenFileError(f"device id {device!r} must be 1-64 chars [A-Za-z0-9._:@-]")
+    devices = read_tokens(path) if path.exists() else {}
+    token = secrets.token_urlsafe(32)
+    devices[device] = token_hash(token)
+    body = json.dumps({"format": TOKENS_FORMAT, "devices": devices}, indent=2, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(body + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+    return token
+
+
+class TokenTable:
+    """The tokens file, re-read when its modification time changes (`tokens add` needs no
+    restart). Lookups compare against every entry with hmac.compare_digest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp = -1
+        self._hashes: dict[str, str] = {}
+        self._refresh()
+
+    def _refresh(self) -> None:
+        stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
+        if stamp != self._stamp:
+            self._hashes = read_tokens(self.path)
+            self._stamp = stamp
+
+    def device_of(self, token: str) -> str | None:
+        # A broken edit keeps the last good table; the next change is read again.
+        with contextlib.suppress(OSError, TokenFileError):
+            self._refresh()
+        digest = token_hash(token)
+        found = None
+        for device, expected in self._hashes.items():
+            if hmac.compare_digest(digest, expected):
+                found = device
+        return found
+
+
+class Authenticator:
+    def __init__(self, mode: AuthMode, tokens: TokenTable | None) -> None:
+        if mode == "token" and tokens is None:
+            raise ValueError("token mode needs a TokenTable")
+        self.mode, self._tokens = mode, tokens
+
+    @classmethod
+    def from_settings(cls, s: CloudSettings) -> Authenticator:
+        tokens = TokenTable(s.tokens_file) if s.tokens_file is not None else None
+        if s.tls.enabled and s.tls.require_client_cert:
+            return cls("mtls", None)
+        return cls("token" if tokens is not None else "dev", tokens)
+
+    def authenticate(self, cred: Credential) -> str | None:
+        """The credential's device id (None in dev mode: the Hello decides), or AuthError."""
+        if self.mode == "dev":
+            return None
+        if self.mode == "mtls":
+            if not cred.cert_cn:
+                raise AuthError("unauthenticated", "no verified client certificate with a CN")
+            return cred.cert_cn
+        if not cred.bearer:
+            raise AuthError("unauthenticated", "missing `authorization: Bearer <token>` metadata")
+        assert self._tokens is not None
+        device = self._tokens.device_of(cred.bearer)
+        if device is None:
+            raise AuthError("unauthenticated", "unknown device token")
+        return device
+
+    @staticmethod
+    def authorize(principal: str | None, claimed: str) -> str:
+        """The device this stream writes as; PERMISSION_DENIED when the Hello claims another."""
+        if principal is not None and principal != claimed:  # ids are not secrets
+            raise AuthError("permission", "Hello.device_id differs from the credential's device")
+        return claimed

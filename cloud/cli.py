@@ -1,0 +1,179 @@
+"""`vau-cloud`: serve the ingest, read its stats, make development certificates and device tokens.
+
+User errors (bad settings, plaintext on a public address, missing files) print one line naming
+the fix and exit 2, without a traceback. SIGTERM / SIGINT stop `serve` gracefully (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vau.cloud.settings import CloudSettings, SettingsError, cloud_environment_keys, load_settings
+
+log = logging.getLogger("vau.cloud")
+
+FLAG_KEYS = {  # flag dest -> settings key; a flag left unset does not override lower layers
+    "listen": "listen",
+    "data_dir": "data_dir",
+    "metrics_port": "metrics_port",
+    "tokens_file": "tokens_file",
+}
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    values = vars(args)
+    return {key: values[dest] for dest, key in FLAG_KEYS.items() if values.get(dest) is not None}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, overrides_from(args))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if cloud_environment_keys():
+        log.info("settings from environment: %s", ", ".join(cloud_environment_keys()))
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: CloudSettings) -> int:
+    from vau.cloud.server import create_server
+    from vau.cloud.settings import host_port
+
+    server, port = create_server(settings)
+    await server.start()
+    host, _ = host_port(settings.listen)
+    shown = f"[{host}]" if ":" in host else host
+    log.info("listening on %s:%d (auth: %s, data: %s)", shown, port, server.auth_mode,
+             server.store.path)  # fmt: skip
+    if server.metrics_port is not None:
+        log.info("metrics on :%d/metrics", server.metrics_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: health NOT_SERVING, draining streams (grace %.1f s)",
+             settings.shutdown.grace_s)  # fmt: skip
+    await server.shutdown()
+    log.info("stopped")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from vau.cloud.store import read_stats
+
+    stats = read_stats(args.data_dir)
+    if args.json:
+        print(json.dumps(stats, indent=2, sort_keys=True))
+        return 0
+    print(f"{'device':<24} {'camera':<16} {'accepted':>10} {'duplicates':>10} {'gaps':>8} max_seq")
+    for device, cams in sorted(stats["devices"].items()):
+        for camera, c in sorted(cams.items()):
+            print(f"{device:<24} {camera:<16} {c['accepted']:>10} {c['duplicates']:>10} "
+                  f"{c['gaps']:>8} {c['max_seq']}")  # fmt: skip
+    return 0
+
+
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    from vau.cloud.certs import init_dir
+
+    made = init_dir(args.out, args.device or [], args.server_name or [])
+    for name, pair in made.items():
+        print(f"{name}: {pair.cert} {pair.key}")
+    return 0
+
+
+def cmd_certs_device(args: argparse.Namespace) -> int:
+    from vau.cloud.certs import device_files
+
+    pair = device_files(args.ca_dir, args.device, args.out)
+    print(f"{args.device}: {pair.cert} {pair.key}")
+    return 0
+
+
+def cmd_tokens_add(args: argparse.Namespace) -> int:
+    from vau.cloud.auth import add_token
+
+    token = add_token(args.tokens_file, args.device)
+    print(token)
+    print(f"stored sha256 of the token for {args.device} in {args.tokens_file}; the token is "
+          "shown only now (give it to the device as uplink.token)", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vau-cloud", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve the gRPC ingest (uplink, health, reflection)")
+    p.add_argument("--config", type=Path, help="TOML settings file")
+    p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (port 0 = any)")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of ingest.sqlite3")
+    p.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus port")
+    p.add_argument("--tokens-file", type=Path, metavar="F", help="device token hashes (JSON)")
+    p.set_defaults(handler=cmd_serve)
+    p = sub.add_parser("stats", help="per-device, per-camera ingest counts")
+    p.add_argument("--data-dir", type=Path, required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=cmd_stats)
+    _add_certs(sub)
+    _add_tokens(sub)
+    from vau.cloud import bench_load
+
+    bench_load.add_parser(sub)
+    return parser
+
+
+def _add_certs(sub: Any) -> None:
+    certs = sub.add_parser("certs", help="development CA and certificates (mTLS)")
+    csub = certs.add_subparsers(dest="certs_command", required=True)
+    p = csub.add_parser("init", help="new CA, server certificate and device certificates")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--device", action="append", metavar="ID", help="a device id (repeatable)")
+    p.add_argument("--server-name", action="append", metavar="NAME", help="extra server SAN")
+    p.set_defaults(handler=cmd_certs_init)
+    p = csub.add_parser("device", help="one more device certificate from an existing CA")
+    p.add_argument("--ca-dir", type=Path, required=True, metavar="DIR")
+    p.add_argument("--device", required=True, metavar="ID")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.set_defaults(handler=cmd_certs_device)
+
+
+def _add_tokens(sub: Any) -> None:
+    tokens = sub.add_parser("tokens", help="per-device bearer tokens (sites without PKI)")
+    tsub = tokens.add_subparsers(dest="tokens_command", required=True)
+    p = tsub.add_parser("add", help="make a token for DEVICE; prints it once, stores its hash")
+    p.add_argument("device", metavar="DEVICE")
+    p.add_argument("--tokens-file", type=Path, required=True, metavar="F")
+    p.set_defaults(handler=cmd_tokens_add)
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the user must change something: one line, exit 2, no traceback."""
+    from vau.cloud.auth import TokenFileError
+    from vau.cloud.certs import CertError
+    from vau.cloud.server import ServerConfigError
+    from vau.cloud.store import StoreError
+
+    return SettingsError, ServerConfigError, StoreError, CertError, TokenFileError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except user_errors() as exc:
+        print(f"vau-cloud: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The cloud gRPC server: Uplink ingest, health and reflection on one grpc.aio server.
+
+`create_server(settings)` builds everything and binds the port (listen "127.0.0.1:0" picks a free
+one); `await server.start()` serves; `await server.shutdown()` flips health to NOT_SERVING, refuses
+new streams, ends open ones after their current batch (UNAVAILABLE), `stop(grace)`s gRPC and
+closes the store. Call both on the event loop that will run the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from vau.cloud.admission import Admission
+from vau.cloud.auth import Authenticator, TokenFileError
+from vau.cloud.codec import SERVICE
+from vau.cloud.ingest import IngestDeps
+from vau.cloud.metrics import CloudMetrics
+from vau.cloud.servicer import UplinkServicer
+from vau.cloud.sessions import SessionRegistry
+from vau.cloud.settings import CloudSettings, TlsSettings, is_loopback
+from vau.cloud.validate import Validator
+from vau.cloud.writer import AsyncStore
+
+log = logging.getLogger("vau.cloud.server")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+
+class ServerConfigError(Exception):
+    """The server cannot start as configured; the message says what to change."""
+
+
+@dataclass
+class CloudServer:
+    settings: CloudSettings
+    grpc_server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    admission: Admission
+    store: AsyncStore
+    sessions: SessionRegistry
+    metrics: CloudMetrics
+    auth_mode: str
+    port: int = 0
+    metrics_port: int | None = None  # bound Prometheus port, once started
+    _stopping: bool = field(default=False, repr=False)
+
+    async def start(self) -> None:
+        await self.grpc_server.start()
+        for service in ("", SERVICE):
+            await self.health.set(service, SERVING)
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.settings.metrics_port)
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Graceful stop; safe to call twice."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await self.health.enter_graceful_shutdown()
+        if self.settings.shutdown.drain_delay_s:
+            await asyncio.sleep(self.settings.shutdown.drain_delay_s)
+        self.admission.stop_all()
+        await self.grpc_server.stop(self.settings.shutdown.grace_s if grace is None else grace)
+        self.sessions.close()
+        await asyncio.to_thread(self.store.close)
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc_server.wait_for_termination()
+
+
+def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
+    """Build and bind the server (not started). ServerConfigError for unusable settings."""
+    creds = _credentials(settings)
+    auth = _authenticator(settings)
+    metrics = CloudMetrics()
+    ss = settings.sessions
+    sessions = SessionRegistry(ss.recent_records, ss.queue_size, metrics.session_dropped.inc)
+    store = _open_store(settings)
+    admission = Admission(settings.limits, metrics)
+    deps = IngestDeps(
+        Validator(settings.limits, settings.dedup_retention_days * 86_400),
+        auth, admission, store, sessions, metrics, settings.limits, settings.batch,
+    )  # fmt: skip
+    server = grpc.aio.server(options=server_options(settings))
+    server.add_generic_rpc_handlers((UplinkServicer(deps).handler(),))
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
+    port = _bind(server, settings.listen, creds, store)
+    cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
+    cloud.port = port
+    return cloud, port
+
+
+def _open_store(s: CloudSettings) -> AsyncStore:
+    try:
+        return AsyncStore(s.data_dir, s.dedup_retention_days * 86_400)
+    except (OSError, sqlite3.Error) as exc:
+        raise ServerConfigError(f"cannot open the store in {s.data_dir}: {exc}") from None
+
+
+def server_options(s: CloudSettings) -> list[tuple[str, int]]:
+    lim, ka = s.limits, s.keepalive
+    return [
+        ("grpc.max_receive_message_length", lim.max_message_bytes),
+        ("grpc.max_send_message_length", lim.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(ka.time_s * 1000)),
+        ("grpc.keepalive_timeout_ms", int(ka.timeout_s * 1000)),
+        ("grpc.keepalive_permit_without_calls", int(ka.permit_without_calls)),
+        ("grpc.http2.min_ping_interval_without_data_ms", int(ka.min_ping_interval_s * 1000)),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 0),  # a port in use is an error, not a silently shared listener
+    ]
+
+
+def _credentials(s: CloudSettings) -> grpc.ServerCredentials | None:
+    tls = s.tls
+    if not tls.enabled:
+        if not is_loopback(s.listen):
+            raise ServerConfigError(
+                f"refusing to serve plaintext on {s.listen}: set tls.server_cert and "
+                "tls.server_key (and tls.client_ca for mTLS), or listen on 127.0.0.1"
+            )
+        return None
+    return _tls_credentials(tls)
+
+
+def _tls_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    assert tls.server_cert is not None and tls.server_key is not None
+    try:
+        chain, key = tls.server_cert.read_bytes(), tls.server_key.read_bytes()
+        ca = tls.client_ca.read_bytes() if tls.require_client_cert and tls.client_ca else None
+    except OSError as exc:
+        raise ServerConfigError(f"cannot read a TLS file: {exc}; check the tls.* paths") from None
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=ca, require_client_auth=tls.require_client_cert
+    )
+
+
+def _authenticator(s: CloudSettings) -> Authenticator:
+    try:
+        auth = Authenticator.from_settings(s)
+    except TokenFileError as exc:
+        raise ServerConfigError(str(exc)) from None
+    if auth.mode == "dev":
+        log.warning(
+            "DEV MODE: plaintext without a tokens file; the Hello's device_id is trusted. "
+            "Set tokens_file or TLS before any real device connects."
+        )
+    return auth
+
+
+def _bind(
+    server: grpc.aio.Server, listen: str, creds: grpc.ServerCredentials | None, store: AsyncStore
+) -> int:
+    try:
+        port = (
+            server.add_insecure_port(listen)
+            if creds is None
+            else server.add_secure_port(listen, creds)
+        )
+    except RuntimeError as exc:
+        port, reason = 0, str(exc)
+    else:
+        reason = "address in use or not local"
+    if not port:
+        store.close()
+        raise ServerConfigError(f"cannot listen on {listen} ({reason}); pick another address")
+    return int(port)

@@ -1,0 +1,183 @@
+"""Every cloud setting, declared once: default, bounds, description.
+
+Layers, lowest to highest: defaults < `--config FILE` (TOML) < `VAU_CLOUD__...` environment <
+command-line flags. Unknown keys are errors at every layer; values are never silently "fixed".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from vau.common.settings import LayeredSettings, SettingsError, Strict, environment_keys, load
+
+__all__ = [
+    "CloudSettings",
+    "SettingsError",
+    "cloud_environment_keys",
+    "is_loopback",
+    "load_settings",
+]
+
+MIB = 2**20
+
+
+class TlsSettings(Strict):
+    server_cert: Path | None = Field(None, description="PEM certificate chain of this server.")
+    server_key: Path | None = Field(None, description="PEM private key of server_cert.")
+    client_ca: Path | None = Field(
+        None, description="PEM CA that signs device certificates (mTLS); needed for client certs."
+    )
+    require_client_cert: bool = Field(
+        True,
+        description="true: devices authenticate with a client certificate (device id = subject "
+        "CN); false: TLS without client certificates, devices send a bearer token.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.server_cert is not None
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsSettings:
+        if (self.server_cert is None) != (self.server_key is None):
+            raise ValueError("tls.server_cert and tls.server_key must be set together")
+        if self.enabled and self.require_client_cert and self.client_ca is None:
+            raise ValueError("tls.require_client_cert needs tls.client_ca (the device CA)")
+        return self
+
+
+class LimitSettings(Strict):
+    max_streams: int = Field(256, ge=1, le=100_000, description="Concurrent device streams.")
+    per_device_records_per_s: float = Field(
+        200.0, gt=0, le=1e6, description="Sustained records per second one device may send."
+    )
+    burst: int = Field(400, ge=1, le=1_000_000, description="Token-bucket size of that rate.")
+    max_message_bytes: int = Field(
+        4 * MIB, ge=2**16, le=64 * MIB, description="Receive cap; larger -> RESOURCE_EXHAUSTED."
+    )
+    max_in_flight: int = Field(
+        64, ge=1, le=10_000, description="Unacked records a device may have outstanding."
+    )
+    max_tokens_per_frame: int = Field(4096, ge=1, le=65_536, description="K of a token frame.")
+    max_channels: int = Field(4096, ge=1, le=65_536, description="C of a token frame.")
+    max_grid: int = Field(128, ge=1, le=1024, description="Patch grid rows and cols, each.")
+    max_text_chars: int = Field(4096, ge=16, le=65_536, description="Prior text and ids.")
+    max_cameras: int = Field(64, ge=1, le=4096, description="Cameras one Hello may list.")
+    max_clock_skew_s: float = Field(
+        300.0, ge=0, le=86_400, description="How far capture_time may lie in the future."
+    )
+    hello_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="A stream must send Hello within this time."
+    )
+
+
+class KeepaliveSettings(Strict):
+    permit_without_calls: bool = Field(
+        True, description="Allow client pings while no stream is open."
+    )
+    min_ping_interval_s: float = Field(
+        10.0, ge=1, le=3600, description="Pings closer than this are a policy violation."
+    )
+    time_s: float = Field(60.0, ge=1, le=7200, description="Server ping period on idle links.")
+    timeout_s: float = Field(20.0, ge=1, le=600, description="Wait for a ping's reply.")
+
+
+class ShutdownSettings(Strict):
+    grace_s: float = Field(
+        10.0, ge=0, le=600, description="Streams get this long to finish before being cancelled."
+    )
+    drain_delay_s: float = Field(
+        0.0, ge=0, le=60, description="Health reads NOT_SERVING this long before stop begins."
+    )
+
+
+class BatchSettings(Strict):
+    max_records: int = Field(256, ge=1, le=10_000, description="Records per store transaction.")
+    max_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="Wait this long for more records before committing."
+    )
+
+
+class SessionSettings(Strict):
+    recent_records: int = Field(
+        16, ge=0, le=10_000, description="Accepted records kept in memory per camera (decoded)."
+    )
+    queue_size: int = Field(
+        256, ge=1, le=100_000, description="Records queued per subscriber; beyond, drops counted."
+    )
+
+
+class CloudSettings(LayeredSettings):
+    model_config = SettingsConfigDict(env_prefix="VAU_CLOUD__")
+    env_prefix: ClassVar[str] = "VAU_CLOUD__"
+
+    listen: str = Field(
+        "127.0.0.1:50051", min_length=3, description="HOST:PORT to serve gRPC on (port 0 = any)."
+    )
+    data_dir: Path = Field(
+        Path("vau-cloud-data"), description="Folder of ingest.sqlite3 (dedup state and records)."
+    )
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus port.")
+    tokens_file: Path | None = Field(
+        None, description="JSON file of per-device token hashes (`vau-cloud tokens add`)."
+    )
+    dedup_retention_days: float = Field(
+        30.0,
+        ge=8,
+        le=3650,
+        description="Dedup state and records are kept this long; must outlive the edge's "
+        "outbox TTL (edge default 7 days). Older capture times are rejected.",
+    )
+    tls: TlsSettings = TlsSettings()
+    limits: LimitSettings = LimitSettings()
+    keepalive: KeepaliveSettings = KeepaliveSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
+    batch: BatchSettings = BatchSettings()
+    sessions: SessionSettings = SessionSettings()
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, v: str) -> str:
+        host_port(v)
+        return v
+
+    @model_validator(mode="after")
+    def _token_mode_needs_tokens(self) -> CloudSettings:
+        if self.tls.enabled and not self.tls.require_client_cert and self.tokens_file is None:
+            raise ValueError("TLS without client certificates needs tokens_file (device tokens)")
+        return self
+
+
+def host_port(listen: str) -> tuple[str, int]:
+    """Split HOST:PORT ("[::1]:50051" for IPv6); ValueError names the expected form."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError("listen must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(listen: str) -> bool:
+    host, _ = host_port(listen)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(
+    config: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> CloudSettings:
+    """Build settings from the four layers; raise SettingsError with a readable message."""
+    return load(CloudSettings, config, overrides)
+
+
+def cloud_environment_keys() -> list[str]:
+    return environment_keys(CloudSettings.env_prefix)

@@ -1,0 +1,57 @@
+"""The edge's own codec and the cloud's validator agree on the wire (vau.v1): every record kind
+the edge makes is accepted as it is, tokens round-trip within the encoding's error."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from vau.cloud.codec import decode_edge
+from vau.cloud.records import AcceptedRecord, Hello, TokenFrame, WireRecord
+from vau.cloud.settings import LimitSettings
+from vau.cloud.validate import Validator
+from vau.common.tokens import TokenDType
+from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore, Window
+from vau.edge.uplink import codec as edge
+
+V = Validator(LimitSettings(), retention_s=30 * 86400)
+
+
+def _accept(body: bytes, seq: int = 1) -> AcceptedRecord:
+    hello = decode_edge(edge.serialize(edge.hello("dev-a", ["cam-0"], 5, "t")))
+    assert isinstance(hello, Hello)
+    wire = decode_edge(edge.serialize(edge.record_message("cam-0", 5, seq, body)))
+    assert isinstance(wire, WireRecord)
+    return V.record(wire, "dev-a", V.hello(hello), time.time())
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [("fp16", 2e-3), ("int8", 0.02)])
+def test_edge_frame_when_encoded_by_edge_then_cloud_accepts_and_decodes(
+    dtype: TokenDType, tol: float
+) -> None:
+    rng = np.random.default_rng(0)
+    tokens = rng.standard_normal((128, 384)).astype(np.float32)
+    eff = EffectiveTokens(
+        seq=10, t=5.0, wall_time=time.time(), indices=np.arange(0, 256, 2, dtype=np.int64),
+        tokens=tokens, distances=np.ones(128, np.float32), patches=256, grid=(16, 16),
+        keyframe=False,
+    )  # fmt: skip
+    body = _accept(edge.frame_body(eff, FrameScore(10, 5.0, 0.7, 0.6), dtype, "ev-1")).body
+    assert isinstance(body, TokenFrame)
+    assert body.tokens.shape == (128, 384) and body.event_id == "ev-1"
+    assert np.abs(body.tokens - tokens).max() <= tol * np.abs(tokens).max()
+    assert body.indices.tolist() == list(range(0, 256, 2))
+
+
+def test_edge_event_window_summary_when_encoded_by_edge_then_cloud_accepts() -> None:
+    now = time.time()
+    update = EventUpdate("ev-1", EventState.END, 1.0, 4.0, 0.9, 2.0, "Known common anomaly ...")
+    bodies = [
+        edge.event_body(update, now),
+        edge.window_body(Window("ev-1", 1.0, 4.0, (3, 5, 8), "p"), now),
+        edge.summary_body(0.0, 10.0, [0.1, 0.2, 0.3], now),
+    ]
+    kinds = [_accept(body, seq).kind for seq, body in enumerate(bodies, start=1)]
+    assert kinds == ["event", "window", "summary"]
