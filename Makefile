@@ -7,7 +7,7 @@ TORCH     ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install assets protos lint format typecheck test test-fast bench demo clean
+.PHONY: install assets protos lint format typecheck test test-fast soak bench demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -49,9 +49,17 @@ test:  ## the whole suite (what CI runs)
 test-fast:  ## skip the tests that run the encoder over many frames
 	$(BIN)/pytest -q -m "not slow"
 
-bench:  ## torch vs ONNX Runtime on the same real frames -> out/bench.json
+soak:  ## longer reliability runs: 20 link cuts, 10 kills of each side, 120 outbox kills
+	VAU_SOAK_CUTS=20 VAU_SOAK_KILLS=10 VAU_OUTBOX_KILLS=120 $(BIN)/pytest -q -s \
+		tests/integration tests/edge/uplink/test_outbox_crash.py
+
+bench:  ## encoder backends, uplink bandwidth vs H.264, cloud load -> out/*.json
 	@mkdir -p out
-	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx --json out/bench.json
+	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx,torch-int8 --json out/bench.json
+	$(BIN)/vau-edge make-clip --kind tamper --span 8 16 --seconds 24 --out out/tamper.avi
+	$(BIN)/vau-edge bench-bandwidth --source "$$($(BIN)/vau-models path vtest.avi)" \
+		--source out/tamper.avi --json out/bandwidth.json > /dev/null
+	$(BIN)/vau-cloud bench-load --streams 8 --records 400 --json out/load.json
 
 demo:  ## the main job on the embedded defaults: sample footage + injected anomaly, offline weights
 	@mkdir -p out

@@ -102,6 +102,9 @@ class Uplink:
                 failures = 64 if exc.fatal else failures + 1  # fatal: straight to the ceiling
                 log.log(logging.ERROR if exc.fatal else logging.WARNING,
                         "uplink: %s; reconnecting (attempt %d)", exc, failures)  # fmt: skip
+            except Exception:  # a disk error or a bug must not stop the uplink for good
+                failures += 1
+                log.exception("uplink: unexpected error; reconnecting (attempt %d)", failures)
             self._set_connected(False)
             if stop.is_set():
                 break
@@ -120,6 +123,8 @@ class Uplink:
         except grpc.aio.AioRpcError as exc:
             await self._set_aside(exc)
             raise StreamEndedError(_describe(exc), exc.code() in _CONFIG_CODES) from None
+        except TimeoutError:
+            raise StreamEndedError(f"no answer to hello within {HELLO_TIMEOUT_S:.0f}s") from None
         finally:
             await channel.close(grace=None)
 
@@ -136,7 +141,8 @@ class Uplink:
     async def _session(self, call: grpc.aio.StreamStreamCall, stop: asyncio.Event) -> None:
         hello = codec.hello(self._device, self._cameras, self._outbox.epoch, self._version)
         await call.write(codec.serialize(hello))
-        resume = await asyncio.wait_for(self._read(call), HELLO_TIMEOUT_S)
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            resume = await self._read(call)
         if not isinstance(resume, codec.Resume):
             raise StreamEndedError(f"expected the cloud's hello answer, got {resume!r}")
         flight = await self._resume(resume)
@@ -150,6 +156,7 @@ class Uplink:
         )
         for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         call.cancel()
         for task in done - {stopper}:
             task.result()  # re-raise what ended the stream
@@ -221,8 +228,10 @@ class Uplink:
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
     """Until `event` is set or `seconds` pass, whichever comes first."""
+    # asyncio.timeout, not wait_for: on 3.11 wait_for can hang a task that is being cancelled.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _describe(exc: grpc.aio.AioRpcError) -> str:

@@ -137,3 +137,33 @@ def test_unknown_token_is_a_configuration_error_and_nothing_is_lost(tmp_path: Pa
             assert box.stats().pending == 1  # kept for when the credentials are fixed
     finally:
         srv.stop()
+
+
+def test_mtls_uplink_delivers_as_the_certificate_identity_and_refuses_another(
+    tmp_path: Path,
+) -> None:
+    from vau.cloud.certs import init_dir
+
+    pki = tmp_path / "pki"
+    init_dir(pki, devices=["edge-a", "edge-b"])
+    tls = {"server_cert": pki / "server.crt", "server_key": pki / "server.key",
+           "client_ca": pki / "ca.crt", "require_client_cert": True}  # fmt: skip
+    srv = ServerThread(cloud_settings(tmp_path / "cloud", tls=tls))
+    try:
+        own = uplink_cfg(srv, tmp_path, tls_ca=pki / "ca.crt", tls_cert=pki / "edge-a.crt",
+                         tls_key=pki / "edge-a.key")  # fmt: skip
+        with Outbox(own.data_dir, own.outbox_max_bytes, own.ttl_s) as box:
+            box.put(frame_item(1))
+            assert drain(own, box)
+        # edge-b's certificate, but the agent says it is edge-a: PERMISSION_DENIED, kept on disk
+        other = own.model_copy(update={"data_dir": tmp_path / "edge-2",
+                                       "tls_cert": pki / "edge-b.crt",
+                                       "tls_key": pki / "edge-b.key"})  # fmt: skip
+        with Outbox(other.data_dir, other.outbox_max_bytes, other.ttl_s) as box:
+            box.put(frame_item(1))
+            assert not drain(other, box, timeout=2.0)
+            assert box.stats().pending == 1
+        devices = srv.stats()["devices"]
+        assert devices["edge-a"]["cam-0"]["accepted"] == 1 and "edge-b" not in devices
+    finally:
+        srv.stop()
