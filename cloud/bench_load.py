@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vau.common.cli import emit_report
 from vau.edge.types import EffectiveTokens, FrameScore
 from vau.edge.uplink import codec
 
@@ -136,11 +136,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
         finally:
             proc.terminate()
             proc.wait(30)
-    text = json.dumps(report, indent=2)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", "utf-8")
-    print(text)
+    emit_report(report, args.json)
     return 0
 
 

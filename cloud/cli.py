@@ -12,11 +12,12 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vau.cloud.settings import CloudSettings, SettingsError, cloud_environment_keys, load_settings
+from vau.common.cli import run_command
 
 log = logging.getLogger("vau.cloud")
 
@@ -43,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _serve(settings: CloudSettings) -> int:
     from vau.cloud.server import create_server
-    from vau.cloud.settings import host_port
+    from vau.common.net import host_port
 
     server, port = create_server(settings)
     await server.start()
@@ -164,15 +165,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except user_errors() as exc:
-        print(f"vau-cloud: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_command(build_parser(), argv, user_errors)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ command-line flags. Unknown keys are errors at every layer; values are never sil
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +13,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from vau.common.net import host_port, is_loopback
 from vau.common.settings import LayeredSettings, SettingsError, Strict, environment_keys, load
 
 __all__ = [
@@ -152,24 +152,6 @@ class CloudSettings(LayeredSettings):
         if self.tls.enabled and not self.tls.require_client_cert and self.tokens_file is None:
             raise ValueError("TLS without client certificates needs tokens_file (device tokens)")
         return self
-
-
-def host_port(listen: str) -> tuple[str, int]:
-    """Split HOST:PORT ("[::1]:50051" for IPv6); ValueError names the expected form."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError("listen must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-def is_loopback(listen: str) -> bool:
-    host, _ = host_port(listen)
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings(

@@ -8,7 +8,6 @@ backend (the reference, torch fp32 by default) and frames/s ratios between backe
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from vau.common.cli import emit_report
 from vau.edge.encoders.base import Encoder
 from vau.edge.encoders.factory import build_encoder
 from vau.edge.pipeline import Pipeline
@@ -178,9 +178,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise SettingsError(f"--frames must be at least {WARMUP + 1}")
     settings = settings_from(args)
     report = run_bench(settings, names, args.frames, sample_footage(settings))
-    text = json.dumps(report, indent=2)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", "utf-8")
-    print(text)
+    emit_report(report, args.json)
     return 0

@@ -10,7 +10,6 @@ at its native frame rate and at the sampled rate, and every byte is counted.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vau.common.cli import emit_report
 from vau.common.tokens import TokenDType
 from vau.edge.ats import WindowBuilder
 from vau.edge.encoders.base import preprocess, to_tokens
@@ -199,9 +199,5 @@ def cmd_bench_bandwidth(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     sources: Iterable[Path] = args.footage or [asset_path("vtest.avi", settings.cache_dir)]
     report = {"runs": [run_bandwidth(settings, s, args.events_per_hour) for s in sources]}
-    text = json.dumps(report, indent=2)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", "utf-8")
-    print(text)
+    emit_report(report, args.json)
     return 0

@@ -12,10 +12,11 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vau.common.cli import run_command
 from vau.edge.settings import EdgeSettings, SettingsError, edge_environment_keys, load_settings
 
 log = logging.getLogger("vau.edge")
@@ -178,15 +179,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except user_errors() as exc:
-        print(f"vau-edge: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run_command(build_parser(), argv, user_errors)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ certificate or a token). A token is sent only where the channel is encrypted or 
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 import grpc
 
+from vau.common.net import host_port, is_loopback_host
 from vau.edge.settings import UplinkSettings
 
 STREAM_METHOD = "/vau.v1.Uplink/Stream"
@@ -18,22 +18,6 @@ STREAM_METHOD = "/vau.v1.Uplink/Stream"
 
 class UplinkConfigError(Exception):
     """The uplink cannot be configured as asked; the message says what to set."""
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise UplinkConfigError(f"uplink.cloud must be HOST:PORT, got {address!r}")
-    return host.strip("[]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def channel_options(cfg: UplinkSettings) -> list[tuple[str, Any]]:
@@ -52,8 +36,11 @@ def check(cfg: UplinkSettings) -> str:
     """The cloud address, once the settings are known to make a usable channel."""
     if cfg.cloud is None:
         raise UplinkConfigError("no cloud address: set uplink.cloud or pass --cloud HOST:PORT")
-    host, _port = split_address(cfg.cloud)
-    if cfg.tls_ca is None and not is_loopback(host):
+    try:
+        host, _port = host_port(cfg.cloud)
+    except ValueError as exc:
+        raise UplinkConfigError(f"uplink.cloud: {exc}") from None
+    if cfg.tls_ca is None and not is_loopback_host(host):
         raise UplinkConfigError(
             f"plaintext uplink only to a loopback address, not {host}; set uplink.tls_ca "
             "(and tls_cert/tls_key or a token) to reach a remote cloud"
