@@ -31,6 +31,9 @@ BACKENDS: dict[str, dict[str, Any]] = {
     "torch": {"backend": "torch", "precision": "fp32"},
     "torch-int8": {"backend": "torch", "precision": "int8"},
     "onnx": {"backend": "onnx", "precision": "fp32"},
+    # DINOv2 + SETS + head in one ONNX graph (vau-export); measured by vau.export.bench_fused
+    "fused": {"backend": "fused", "precision": "fp32"},
+    "fused-int8": {"backend": "fused", "precision": "int8"},
 }
 WARMUP = 2
 
@@ -96,6 +99,11 @@ def run_backend(settings: EdgeSettings, name: str, frames: list[Frame]) -> Recor
 
 
 def measure(settings: EdgeSettings, name: str, frames: list[Frame]) -> dict[str, Any]:
+    if BACKENDS[name]["backend"] == "fused":
+        from vau.export.bench_fused import measure_fused
+
+        return {**measure_fused(settings, BACKENDS[name]["precision"], frames),
+                "peak_rss_mb": peak_rss_mb()}  # fmt: skip
     rec = run_backend(settings, name, frames)
     pipeline = Pipeline(settings, rec, load_head(settings.head.path), [rec])
     t0 = time.perf_counter()

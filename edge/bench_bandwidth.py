@@ -141,7 +141,8 @@ def run_bandwidth(settings: EdgeSettings, source: Path, events_per_hour: float) 
         for dtype in DTYPES:
             b = mode_bytes(data, effective, dtype, settings.uplink.summary_every_s)
             summaries = b["summary"] * HOUR / settings.uplink.summary_every_s
-            stated = summaries + b["per_event"] * events_per_hour
+            # A clip without events cannot say what an event costs: no stated-rate figure then.
+            stated = summaries + b["per_event"] * events_per_hour if data.windows else None
             clip = b["event_driven"] * per_hour
             rows.append({
                 "keep_ratio": ratio, "dtype": dtype, "tokens_per_frame": effective[-1].kept,
@@ -150,7 +151,7 @@ def run_bandwidth(settings: EdgeSettings, source: Path, events_per_hour: float) 
                 "continuous_bytes_per_hour": b["continuous"] * per_hour,
                 "event_driven_bytes_per_hour_this_clip": clip,
                 "event_driven_bytes_per_hour_stated_rate": stated,
-                "h264_over_event_driven_stated": h264_hour / stated,
+                "h264_over_event_driven_stated": h264_hour / stated if stated else None,
                 "h264_over_event_driven_this_clip": h264_hour / clip,
                 "continuous_over_event_driven_this_clip": b["continuous"] * per_hour / clip,
             })  # fmt: skip

@@ -53,6 +53,9 @@ class EncoderSettings(Strict):
         "dinov2-s14-onnx", description="onnx backend: asset name or path of the encoder .onnx."
     )
     engine: str = Field("", description="tensorrt backend: path of the serialized engine.")
+    fused_model: str = Field(
+        "", description="bench 'fused': a `vau-export onnx` graph; '' exports one to the cache."
+    )
     execution_provider: Literal["cpu", "cuda", "tensorrt"] = Field(
         "cpu", description="ONNX Runtime execution provider (cuda/tensorrt need onnxruntime-gpu)."
     )

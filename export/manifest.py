@@ -1,0 +1,112 @@
+"""`manifest.json` beside every artefact, and the checks that refuse a corrupt or mismatched one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vau.export.settings import ExportError
+
+MANIFEST = "manifest.json"
+
+
+class TensorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    shape: list[int | str]  # str: a symbolic dimension such as "batch"
+    dtype: str
+
+
+class ArtefactManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    artefact: str = Field(description="File name of the model, next to this manifest.")
+    sha256: str = Field(min_length=64, max_length=64)
+    size: int = Field(ge=1)
+    kind: Literal["onnx", "tensorrt"] = "onnx"
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    quantization: str = Field("", description="e.g. 'dynamic', 'static' for ONNX int8.")
+    opset: int
+    input_size: int
+    keep_ratio: float
+    k: int
+    patches: int
+    embed_dim: int
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    device: str = "x86-cpu"
+    sources: dict[str, str] = Field(default_factory=dict, description="source file -> sha256")
+    versions: dict[str, str] = Field(default_factory=dict, description="exporter -> version")
+    notes: list[str] = Field(default_factory=list)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_for(model: Path) -> Path:
+    """Each artefact has its own manifest: DIR/manifest.json for the first, NAME.json for others."""
+    shared = model.parent / MANIFEST
+    own = model.with_suffix(".json")
+    if own.is_file():
+        return own
+    return shared
+
+
+def write_manifest(manifest: ArtefactManifest, path: Path) -> Path:
+    path.write_text(manifest.model_dump_json(indent=2) + "\n", "utf-8")
+    return path
+
+
+def read_manifest(model: Path) -> ArtefactManifest:
+    path = manifest_for(model)
+    if not path.is_file():
+        raise ExportError(f"no manifest next to {model} ({path}); re-export with `vau-export onnx`")
+    try:
+        manifest = ArtefactManifest(**json.loads(path.read_text("utf-8")))
+    except (json.JSONDecodeError, ValidationError, TypeError) as exc:
+        raise ExportError(f"manifest {path} is unreadable ({exc}); re-export the model") from None
+    if manifest.artefact != model.name:
+        raise ExportError(
+            f"manifest {path} describes {manifest.artefact}, not {model.name}; re-export or pass "
+            "the model the manifest names"
+        )
+    return manifest
+
+
+def check_artefact(
+    model: Path, *, keep_ratio: float | None = None, input_size: int | None = None
+) -> ArtefactManifest:
+    """Refuse a missing, truncated, altered or mismatched artefact before a runtime touches it."""
+    if not model.is_file():
+        raise ExportError(f"model {model} not found; export it with `vau-export onnx --out DIR`")
+    manifest = read_manifest(model)
+    size = model.stat().st_size
+    if size != manifest.size:
+        raise ExportError(
+            f"{model.name} is {size} bytes but its manifest says {manifest.size}: the file is "
+            "truncated or replaced; copy it again or re-export"
+        )
+    if sha256_file(model) != manifest.sha256:
+        raise ExportError(f"{model.name} does not match its manifest's sha256; re-export it")
+    if keep_ratio is not None and abs(keep_ratio - manifest.keep_ratio) > 1e-9:
+        raise ExportError(
+            f"{model.name} was exported for keep_ratio {manifest.keep_ratio} (K={manifest.k}) but "
+            f"{keep_ratio} was requested; set sets.keep_ratio = {manifest.keep_ratio} or re-export "
+            f"with `vau-export onnx --keep-ratio {keep_ratio}`"
+        )
+    if input_size is not None and input_size != manifest.input_size:
+        raise ExportError(
+            f"{model.name} takes {manifest.input_size}px input but {input_size}px was requested; "
+            f"set encoder.input_size = {manifest.input_size} or re-export at {input_size}"
+        )
+    return manifest

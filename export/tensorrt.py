@@ -1,0 +1,120 @@
+"""`vau-export tensorrt`: an ONNX graph to a serialized TensorRT engine, per device settings file.
+
+FP16 or INT8 (entropy calibration over real footage frames), a timing cache beside the engine,
+workspace and DLA core from the device settings. `tensorrt` is imported only here, lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vau.edge.types import F32
+from vau.export.settings import ExportError, ExportSettings
+
+MIN_TRT = (8, 5)  # JetPack 5 (Xavier NX) ships 8.5; the builder API below exists from 8.5 on
+
+
+def import_tensorrt() -> Any:
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise ExportError(
+            "`vau-export tensorrt` needs TensorRT: on a Jetson it ships with JetPack; on an x86 "
+            "GPU host run `pip install vau-edge[gpu]`. CPU edges use `vau-export quantize` instead"
+        ) from None
+    major, minor = (int(p) for p in trt.__version__.split(".")[:2])
+    if (major, minor) < MIN_TRT:
+        raise ExportError(f"TensorRT {trt.__version__} is too old; {MIN_TRT} or newer is needed")
+    return trt
+
+
+def _calibrator(trt: Any, batches: F32, cache: Path, shapes: dict[str, tuple[int, ...]]) -> Any:
+    import torch
+
+    class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self._items = list(batches)
+            self._held: list[Any] = []
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names: list[str]) -> list[int] | None:
+            if not self._items:
+                return None
+            x = torch.from_numpy(np.ascontiguousarray(self._items.pop(0)[None])).cuda()
+            feeds = {"pixel_values": x}
+            self._held = [x]
+            ptrs = []
+            for name in names:
+                t = feeds.get(name)
+                if t is None:  # prev_patches: zeros (keyframe-like), the range the graph sees
+                    t = torch.zeros(1, *shapes[name], device="cuda")
+                    self._held.append(t)
+                ptrs.append(int(t.data_ptr()))
+            return ptrs
+
+        def read_calibration_cache(self) -> bytes | None:
+            return cache.read_bytes() if cache.is_file() else None
+
+        def write_calibration_cache(self, data: Any) -> None:
+            cache.write_bytes(bytes(data))
+
+    return Calibrator()
+
+
+def _profile(builder: Any, network: Any, settings: ExportSettings) -> Any:
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        rest = tuple(tensor.shape)[1:]
+        profile.set_shape(
+            tensor.name, (1, *rest), (settings.batch, *rest), (settings.max_batch, *rest)
+        )
+    return profile
+
+
+def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = None) -> Path:
+    """Write `<stem>-<precision>-<device>.engine` next to the ONNX file; returns its path."""
+    trt = import_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"TensorRT cannot parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mb << 20)
+    config.add_optimization_profile(_profile(builder, network, settings))
+    if settings.precision in ("fp16", "int8"):
+        config.set_flag(trt.BuilderFlag.FP16)
+    stem = f"{onnx_path.stem}-{settings.precision}-{settings.device}"
+    if settings.precision == "int8":
+        if calib is None or len(calib) == 0:
+            raise ExportError("INT8 needs calibration frames (--calib-frames N over real footage)")
+        config.set_flag(trt.BuilderFlag.INT8)
+        shapes = {
+            network.get_input(i).name: tuple(network.get_input(i).shape)[1:]
+            for i in range(network.num_inputs)
+        }
+        calib_cache = onnx_path.with_name(f"{stem}.calib")
+        config.int8_calibrator = _calibrator(trt, calib, calib_cache, shapes)
+    if settings.dla_core is not None:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = settings.dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    timing = onnx_path.with_name(f"{stem}.timing")
+    cache = config.create_timing_cache(timing.read_bytes() if timing.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ExportError(f"TensorRT could not build an engine from {onnx_path}; see its log")
+    timing.write_bytes(bytes(config.get_timing_cache().serialize()))
+    engine = onnx_path.with_name(f"{stem}.engine")
+    engine.write_bytes(bytes(serialized))
+    return engine

@@ -1,0 +1,101 @@
+"""`vau-export verify`: a fused artefact against the torch reference on real footage.
+
+The reference is the edge's own chain: the torch encoder (transformers Dinov2Model), `SetsSelector`
+(stable top-K, "distinct" keyframe) and the NumPy TETG head. Both sides run the same frames as a
+stream, each feeding back its own previous patch tokens, as a device would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vau.edge.encoders.fused_backend import FusedRunner
+from vau.edge.encoders.torch_backend import TorchEncoder
+from vau.edge.sets import SetsSelector
+from vau.edge.settings import SetsSettings
+from vau.edge.tetg import load_head
+from vau.edge.types import F32, Tokens
+from vau.export.manifest import check_artefact
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    patches_max_abs: float  # largest |Δ| of any patch token value
+    cls_max_abs: float
+    cls_cosine: float  # the lowest per-frame CLS cosine allowed
+    score_abs: float  # the largest per-frame score difference allowed
+    index_overlap: float  # the lowest mean share of top-K indices in common allowed
+
+
+THRESHOLDS = {
+    "fp32": Thresholds(1e-3, 1e-3, 0.99999, 1e-4, 0.99),
+    "fp16": Thresholds(5e-2, 5e-2, 0.999, 5e-3, 0.95),
+    "int8": Thresholds(float("inf"), float("inf"), 0.99, 0.02, 0.90),
+}
+
+
+@dataclass(frozen=True)
+class Parity:
+    frames: int
+    precision: str
+    patches_max_abs: float
+    cls_max_abs: float
+    cls_cosine: float  # minimum over frames
+    score_abs: float  # maximum over frames
+    index_overlap: float  # mean over frames
+    index_exact: float  # share of frames whose index sets are identical
+
+    def failures(self, limits: Thresholds) -> list[str]:
+        checks = [
+            ("patches_max_abs", self.patches_max_abs <= limits.patches_max_abs),
+            ("cls_max_abs", self.cls_max_abs <= limits.cls_max_abs),
+            ("cls_cosine", self.cls_cosine >= limits.cls_cosine),
+            ("score_abs", self.score_abs <= limits.score_abs),
+            ("index_overlap", self.index_overlap >= limits.index_overlap),
+        ]
+        return [
+            f"{name} = {getattr(self, name):.6g} (limit {getattr(limits, name):.6g})"
+            for name, ok in checks
+            if not ok
+        ]
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def _cosine(a: F32, b: F32) -> float:
+    return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def compare(model: Path, dinov2_dir: Path, batches: F32, threads: int = 0) -> Parity:
+    """Run `batches` (T, 3, S, S), one frame at a time, through the artefact and the reference."""
+    manifest = check_artefact(model)
+    size = manifest.input_size
+    fused = FusedRunner(model, size, threads=threads)
+    ref = TorchEncoder(dinov2_dir, size, "fp32", threads)
+    sets = SetsSelector(SetsSettings(mode="topk", keep_ratio=manifest.keep_ratio))
+    head = load_head("default")
+    grid = (size // 14, size // 14)
+    p_abs, c_abs, cos, s_abs, overlap, exact = 0.0, 0.0, 1.0, 0.0, [], []
+    for i, image in enumerate(batches):
+        out = fused.step(image[None])
+        patches, cls = ref.encode(image[None])
+        chosen = sets.select(Tokens(i, 0.5 * i, 0.0, patches[0], cls[0], grid))
+        score = float(head.score(cls)[0])
+        p_abs = max(p_abs, float(np.abs(out.patches[0] - patches[0]).max()))
+        c_abs = max(c_abs, float(np.abs(out.cls[0] - cls[0]).max()))
+        cos = min(cos, _cosine(out.cls[0], cls[0]))
+        s_abs = max(s_abs, abs(float(out.score[0]) - score))
+        a, b = set(out.indices[0].tolist()), set(chosen.indices.tolist())
+        overlap.append(len(a & b) / max(len(b), 1))
+        exact.append(a == b)
+    fused.close()
+    ref.close()
+    return Parity(
+        frames=len(batches), precision=manifest.precision, patches_max_abs=p_abs,
+        cls_max_abs=c_abs, cls_cosine=cos, score_abs=s_abs,
+        index_overlap=float(np.mean(overlap)), index_exact=float(np.mean(exact)),
+    )  # fmt: skip

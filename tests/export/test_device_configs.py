@@ -1,0 +1,70 @@
+"""Export settings per device class: every shipped file loads; bad values are refused."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from vau.export.settings import ExportError, load_export_settings
+
+CONFIGS = Path(__file__).resolve().parents[2] / "firmware_configs" / "export"
+HAS_TRT = importlib.util.find_spec("tensorrt") is not None
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_export_config_loads_and_names_its_device(path: Path) -> None:
+    s = load_export_settings(path)
+    assert s.device == path.stem and s.input_size % 14 == 0 and s.batch <= s.max_batch
+
+
+def test_export_configs_cover_each_device_class() -> None:
+    names = {p.stem for p in CONFIGS.glob("*.toml")}
+    assert names == {"x86-cpu", "jetson-orin-nano-8gb", "jetson-orin-nx-16gb",
+                     "jetson-agx-orin-64gb", "jetson-xavier-nx"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("input_size = 225", "multiple of 14"), ("dla = 0", "Extra inputs"), ("opset = 9", "opset")],
+)
+def test_export_config_refuses_bad_values(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(ExportError, match=match):
+        load_export_settings(path)
+
+
+@pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed; the missing-TensorRT path is moot")
+def test_tensorrt_command_without_tensorrt_says_how_to_install(
+    fused_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vau.export.cli import main
+
+    cfg = CONFIGS / "jetson-orin-nano-8gb.toml"
+    assert main(["tensorrt", "--onnx", str(fused_onnx), "--device-config", str(cfg)]) == 2
+    assert "needs TensorRT" in capsys.readouterr().err
+
+
+def _no_gpu() -> str:
+    import torch
+
+    if not HAS_TRT:
+        return "needs TensorRT (pip install vau-edge[gpu], or JetPack on a Jetson)"
+    if not torch.cuda.is_available():
+        return "needs a CUDA GPU"
+    return ""
+
+
+@pytest.mark.gpu
+@pytest.mark.tensorrt
+@pytest.mark.skipif(bool(_no_gpu()), reason=_no_gpu() or "runs")
+def test_tensorrt_fp16_engine_builds_from_the_fused_graph(fused_onnx: Path) -> None:
+    from vau.export.settings import ExportSettings
+    from vau.export.tensorrt import build_engine
+
+    settings = ExportSettings(device="test-gpu", precision="fp16", workspace_mb=1024)
+    engine = build_engine(fused_onnx, settings)
+    assert engine.is_file() and engine.stat().st_size > 1_000_000
+    assert engine.with_name(f"{fused_onnx.stem}-fp16-test-gpu.timing").is_file()
