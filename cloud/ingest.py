@@ -58,6 +58,7 @@ class IngestDeps:
     metrics: CloudMetrics
     limits: LimitSettings
     batch: BatchSettings
+    on_stream: Callable[[str, bool], None] | None = None  # (device, connected); must not block
 
 
 class IngestStream:
@@ -79,6 +80,8 @@ class IngestStream:
         device = self.d.auth.authorize(principal, hello.device_id)
         lease = await self.d.admission.claim(device)
         reader = asyncio.create_task(self._read())
+        if self.d.on_stream is not None:
+            self.d.on_stream(device, True)
         try:
             resume = await self.d.store.resume_after(device, hello.epoch, hello.cameras)
             lim = self.d.limits
@@ -87,6 +90,8 @@ class IngestStream:
         finally:
             reader.cancel()
             self.d.admission.release(lease)
+            if self.d.on_stream is not None:
+                self.d.on_stream(device, False)
 
     async def _first_message(self) -> Hello | None:
         try:

@@ -21,8 +21,11 @@ from grpc_reflection.v1alpha import reflection
 from vau.cloud.admission import Admission
 from vau.cloud.auth import Authenticator, TokenFileError
 from vau.cloud.codec import SERVICE
+from vau.cloud.explain.service import ExplainerService
 from vau.cloud.ingest import IngestDeps
 from vau.cloud.metrics import CloudMetrics
+from vau.cloud.mqtt import MqttConfigError, MqttService
+from vau.cloud.notify import LogNotifier, Notifier
 from vau.cloud.servicer import UplinkServicer
 from vau.cloud.sessions import SessionRegistry
 from vau.cloud.settings import CloudSettings, TlsSettings, is_loopback
@@ -49,12 +52,18 @@ class CloudServer:
     auth_mode: str
     port: int = 0
     metrics_port: int | None = None  # bound Prometheus port, once started
+    mqtt: MqttService | None = None  # set when settings.mqtt.host is
+    explainer: ExplainerService | None = None  # set when settings.explain.enabled
     _stopping: bool = field(default=False, repr=False)
 
     async def start(self) -> None:
         await self.grpc_server.start()
         for service in ("", SERVICE):
             await self.health.set(service, SERVING)
+        if self.mqtt is not None:
+            await self.mqtt.start()
+        if self.explainer is not None:
+            await self.explainer.start()
         if self.settings.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.settings.metrics_port)
 
@@ -69,6 +78,10 @@ class CloudServer:
         self.admission.stop_all()
         await self.grpc_server.stop(self.settings.shutdown.grace_s if grace is None else grace)
         self.sessions.close()
+        if self.explainer is not None:
+            await self.explainer.stop()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
         await asyncio.to_thread(self.store.close)
 
     async def wait_for_termination(self) -> None:
@@ -84,9 +97,11 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     sessions = SessionRegistry(ss.recent_records, ss.queue_size, metrics.session_dropped.inc)
     store = _open_store(settings)
     admission = Admission(settings.limits, metrics)
+    mqtt = _mqtt_service(settings, sessions, metrics, store)
     deps = IngestDeps(
         Validator(settings.limits, settings.dedup_retention_days * 86_400),
         auth, admission, store, sessions, metrics, settings.limits, settings.batch,
+        None if mqtt is None else mqtt.stream_changed,
     )  # fmt: skip
     server = grpc.aio.server(options=server_options(settings))
     server.add_generic_rpc_handlers((UplinkServicer(deps).handler(),))
@@ -96,8 +111,25 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
     port = _bind(server, settings.listen, creds, store)
     cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
-    cloud.port = port
+    cloud.port, cloud.mqtt = port, mqtt
+    if settings.explain.enabled:
+        notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
+        cloud.explainer = ExplainerService(
+            settings.explain, settings.data_dir, notifier, metrics.registry
+        )
     return cloud, port
+
+
+def _mqtt_service(
+    s: CloudSettings, sessions: SessionRegistry, metrics: CloudMetrics, store: AsyncStore
+) -> MqttService | None:
+    if s.mqtt.host is None:
+        return None
+    try:
+        return MqttService(s.mqtt, s.data_dir, sessions, metrics.registry)
+    except (MqttConfigError, OSError, sqlite3.Error) as exc:
+        store.close()
+        raise ServerConfigError(f"cannot set up MQTT alerts: {exc}") from None
 
 
 def _open_store(s: CloudSettings) -> AsyncStore:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from vau.cloud.explain.settings import ExplainSettings
 from vau.common.net import host_port, is_loopback
 from vau.common.settings import LayeredSettings, SettingsError, Strict, environment_keys, load
 
 __all__ = [
     "CloudSettings",
+    "MqttSettings",
     "SettingsError",
     "cloud_environment_keys",
     "is_loopback",
@@ -113,6 +115,70 @@ class SessionSettings(Strict):
     )
 
 
+class MqttTlsSettings(Strict):
+    ca: Path | None = Field(
+        None, description="PEM CA that signs the broker's certificate; set = TLS."
+    )
+    cert: Path | None = Field(None, description="PEM client certificate (broker mTLS).")
+    key: Path | None = Field(None, description="PEM private key of cert.")
+    insecure: bool = Field(
+        False,
+        description="Skip the broker hostname check (test brokers only).",
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsSettings:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("mqtt.tls.cert and mqtt.tls.key must be set together")
+        if self.cert is not None and self.ca is None:
+            raise ValueError("mqtt.tls.cert needs mqtt.tls.ca (the broker's CA)")
+        return self
+
+
+class MqttSettings(Strict):
+    host: str | None = Field(None, description="Broker host name or address; unset = MQTT off.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
+    client_id: str = Field(
+        "vau-cloud",
+        min_length=1,
+        max_length=128,
+        description="MQTT client id; the broker keeps this id's persistent session.",
+    )
+    keepalive_s: int = Field(
+        10, ge=2, le=3600, description="MQTT keepalive; the broker sends the last will after 1.5x."
+    )
+    base_topic: str = Field(
+        "vau",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$",
+        description="First topic level(s) of every vau topic.",
+    )
+    username: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password (needs username).")
+    tls: MqttTlsSettings = MqttTlsSettings()
+    qos: Literal[1] = Field(1, description="Fixed: QoS 1 (at least once; alert_id marks repeats).")
+    outbox_max_records: int = Field(
+        100_000, ge=10, le=10_000_000, description="Unacked alerts kept; beyond, oldest evicted."
+    )
+    outbox_max_bytes: int = Field(
+        256 * MIB, ge=2**16, le=2**34, description="Payload bytes kept; beyond, oldest evicted."
+    )
+    discovery: bool = Field(True, description="Publish Home Assistant MQTT discovery configs.")
+    discovery_prefix: str = Field(
+        "homeassistant", min_length=1, max_length=64, description="Home Assistant's prefix."
+    )
+    poll_s: float = Field(
+        0.5, gt=0, le=60, description="How often the alert tail re-reads the store if not woken."
+    )
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> MqttSettings:
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt.password needs mqtt.username")
+        return self
+
+
 class CloudSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="VAU_CLOUD__")
     env_prefix: ClassVar[str] = "VAU_CLOUD__"
@@ -140,6 +206,8 @@ class CloudSettings(LayeredSettings):
     shutdown: ShutdownSettings = ShutdownSettings()
     batch: BatchSettings = BatchSettings()
     sessions: SessionSettings = SessionSettings()
+    mqtt: MqttSettings = MqttSettings()
+    explain: ExplainSettings = ExplainSettings()
 
     @field_validator("listen")
     @classmethod

@@ -172,6 +172,12 @@ class IngestStore:
         rows = self._conn.execute(sql, (device, camera, epoch, after_seq, limit)).fetchall()
         return [StoredRecord(*row) for row in rows]
 
+    def tail(
+        self, after_rowid: int, kinds: Sequence[str], limit: int = 256
+    ) -> list[tuple[int, StoredRecord]]:
+        """Accepted records of the given kinds after `after_rowid`, in acceptance order."""
+        return tail(self._conn, after_rowid, kinds, limit)
+
     def prune(self, now: float) -> tuple[int, int]:
         """Drop records and dedup rows untouched for the retention period; (records, rows)."""
         cutoff = now - self.retention_s
@@ -205,6 +211,26 @@ def stats_of(conn: sqlite3.Connection) -> dict[str, Any]:
         cam["gaps"] += gaps
         cam["max_seq"] = max_seq  # rows come in epoch order: the last one wins
     return {"devices": devices}
+
+
+def tail(
+    conn: sqlite3.Connection, after_rowid: int, kinds: Sequence[str], limit: int = 256
+) -> list[tuple[int, StoredRecord]]:
+    """(rowid, record) pairs of the given kinds with rowid > after_rowid, in rowid (= acceptance)
+    order; works on any connection to ingest.sqlite3 (a WAL reader in another thread or process).
+    The scan walks the rowid b-tree from after_rowid, so no extra index is needed."""
+    marks = ",".join("?" * len(kinds))
+    sql = (
+        f"SELECT rowid, * FROM records WHERE rowid > ? AND kind IN ({marks}) ORDER BY rowid LIMIT ?"
+    )
+    rows = conn.execute(sql, (after_rowid, *kinds, limit)).fetchall()
+    return [(int(row[0]), StoredRecord(*row[1:])) for row in rows]
+
+
+def max_rowid(conn: sqlite3.Connection) -> int:
+    """The newest record's rowid (0 when empty)."""
+    found = conn.execute("SELECT max(rowid) FROM records").fetchone()
+    return int(found[0] or 0)
 
 
 def read_stats(data_dir: Path) -> dict[str, Any]:

@@ -25,7 +25,9 @@ _DTYPES = {"fp16": pb.DTYPE_FLOAT16, "int8": pb.DTYPE_INT8, "fp32": pb.DTYPE_FLO
 
 
 def cloud_settings(data_dir: Path, **overrides: Any) -> CloudSettings:
-    return load_settings(None, {"listen": "127.0.0.1:0", "data_dir": data_dir, **overrides})
+    """Loopback, this data dir; the language model stays off unless a test turns it on."""
+    base = {"listen": "127.0.0.1:0", "data_dir": data_dir, "explain": {"enabled": False}}
+    return load_settings(None, {**base, **overrides})
 
 
 class ServerThread:

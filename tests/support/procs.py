@@ -26,8 +26,13 @@ def free_port() -> int:
 class CloudProcess:
     """`vau-cloud serve` on 127.0.0.1:port with a data dir; kill -9 and restart keep both."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, log: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.data_dir = data_dir
+        # the language model stays off unless a test asks for it (it takes seconds to load)
+        self.env = {"VAU_CLOUD__EXPLAIN__ENABLED": "false", **(env or {})}
         self.port = port or free_port()
         self.log = log or data_dir.parent / f"cloud-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,7 +43,7 @@ class CloudProcess:
         self.proc = subprocess.Popen(
             [*CLOUD, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir",
              str(self.data_dir)],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,151 @@
+"""`vau-alerts tail --broker mqtt://HOST:PORT`: print vau alerts as they arrive, one line each
+for a person, or one JSON object per line with --json. Ctrl-C exits cleanly (0); an unreachable
+broker exits 2 with the reason."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+EXIT_BROKER = 2
+
+
+def subscriptions(base: str) -> list[str]:
+    return [f"{base}/+/+/event", f"{base}/+/+/explanation", f"{base}/+/status"]
+
+
+def parse_broker(url: str) -> tuple[str, int]:
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"--broker must look like mqtt://HOST:PORT, not {url!r}")
+    return parts.hostname, parts.port or 1883
+
+
+def _clock(payload: dict[str, Any]) -> str:
+    when = payload.get("capture_time") or payload.get("ts") or time.time()
+    return time.strftime("%H:%M:%S", time.localtime(float(when)))
+
+
+def _span(start: Any, end: Any) -> str:
+    def sec(v: Any) -> str:
+        return f"{float(v):.1f}s" if isinstance(v, int | float) else "?"
+
+    return f"{sec(start)}-{'' if end is None else sec(end)}"
+
+
+def format_line(topic: str, payload: dict[str, Any]) -> str:
+    """One human-readable line for an alert payload."""
+    device = payload.get("device_id", "?")
+    where = f"{device}/{payload.get('camera', '?')}"
+    if topic.endswith("/status"):
+        return f"{_clock(payload)} {device} stream {str(payload.get('state', '?')).upper()}"
+    if topic.endswith("/explanation"):
+        conf = float(payload.get("confidence", 0.0))
+        verdict = "anomaly" if payload.get("anomaly") else "normal"
+        return (
+            f"{_clock(payload)} {where} EXPLAINED {payload.get('event_id')} "
+            f'"{payload.get("title", "")}" ({payload.get("category", "?")}, '
+            f"threat {payload.get('threat_level', '?')}, {conf:.0%}) {verdict} "
+            f"{_span(payload.get('start'), payload.get('end'))}: {payload.get('summary', '')}"
+        )
+    score = payload.get("score")
+    score_s = f"{float(score):.2f}" if isinstance(score, int | float) else "?"
+    prior = payload.get("prior") or ""
+    return (
+        f"{_clock(payload)} {where} {str(payload.get('type', '?')).upper()} anomaly "
+        f"{_span(payload.get('start'), payload.get('end'))} score {score_s} "
+        f"event {payload.get('event_id')}" + (f" - {prior}" if prior else "")
+    )
+
+
+class Tail:
+    def __init__(self, base: str, as_json: bool, out: TextIO) -> None:
+        self.base, self.as_json, self.out = base, as_json, out
+        self.error: str | None = None
+
+    def on_connect(self, c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            self.error = f"the broker refused the connection: {rc}"
+            c.disconnect()
+            return
+        c.subscribe([(t, 1) for t in subscriptions(self.base)])
+
+    def on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            payload = json.loads(msg.payload)
+        except ValueError:
+            print(f"# not JSON on {msg.topic}: {msg.payload[:80]!r}", file=sys.stderr)
+            return
+        if not isinstance(payload, dict):
+            return
+        if self.as_json:
+            line = json.dumps({"topic": msg.topic, **payload}, sort_keys=True)
+        else:
+            line = format_line(msg.topic, payload)
+        print(line, file=self.out, flush=True)
+
+
+def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    try:
+        host, port = parse_broker(args.broker)
+    except ValueError as exc:
+        print(f"vau-alerts: {exc}", file=sys.stderr)
+        return EXIT_BROKER
+    t = Tail(args.base, args.json, out)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=args.client_id or "")
+    if args.username:
+        client.username_pw_set(args.username, args.password)
+    client.on_connect, client.on_message = t.on_connect, t.on_message
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:
+        print(
+            f"vau-alerts: cannot reach the broker at {host}:{port} ({exc}); "
+            "is it running, and is --broker right?",
+            file=sys.stderr,
+        )
+        return EXIT_BROKER
+
+    def stop(_sig: int, _frame: FrameType | None) -> None:
+        client.disconnect()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    client.loop_forever()
+    if t.error:
+        print(f"vau-alerts: {t.error}", file=sys.stderr)
+        return EXIT_BROKER
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vau-alerts", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tail", help="print alerts as they arrive (Ctrl-C to stop)")
+    t.add_argument("--broker", required=True, help="mqtt://HOST:PORT of the broker")
+    t.add_argument("--base", default="vau", help="base topic (the cloud's mqtt.base_topic)")
+    t.add_argument("--json", action="store_true", help="one JSON object per line (with topic)")
+    t.add_argument("--username", help="broker user name")
+    t.add_argument("--password", help="broker password")
+    t.add_argument("--client-id", default="", help="MQTT client id (default: random)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return tail(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

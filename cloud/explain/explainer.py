@@ -1,0 +1,171 @@
+"""One event's evidence -> a validated `Explanation`: prompt, LLM, parse, check, retry, fallback.
+
+The LLM writes a title and a summary, each generated after a prefilled JSON prefix and stopped at
+the closing quote, so the reply is JSON by construction. A reply is invalid when it does not parse,
+breaks the `LlmReply` schema, contains a placeholder ("[location]") or quotes a number the evidence
+does not contain; one retry (told why), then a template built from the evidence (`fallback: true`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from vau.cloud.explain import prompts
+from vau.cloud.explain.evidence import EventEvidence, decide, facts, unfaithful_numbers
+from vau.cloud.explain.llm import LlmBackend
+from vau.cloud.explain.metrics import ExplainMetrics
+from vau.cloud.explain.projector import FrameTokenizer
+from vau.cloud.explain.schema import Explanation, LlmReply
+from vau.cloud.explain.settings import ExplainSettings
+
+log = logging.getLogger(__name__)
+TITLE_TOKENS = 24
+_PLACEHOLDER = re.compile(r"\[[^\]]*\]|<[^>]*>")
+
+
+class InvalidReplyError(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainResult:
+    explanation: Explanation
+    outcome: str  # "llm" | "retry" | "fallback"
+    replies: tuple[str, ...]  # raw replies, for logs and measurements
+    seconds: float
+
+
+def parse_reply(text: str, evidence: str) -> LlmReply:
+    """The first JSON object in `text` as an LlmReply, checked against `evidence`."""
+    start = text.find("{")
+    if start < 0:
+        raise InvalidReplyError("json", "no JSON object")
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text[start:])
+    except json.JSONDecodeError as exc:
+        raise InvalidReplyError("json", str(exc)) from None
+    try:
+        reply = LlmReply.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidReplyError("schema", str(exc.errors()[0]["msg"])) from None
+    both = f"{reply.title} {reply.summary}"
+    if _PLACEHOLDER.search(both):
+        raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(both)[0])
+    extra = unfaithful_numbers(both, evidence)
+    if extra:
+        raise InvalidReplyError("unfaithful", f"numbers not in the evidence: {sorted(extra)}")
+    return reply
+
+
+def trim_sentence(text: str) -> str:
+    """A summary cut by the token limit, back to its last full sentence (when it has one)."""
+    text = text.strip()
+    if text.endswith((".", "!", "?")) or "." not in text:
+        return text
+    return text[: text.rfind(".") + 1]
+
+
+class Explainer:
+    """Synchronous; run it on one worker thread (the LLM is the bottleneck)."""
+
+    def __init__(
+        self,
+        settings: ExplainSettings,
+        llm: LlmBackend,
+        metrics: ExplainMetrics | None = None,
+        frame_tokenizer: FrameTokenizer | None = None,
+    ) -> None:
+        self.settings, self.llm, self.metrics = settings, llm, metrics
+        self.frame_tokenizer = frame_tokenizer  # None until trained weights are loaded
+
+    def explain(
+        self,
+        ev: EventEvidence,
+        tokens: Sequence[np.ndarray] = (),
+        question: str = prompts.QUESTION,
+    ) -> ExplainResult:
+        began = time.perf_counter()
+        f = facts(ev)
+        d = decide(f, ev.camera, self.settings)
+        ctx = self.settings.cameras.get(ev.camera)
+        normal = ctx.normal if ctx is not None else ""
+        visual = self._visual(tokens, question)
+        msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, visual is not None)
+        evidence = msgs[1]["content"]
+        replies: list[str] = []
+        reply: LlmReply | None = None
+        outcome = "fallback"
+        for attempt in range(2):
+            raw = self._ask(msgs, visual)
+            replies.append(raw)
+            try:
+                reply = parse_reply(raw, evidence)
+                outcome = "llm" if attempt == 0 else "retry"
+                break
+            except InvalidReplyError as exc:
+                log.info("invalid LLM reply (%s): %r", exc, raw)
+                if self.metrics is not None:
+                    self.metrics.invalid.labels(exc.reason).inc()
+                msgs = [msgs[0], {"role": "user", "content": f"{evidence}\n{_retry_note(exc)}"}]
+        if reply is None:
+            reply = prompts.template_reply(f, d)
+        explanation = Explanation(
+            title=reply.title,
+            summary=reply.summary,
+            anomaly=d.anomaly,
+            category=d.category,
+            start=f.start,
+            end=f.end,
+            confidence=d.confidence,
+            threat_level=d.threat_level,
+            llm=self.llm.model_id,
+            projector=self.settings.projector_kind if visual is not None else None,
+            visual_tokens=visual is not None,
+            fallback=outcome == "fallback",
+        ).check_category(self.settings.classes)
+        seconds = time.perf_counter() - began
+        if self.metrics is not None:
+            self.metrics.explanations.labels(outcome).inc()
+            self.metrics.seconds.observe(seconds)
+        return ExplainResult(explanation, outcome, tuple(replies), seconds)
+
+    def _visual(self, tokens: Sequence[np.ndarray], question: str) -> torch.Tensor | None:
+        if self.frame_tokenizer is None or not tokens:
+            return None
+        q = self.llm.embed_text(question)
+        with torch.inference_mode():
+            frames = [torch.from_numpy(np.asarray(t, np.float32)) for t in tokens]
+            out: torch.Tensor = self.frame_tokenizer(frames, q)
+        return out
+
+    def _ask(self, msgs: list[prompts.Message], visual: torch.Tensor | None) -> str:
+        n = self.settings.max_new_tokens
+
+        def gen(prefill: str, max_new: int) -> str:
+            if visual is None:
+                return self.llm.generate(msgs, max_new, prefill=prefill, stop=prompts.STOP)
+            return self.llm.generate_embeds(
+                msgs, visual, max_new, prefill=prefill, stop=prompts.STOP
+            )
+
+        title = gen(prompts.TITLE_PREFILL, TITLE_TOKENS).strip()
+        summary = trim_sentence(gen(prompts.summary_prefill(title), n))
+        return prompts.reply_json(title, summary)
+
+
+def _retry_note(exc: InvalidReplyError) -> str:
+    return (
+        f"Your last answer was rejected ({exc.reason}). Write a plain title and summary using "
+        "only the facts and numbers above."
+    )

@@ -1,0 +1,36 @@
+"""Prometheus metrics of the explainer, registered on the cloud's registry (`CloudMetrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_SECONDS = (0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0)
+OUTCOMES = ("llm", "retry", "fallback", "error", "cooldown")
+
+
+class ExplainMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.explanations = Counter(
+            "vau_cloud_explanations_total",
+            "Explanations by outcome: 'llm' (first reply valid), 'retry' (second reply valid), "
+            "'fallback' (template from evidence), 'error', 'cooldown' (trigger skipped).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "vau_cloud_explain_seconds",
+            "Wall time of one explanation (evidence, prompt, LLM, validation).",
+            buckets=_SECONDS,
+            registry=registry,
+        )
+        self.invalid = Counter(
+            "vau_cloud_llm_invalid_replies_total",
+            "LLM replies that failed parsing, the schema or the faithfulness check.",
+            ["reason"],
+            registry=registry,
+        )
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        found = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if found is None else float(found)

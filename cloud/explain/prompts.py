@@ -1,0 +1,77 @@
+"""Every text the LLM sees, as pure functions (one module, style item 11).
+
+The prompt is short (SmolLM2-135M is tiny): system text, the camera's "what is normal here", the
+edge's TET prior, the evidence, the decisions already taken, the question. The model writes only
+the title and the summary; the reply is forced into JSON by prefilling the assistant turn.
+"""
+
+from __future__ import annotations
+
+import json
+
+from vau.cloud.explain.evidence import Decision, Facts, evidence_lines
+from vau.cloud.explain.schema import LlmReply
+
+Message = dict[str, str]
+VIDEO = "<video>"  # where the visual tokens go when the projector is on
+QUESTION = "What happened in this event?"
+TITLE_PREFILL = '{"title": "'
+SUMMARY_KEY = '", "summary": "'
+STOP = ('"', "\n")
+
+SYSTEM = (
+    "You write short security camera alerts. Use only the facts given. "
+    "Do not invent people, objects or causes. Answer in JSON with a title and a summary."
+)
+_THREAT = ("none", "low", "high")
+
+
+def decision_text(d: Decision) -> str:
+    kind = "an anomaly" if d.anomaly else "not an anomaly"
+    return f"Decided: {kind}, category '{d.category}', threat {_THREAT[d.threat_level]}."
+
+
+def user_text(
+    camera: str, normal: str, prior: str, f: Facts, d: Decision, question: str, video: bool
+) -> str:
+    parts = [f"Camera {camera}."]
+    if normal:
+        parts.append(f"Normal here: {normal}")
+    if video:
+        parts.append(f"Frames: {VIDEO}")
+    parts += [prior, *evidence_lines(f), decision_text(d), question]
+    return "\n".join(p for p in parts if p)
+
+
+def messages(
+    camera: str,
+    normal: str,
+    prior: str,
+    f: Facts,
+    d: Decision,
+    question: str = QUESTION,
+    video: bool = False,
+) -> list[Message]:
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": user_text(camera, normal, prior, f, d, question, video)},
+    ]
+
+
+def summary_prefill(title: str) -> str:
+    return TITLE_PREFILL + json.dumps(title)[1:-1] + SUMMARY_KEY
+
+
+def reply_json(title: str, summary: str) -> str:
+    """The forced JSON the two prefilled generations spell out."""
+    return json.dumps({"title": title, "summary": summary})
+
+
+def template_reply(f: Facts, d: Decision) -> LlmReply:
+    """The fallback: a title and summary built from the evidence alone."""
+    what = "Anomaly" if d.anomaly else "Unusual activity"
+    where = f" in the {f.regions[0][0]}" if f.regions else ""
+    cat = "" if d.category == "other" else f" ({d.category})"
+    title = f"{what}{cat}{where}, {f.start:.1f}s-{f.end:.1f}s"[:80]
+    summary = " ".join(evidence_lines(f))[:400]
+    return LlmReply(title=title, summary=summary)

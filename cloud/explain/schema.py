@@ -1,0 +1,54 @@
+"""What an explanation is (`Explanation`) and what the LLM is allowed to write (`LlmReply`)."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+OTHER = "other"
+
+
+class LlmReply(BaseModel):
+    """The only part of an explanation a small LLM writes: from the evidence, nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    title: str = Field(min_length=3, max_length=80)
+    summary: str = Field(min_length=10, max_length=400)
+
+
+class Explanation(BaseModel):
+    """A validated explanation of one event; `fields()` is the Notifier's payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    title: str = Field(min_length=1, max_length=80)
+    summary: str = Field(min_length=1, max_length=400)
+    anomaly: bool
+    category: str = Field(min_length=1, max_length=64)
+    start: float = Field(ge=0.0)
+    end: float = Field(ge=0.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    threat_level: int = Field(ge=0, le=2)
+    llm: str = Field(min_length=1, max_length=256)
+    projector: str | None = None
+    visual_tokens: bool
+    fallback: bool
+
+    @model_validator(mode="after")
+    def _span(self) -> Self:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def check_category(self, classes: tuple[str, ...]) -> Explanation:
+        """Self, or ValueError when the category is neither a configured class nor "other"."""
+        if self.category != OTHER and self.category not in classes:
+            raise ValueError(f"category {self.category!r} not in {classes} or {OTHER!r}")
+        return self
+
+    def fields(self) -> dict[str, object]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,240 @@
+"""`ExplainerService`: tails the ingest store, keeps the event store, explains ended events.
+
+All blocking work (SQLite, the LLM) runs on ONE worker thread, in order, so at most one explanation
+is in flight and the event loop never waits on the model. The cursor (last ingest rowid read) and
+the pending explanations live in the event store: a trigger is written as pending before the
+cursor moves past its record, and marked done only after the notifier took the explanation, so a
+restart neither loses nor repeats work (at-least-once across a crash between the two).
+
+Triggers: an event's end (default; it waits up to `window_wait_s` for the window and its frames),
+an early one at the first update whose peak reaches the threshold (`early_trigger`), skipped when
+the camera explained something less than `cooldown_s` ago; an end trigger supersedes a pending
+early one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from vau.cloud.event_store import EventKey, EventStore, StoredEvent, StoredWindow
+from vau.cloud.explain.evidence import EventEvidence, FrameEvidence
+from vau.cloud.explain.explainer import Explainer
+from vau.cloud.explain.ingest_reader import IngestReader, Row
+from vau.cloud.explain.llm import LlmBackend, TransformersLlm
+from vau.cloud.explain.metrics import ExplainMetrics
+from vau.cloud.explain.projector import FrameTokenizer, load_frame_tokenizer
+from vau.cloud.explain.prompts import QUESTION
+from vau.cloud.explain.schema import Explanation
+from vau.cloud.explain.settings import ExplainSettings
+from vau.cloud.notify import Notifier
+from vau.cloud.records import EventChange, TokenFrame, WindowMarker
+
+log = logging.getLogger(__name__)
+CURSOR = "explainer"
+T = TypeVar("T")
+EARLY_FRAMES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    key: EventKey
+    trigger: str
+    explanation: Explanation | None  # None: skipped (cooldown, superseded)
+
+
+class ExplainerService:
+    def __init__(
+        self,
+        settings: ExplainSettings,
+        data_dir: Path,
+        notifier: Notifier,
+        registry: CollectorRegistry,
+        llm: LlmBackend | None = None,
+    ) -> None:
+        self.settings, self.data_dir, self.notifier = settings, data_dir, notifier
+        self.metrics = ExplainMetrics(registry)
+        self._llm = llm
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-explain")
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._last: dict[tuple[str, str], float] = {}  # (device, camera) -> last explained
+        # created on the worker thread by _open (SQLite connections stay on their thread)
+        self._store: EventStore
+        self._ingest: IngestReader
+        self.explainer: Explainer
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def start(self) -> None:
+        """Open the stores and load the model (on the worker thread), then start tailing."""
+        await self._call(self._open)
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="vau-explainer")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._call(self._close)
+        self._pool.shutdown(wait=True)
+
+    def _open(self) -> None:
+        s = self.settings
+        llm = self._llm or TransformersLlm(s.model, s.device, s.temperature, s.repetition_penalty)
+        tokenizer: FrameTokenizer | None = None
+        if s.projector_weights is not None:
+            tokenizer = load_frame_tokenizer(
+                s.projector_weights, s.projector_kind, _vis_dim(s.projector_weights),
+                llm.hidden_size,
+            )  # fmt: skip
+        self.explainer = Explainer(s, llm, self.metrics, tokenizer)
+        self._store = EventStore(self.data_dir)
+        self._ingest = IngestReader(self.data_dir)
+
+    def _close(self) -> None:
+        self._store.close()
+        self._ingest.close()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                moved = await self._call(self._poll)
+                for job in await self._call(self._due):
+                    done = await self._call(self._explain, *job)
+                    if done.explanation is not None:
+                        fields = done.explanation.fields()
+                        device, camera, event_id = done.key
+                        await self.notifier.explanation(device, camera, event_id, fields)
+                    await self._call(self._finish, done)
+            except Exception:
+                log.exception("explainer cycle failed; retrying after %.1fs", self.settings.poll_s)
+                self.metrics.explanations.labels("error").inc()
+                moved = False
+            if not moved:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
+
+    # ----- on the worker thread -----------------------------------------------------------
+
+    def _poll(self) -> bool:
+        """Read new records into the event store and pending triggers; move the cursor."""
+        rows = self._ingest.after(self._store.cursor(CURSOR))
+        for row in rows:
+            self._record(row)
+        if rows:
+            self._store.set_cursor(CURSOR, rows[-1].rowid)
+        return bool(rows)
+
+    def _record(self, row: Row) -> None:
+        r, now = row.record, time.time()
+        key = (r.device, r.camera, getattr(r.body, "event_id", ""))
+        if isinstance(r.body, EventChange):
+            e = r.body
+            stored = StoredEvent(
+                *key, e.state, e.start, e.end, e.peak, e.peak_t, e.prior, r.epoch, now
+            )
+            self._store.put_event(stored)
+            if e.state == "end":
+                self._store.mark_pending(key, "end", now)
+            elif self.settings.early_trigger and e.peak >= self.settings.threshold:
+                self._store.mark_pending(key, "early", now)
+        elif isinstance(r.body, WindowMarker):
+            w = r.body
+            window = StoredWindow(*key, w.start, w.end, tuple(w.frame_seqs), r.seq, now)
+            self._store.put_window(window)
+
+    def _due(self) -> list[tuple[EventKey, str]]:
+        """Pending triggers that can run now: an end with its window (or after the wait)."""
+        now, due = time.time(), []
+        pending = self._store.pending()
+        ends = {key for key, trigger in pending if trigger == "end"}
+        for key, trigger in pending:
+            event = self._store.event(key)
+            if event is None:
+                continue
+            if trigger == "end":
+                waited = now - event.updated >= self.settings.window_wait_s
+                if self._store.window(key) is None and not waited:
+                    continue
+            due.append((key, "superseded" if trigger == "early" and key in ends else trigger))
+        return due
+
+    def _explain(self, key: EventKey, trigger: str) -> _Done:
+        if trigger == "superseded":
+            return _Done(key, "early", None)
+        last = self._last.get(key[:2])
+        if last is not None and time.monotonic() - last < self.settings.cooldown_s:
+            self.metrics.explanations.labels("cooldown").inc()
+            return _Done(key, trigger, None)
+        ev, tokens = self._evidence(key)
+        result = self.explainer.explain(ev, tokens)
+        self._last[key[:2]] = time.monotonic()
+        log.info("explained %s (%s, %.1fs): %s", key, result.outcome, result.seconds,
+                 result.explanation.title)  # fmt: skip
+        return _Done(key, trigger, result.explanation)
+
+    def _finish(self, done: _Done) -> None:
+        fields: dict[str, Any] = (
+            done.explanation.fields() if done.explanation is not None else {"skipped": True}
+        )
+        self._store.put_explanation(done.key, done.trigger, fields, time.time())
+
+    def _evidence(self, key: EventKey) -> tuple[EventEvidence, list[Any]]:
+        event = self._store.event(key)
+        if event is None:
+            raise LookupError(f"no event {key}")
+        window = self._store.window(key)
+        if window is not None:
+            limit = max(64, 4 * len(window.frame_seqs))
+            got = self._ingest.frames(*key[:2], event.epoch, window.record_seq, limit)
+            wanted = set(window.frame_seqs)
+            frames = [(t, f) for t, f in got if f.frame_seq in wanted]
+        else:
+            got = self._ingest.frames(*key[:2], event.epoch, 2**63 - 1, EARLY_FRAMES)
+            frames = [(t, f) for t, f in got if t >= event.start]
+        ev = EventEvidence(
+            camera=event.camera,
+            event_id=event.event_id,
+            start=event.start,
+            end=event.end,
+            peak=event.peak,
+            peak_t=event.peak_t,
+            prior=event.prior,
+            frames=tuple(_frame(t, f) for t, f in frames),
+            baseline=self._ingest.baseline(*key[:2], event.epoch, event.start),
+        )
+        return ev, [f.tokens for _, f in frames]
+
+    # ----- for the Query service --------------------------------------------------------
+
+    async def ask(self, key: EventKey, question: str = QUESTION) -> Explanation:
+        """Answer a free-form question about a stored event (not published, not stored)."""
+
+        def run() -> Explanation:
+            ev, tokens = self._evidence(key)
+            return self.explainer.explain(ev, tokens, question).explanation
+
+        result: Explanation = await self._call(run)
+        return result
+
+
+def _frame(t: float, f: TokenFrame) -> FrameEvidence:
+    return FrameEvidence(t, f.smoothed, tuple(int(i) for i in f.indices), f.grid)
+
+
+def _vis_dim(path: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return int(f.get_slice("query.weight").get_shape()[0])

@@ -1,0 +1,61 @@
+"""`[explain]` settings of the cloud: the model, decoding, classes, per-camera context, triggers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from vau.common.settings import Strict
+
+DEFAULT_CLASSES = (
+    "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting",
+    "Road Accident", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
+)  # fmt: skip
+
+
+class CameraContext(Strict):
+    normal: str = Field("", max_length=300, description="What is normal here, in one sentence.")
+    category: str | None = Field(
+        None, description="The category to report for this camera's anomalies (a class name)."
+    )
+
+
+class ExplainSettings(Strict):
+    enabled: bool = Field(True, description="Explain ended events with the language model.")
+    model: str = Field(
+        "smollm2-135m-instruct",
+        min_length=1,
+        description="An asset name (vau-models), a local folder, or a Hugging Face model id.",
+    )
+    device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
+    max_new_tokens: int = Field(64, ge=8, le=512, description="Per generated field.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
+    repetition_penalty: float = Field(1.2, ge=1.0, le=2.0, description="Discourages loops.")
+    classes: tuple[str, ...] = Field(
+        DEFAULT_CLASSES, min_length=1, description="Anomaly classes a category may name."
+    )
+    cameras: dict[str, CameraContext] = Field(
+        default_factory=dict, description="Per-camera context, keyed by camera id."
+    )
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="Peak score that is an anomaly.")
+    high_threshold: float = Field(0.85, ge=0.0, le=1.0, description="Peak for threat level 2.")
+    long_event_s: float = Field(10.0, gt=0.0, description="Duration that raises threat to 2.")
+    cooldown_s: float = Field(0.0, ge=0.0, description="Per camera: skip triggers this soon.")
+    early_trigger: bool = Field(False, description="Also explain an open event at its first peak.")
+    window_wait_s: float = Field(
+        10.0, ge=0.0, description="After an event ends, wait this long for its window."
+    )
+    projector_weights: Path | None = Field(
+        None, description="Trained projector (safetensors); without it visual tokens are off."
+    )
+    projector_kind: str = Field("mlp2x_gelu", description="'linear' or 'mlp2x_gelu'.")
+    retention_days: float = Field(30.0, gt=0.0, description="Event store retention.")
+    poll_s: float = Field(0.5, gt=0.0, le=60.0, description="How often the ingest store is read.")
+
+    @model_validator(mode="after")
+    def _known_categories(self) -> ExplainSettings:
+        for camera, ctx in self.cameras.items():
+            if ctx.category is not None and ctx.category not in (*self.classes, "other"):
+                raise ValueError(f"cameras.{camera}.category {ctx.category!r} is not a class")
+        return self

@@ -1,0 +1,144 @@
+"""The fast path: every accepted event record (new/update/end) becomes an MQTT alert.
+
+The source is the durable ingest store, not the in-memory session feed: the service tails the
+`records` table by rowid from a cursor kept in alerts.sqlite3, so a cloud restart neither loses
+nor repeats alerts (a crash between an alert's outbox write and its cursor write repeats that one
+alert with the same alert_id). The session feed only wakes the tail early; a short poll covers
+anything it dropped. Store reads run on a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from vau.cloud import store
+from vau.cloud.codec import EVENT_STATES, decode_record
+from vau.cloud.mqtt.metrics import MqttMetrics
+from vau.cloud.mqtt.notifier import MqttNotifier
+from vau.cloud.mqtt.publisher import MqttPublisher
+from vau.cloud.records import AcceptedRecord, WireEvent
+from vau.cloud.sessions import SessionRegistry, Subscription
+from vau.cloud.settings import MqttSettings
+
+log = logging.getLogger("vau.cloud.mqtt")
+CURSOR = "ingest.records"
+BATCH = 256
+
+
+def event_fields(rowid: int, rec: store.StoredRecord) -> tuple[str, dict[str, Any]] | None:
+    """(event_id, Notifier.event fields) of one stored event record; None if it is not one."""
+    body = decode_record(rec.body).body
+    if not isinstance(body, WireEvent) or body.state not in EVENT_STATES:
+        return None
+    fields = {
+        "type": EVENT_STATES[body.state],
+        "start": body.start,
+        "end": body.end,
+        "score": body.peak,
+        "peak_t": body.peak_t,
+        "prior": body.prior,
+        "capture_time": rec.capture_time,
+        "alert_id": f"{rec.device}/{rec.camera}/{rec.epoch}/{rec.seq}",
+    }
+    return body.event_id, fields
+
+
+class MqttService:
+    """Owns the publisher, the notifier and the alert tail. `start`/`stop` on the server's loop."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        data_dir: Path,
+        sessions: SessionRegistry,
+        registry: CollectorRegistry,
+    ) -> None:
+        self.s, self.data_dir, self.sessions = settings, data_dir, sessions
+        self.metrics = MqttMetrics(registry)
+        self.publisher = MqttPublisher(settings, data_dir, self.metrics)
+        self.notifier = MqttNotifier(self.publisher, settings)
+        self._wake = asyncio.Event()
+        self._status: deque[tuple[str, bool]] = deque()
+        self._open: Counter[str] = Counter()  # open streams per device
+        self._sub: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._conn: sqlite3.Connection | None = None
+        self.cursor = 0
+
+    def stream_changed(self, device: str, connected: bool) -> None:
+        """Ingest's hook (sync, never blocks): a device stream opened or closed. Only the first
+        open and the last close of a device are reported (a superseding stream overlaps)."""
+        before = self._open[device]
+        self._open[device] = before + (1 if connected else -1)
+        if self._open[device] <= 0:
+            del self._open[device]
+        if (before == 0) == connected:
+            self._status.append((device, connected))
+            self._wake.set()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._open_tail)
+        self.publisher.start()
+        self._sub = self.sessions.subscribe(self._on_record)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="vau-mqtt-tail")
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.to_thread(self.publisher.stop)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _open_tail(self) -> None:
+        path = self.data_dir / store.DB_NAME
+        self._conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False
+        )
+        found = self.publisher.outbox.cursor(CURSOR)
+        if found is None:  # first start with MQTT on: alert from now on, not the whole history
+            found = store.max_rowid(self._conn)
+            self.publisher.outbox.set_cursor(CURSOR, found)
+        self.cursor = found
+
+    async def _on_record(self, record: AcceptedRecord) -> None:
+        if record.kind == "event":
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.s.poll_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                while self._status:
+                    device, connected = self._status[0]
+                    await self.notifier.device_status(device, connected)
+                    self._status.popleft()
+                while await self._drain_once():
+                    pass
+            except (sqlite3.Error, OSError):  # e.g. disk full: retry on the next poll
+                log.exception("MQTT alert tail failed; retrying in %.1f s", self.s.poll_s)
+
+    async def _drain_once(self) -> bool:
+        assert self._conn is not None
+        rows = await asyncio.to_thread(store.tail, self._conn, self.cursor, ("event",), BATCH)
+        for rowid, rec in rows:
+            found = event_fields(rowid, rec)
+            if found is not None:
+                await self.notifier.event(rec.device, rec.camera, found[0], found[1])
+            await asyncio.to_thread(self.publisher.outbox.set_cursor, CURSOR, rowid)
+            self.cursor = rowid
+        return len(rows) == BATCH

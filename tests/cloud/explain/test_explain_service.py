@@ -1,0 +1,99 @@
+"""The service end to end: edge-encoded records in a real ingest.sqlite3 -> event store ->
+explanation -> a recording Notifier; a restart neither repeats nor loses work."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from support_explain import ScriptedLlm, event_records
+
+from vau.cloud.event_store import EventStore, StoredEvent
+from vau.cloud.explain.schema import Explanation
+from vau.cloud.explain.service import ExplainerService
+from vau.cloud.explain.settings import ExplainSettings
+from vau.cloud.metrics import CloudMetrics
+from vau.cloud.store import IngestStore
+
+REPLIES = ["Anomaly on cam-0", "The score peaked at 0.92 at 4.0s in the lower left."]
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.explanations: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    async def event(self, device: str, camera: str, event_id: str, f: Mapping[str, Any]) -> None:
+        pass
+
+    async def explanation(
+        self, device: str, camera: str, event_id: str, fields: Mapping[str, Any]
+    ) -> None:
+        self.explanations.append((device, camera, event_id, dict(fields)))
+
+    async def device_status(self, device: str, connected: bool) -> None:
+        pass
+
+
+async def _run_until(service: ExplainerService, notifier: RecordingNotifier, n: int) -> None:
+    await service.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(notifier.explanations) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # would a duplicate follow?
+    finally:
+        await service.stop()
+
+
+def _service(data: Path, notifier: RecordingNotifier, llm: ScriptedLlm) -> ExplainerService:
+    s = ExplainSettings(poll_s=0.05)
+    return ExplainerService(s, data, notifier, CloudMetrics().registry, llm=llm)
+
+
+def test_service_when_event_ends_with_window_then_one_explanation_each(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ingest = IngestStore(data, retention_s=86400)
+    ingest.commit(event_records("ev-1", 1), time.time())
+    notifier, llm = RecordingNotifier(), ScriptedLlm(REPLIES)
+    asyncio.run(_run_until(_service(data, notifier, llm), notifier, 1))
+    assert len(notifier.explanations) == 1
+    device, camera, event_id, fields = notifier.explanations[0]
+    assert (device, camera, event_id) == ("dev-a", "cam-0", "ev-1")
+    e = Explanation.model_validate(fields)
+    assert (e.start, e.end, e.anomaly) == (2.0, 6.0, True)
+    assert not e.fallback and not e.visual_tokens
+    prompt = llm.prompts[0][1]["content"]
+    assert "lower left (100%)" in prompt and "3 frames were sent" in prompt
+    assert "against 0.10 before" in prompt  # the score summary before the event
+
+    # restart: nothing repeated; a new event after the restart is explained
+    ingest.commit(event_records("ev-2", 100), time.time())
+    ingest.close()
+    notifier2 = RecordingNotifier()
+    asyncio.run(_run_until(_service(data, notifier2, ScriptedLlm(REPLIES)), notifier2, 1))
+    assert [x[2] for x in notifier2.explanations] == ["ev-2"]
+    store = EventStore(data)
+    assert store.explanation(("dev-a", "cam-0", "ev-1")) == fields
+    assert {e.event_id for e in store.events()} == {"ev-1", "ev-2"}
+    store.close()
+
+
+def test_event_store_when_retention_passes_then_events_and_explanations_pruned(
+    tmp_path: Path,
+) -> None:
+    store = EventStore(tmp_path)
+    key = ("d", "c", "e1")
+    store.put_event(StoredEvent(*key, "end", 1.0, 2.0, 0.9, 1.5, "p", 1, updated=100.0))
+    store.put_event(StoredEvent("d", "c", "e2", "new", 5.0, None, 0.6, 5.0, "p", 1, 1000.0))
+    assert store.mark_pending(key, "end", 100.0) and not store.mark_pending(key, "end", 101.0)
+    store.put_explanation(key, "end", {"title": "x"}, 102.0)
+    assert store.pending() == [] and store.explanation(key) == {"title": "x"}
+    assert [e.event_id for e in store.events(device="d")] == ["e2", "e1"]
+    assert store.prune(older_than_s=500.0, now=1100.0) == 1
+    assert store.event(key) is None and store.explanation(key) is None
+    store.set_cursor("x", 7)
+    assert store.cursor("x") == 7 and store.cursor("y") == 0
+    store.close()

@@ -1,0 +1,129 @@
+"""Schema, evidence, prompts, parsing and projector: pure functions on hand-made values."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+from support_explain import PRIOR, ScriptedLlm
+
+from vau.cloud.explain import prompts
+from vau.cloud.explain.evidence import (
+    EventEvidence,
+    FrameEvidence,
+    decide,
+    facts,
+    region_name,
+    region_shares,
+    unfaithful_numbers,
+)
+from vau.cloud.explain.explainer import Explainer, InvalidReplyError, parse_reply
+from vau.cloud.explain.metrics import ExplainMetrics
+from vau.cloud.explain.projector import FrameTokenizer, build_projector
+from vau.cloud.explain.schema import Explanation
+from vau.cloud.explain.settings import CameraContext, ExplainSettings
+from vau.cloud.metrics import CloudMetrics
+
+BASE = dict(
+    title="t", summary="s", anomaly=True, category="other", start=1.0, end=2.0, confidence=0.5,
+    threat_level=1, llm="m", visual_tokens=False, fallback=False,
+)  # fmt: skip
+
+
+def _event(frames: tuple[FrameEvidence, ...] = ()) -> EventEvidence:
+    return EventEvidence("cam-0", "ev-1", 2.0, 6.0, 0.92, 4.0, PRIOR, frames, 0.1)
+
+
+def test_explanation_when_end_before_start_or_extra_key_then_rejected() -> None:
+    assert Explanation.model_validate(BASE).fields()["schema_version"] == 1
+    with pytest.raises(ValidationError):
+        Explanation.model_validate(BASE | {"end": 0.5})
+    with pytest.raises(ValidationError):
+        Explanation.model_validate(BASE | {"colour": "red"})
+    with pytest.raises(ValidationError):
+        Explanation.model_validate(BASE | {"threat_level": 3})
+    with pytest.raises(ValueError, match="not in"):
+        Explanation.model_validate(BASE | {"category": "Aliens"}).check_category(("Arson",))
+
+
+def test_region_name_when_16x16_grid_then_nine_named_thirds() -> None:
+    g = (16, 16)
+    assert region_name(0, g) == "upper left"
+    assert region_name(15, g) == "upper right"
+    assert region_name(8 * 16 + 8, g) == "centre"
+    assert region_name(8 * 16 + 0, g) == "centre left"
+    assert region_name(255, g) == "lower right"
+    assert region_name(15 * 16 + 7, g) == "lower centre"
+    shares = region_shares([FrameEvidence(1.0, 0.5, (0, 1, 255, 17), g)])
+    assert shares[0] == ("upper left", 0.75) and shares[1] == ("lower right", 0.25)
+
+
+def test_decide_when_peak_and_duration_vary_then_rules_not_llm_set_fields() -> None:
+    s = ExplainSettings(cameras={"cam-0": CameraContext(normal="a path", category="Vandalism")})
+    f = facts(_event())
+    d = decide(f, "cam-0", s)
+    assert (d.anomaly, d.category, d.threat_level, d.confidence) == (True, "Vandalism", 2, 0.92)
+    low = facts(EventEvidence("cam-9", "e", 1.0, 2.0, 0.6, 1.5, PRIOR))
+    assert decide(low, "cam-9", s).threat_level == 1 and decide(low, "cam-9", s).category == "other"
+    quiet = facts(EventEvidence("cam-9", "e", 1.0, 2.0, 0.3, 1.5, PRIOR))
+    assert not decide(quiet, "cam-9", s).anomaly and decide(quiet, "cam-9", s).threat_level == 0
+
+
+def test_prompt_when_built_then_holds_context_prior_evidence_decision_question() -> None:
+    s = ExplainSettings(cameras={"cam-0": CameraContext(normal="People walk by.")})
+    frames = (FrameEvidence(3.0, 0.8, (254, 255), (16, 16)),)
+    f = facts(_event(frames))
+    msgs = prompts.messages("cam-0", "People walk by.", PRIOR, f, decide(f, "cam-0", s))
+    text = msgs[1]["content"]
+    for part in ("People walk by.", PRIOR, "peaked at 0.92 at 4.0s", "lower right (100%)",
+                 "against 0.10 before", "Decided: an anomaly", prompts.QUESTION):  # fmt: skip
+        assert part in text
+    assert len(text) < 1200  # short: SmolLM2 is tiny
+
+
+def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
+    ev = "peak 0.92 at 4.0s"
+    ok = parse_reply('{"title": "Peak at 4.0s", "summary": "The score peaked at 0.92."}', ev)
+    assert ok.title == "Peak at 4.0s"
+    cases = {
+        "no json": "json",
+        '{"title": "x"': "json",
+        '{"title": "ok title", "summary": "s"}': "schema",
+        '{"title": "Alert", "summary": "A man at [location] ran."}': "placeholder",
+        '{"title": "Alert", "summary": "Three people at 9.5s fought."}': "unfaithful",
+    }
+    for text, reason in cases.items():
+        with pytest.raises(InvalidReplyError) as err:
+            parse_reply(text, ev)
+        assert err.value.reason == reason
+    assert unfaithful_numbers("peaked at 0.92, 40%", "0.92 (40%)") == set()
+
+
+def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted() -> None:
+    s = ExplainSettings()
+    metrics = ExplainMetrics(CloudMetrics().registry)
+    good = ScriptedLlm(["Anomaly on cam-0", "The score peaked at 0.92 at 4.0s."])
+    r = Explainer(s, good, metrics).explain(_event())
+    assert r.outcome == "llm" and not r.explanation.fallback
+    retry = ScriptedLlm(["Alert", "It lasted 99 minutes.", "Alert", "The score peaked at 0.92."])
+    r = Explainer(s, retry, metrics).explain(_event())
+    assert r.outcome == "retry" and "rejected (unfaithful)" in retry.prompts[2][1]["content"]
+    bad = ScriptedLlm(["A", "[x]"])
+    r = Explainer(s, bad, metrics).explain(_event())
+    assert r.outcome == "fallback" and r.explanation.fallback
+    assert r.explanation.title.startswith("Anomaly") and "0.92" in r.explanation.summary
+    assert metrics.value("vau_cloud_explanations_total", {"outcome": "fallback"}) == 1
+    assert metrics.value("vau_cloud_llm_invalid_replies_total", {"reason": "unfaithful"}) == 1
+    assert metrics.value("vau_cloud_llm_invalid_replies_total", {"reason": "schema"}) == 2
+    assert metrics.value("vau_cloud_explain_seconds_count") == 3
+
+
+def test_build_projector_when_kind_known_then_shapes_else_raises() -> None:
+    x = torch.randn(5, 384)
+    assert build_projector("linear", 384, 576)(x).shape == (5, 576)
+    assert build_projector("mlp2x_gelu", 384, 576)(x).shape == (5, 576)
+    with pytest.raises(ValueError, match="unknown projector kind"):
+        build_projector("qformer", 384, 576)
+    tok = FrameTokenizer("linear", 384, 576)
+    out = tok([torch.randn(10, 384), torch.randn(3, 384)], torch.randn(7, 576))
+    assert out.shape == (4, 576)  # content + context token per frame
