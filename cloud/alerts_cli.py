@@ -61,11 +61,11 @@ def format_line(topic: str, payload: dict[str, Any]) -> str:
         )
     score = payload.get("score")
     score_s = f"{float(score):.2f}" if isinstance(score, int | float) else "?"
-    prior = payload.get("prior") or ""
+    # the prior's class list is for the language model; a person reads the span instead
     return (
         f"{_clock(payload)} {where} {str(payload.get('type', '?')).upper()} anomaly "
         f"{_span(payload.get('start'), payload.get('end'))} score {score_s} "
-        f"event {payload.get('event_id')}" + (f" - {prior}" if prior else "")
+        f"event {payload.get('event_id')}"
     )
 
 

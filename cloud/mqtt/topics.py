@@ -61,6 +61,7 @@ def event_payload(
         "end": fields.get("end"),
         "score": fields["score"],
         "prior": fields.get("prior", ""),
+        "capture_time": fields.get("capture_time"),  # UNIX time the edge saw the change
         "alert_id": alert_id,
         "ts": ts,
     }
