@@ -1,4 +1,4 @@
-"""The cloud gRPC server: Uplink ingest, health and reflection on one grpc.aio server.
+"""The cloud gRPC server: Uplink ingest, Query, health and reflection on one grpc.aio server.
 
 `create_server(settings)` builds everything and binds the port (listen "127.0.0.1:0" picks a free
 one); `await server.start()` serves; `await server.shutdown()` flips health to NOT_SERVING, refuses
@@ -26,6 +26,8 @@ from vau.cloud.ingest import IngestDeps
 from vau.cloud.metrics import CloudMetrics
 from vau.cloud.mqtt import MqttConfigError, MqttService
 from vau.cloud.notify import LogNotifier, Notifier
+from vau.cloud.query.query_codec import SERVICE as QUERY_SERVICE
+from vau.cloud.query.servicer import QueryServicer
 from vau.cloud.servicer import UplinkServicer
 from vau.cloud.sessions import SessionRegistry
 from vau.cloud.settings import CloudSettings, TlsSettings, is_loopback
@@ -54,11 +56,12 @@ class CloudServer:
     metrics_port: int | None = None  # bound Prometheus port, once started
     mqtt: MqttService | None = None  # set when settings.mqtt.host is
     explainer: ExplainerService | None = None  # set when settings.explain.enabled
+    query: QueryServicer | None = None
     _stopping: bool = field(default=False, repr=False)
 
     async def start(self) -> None:
         await self.grpc_server.start()
-        for service in ("", SERVICE):
+        for service in ("", SERVICE, QUERY_SERVICE):
             await self.health.set(service, SERVING)
         if self.mqtt is not None:
             await self.mqtt.start()
@@ -78,6 +81,8 @@ class CloudServer:
         self.admission.stop_all()
         await self.grpc_server.stop(self.settings.shutdown.grace_s if grace is None else grace)
         self.sessions.close()
+        if self.query is not None:
+            await self.query.close()
         if self.explainer is not None:
             await self.explainer.stop()
         if self.mqtt is not None:
@@ -104,19 +109,21 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
         None if mqtt is None else mqtt.stream_changed,
     )  # fmt: skip
     server = grpc.aio.server(options=server_options(settings))
-    server.add_generic_rpc_handlers((UplinkServicer(deps).handler(),))
+    query = QueryServicer(auth, settings.query_readers, settings.data_dir)
+    server.add_generic_rpc_handlers((UplinkServicer(deps).handler(), query.handler()))
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    names = (SERVICE, QUERY_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
     port = _bind(server, settings.listen, creds, store)
     cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
-    cloud.port, cloud.mqtt = port, mqtt
+    cloud.port, cloud.mqtt, cloud.query = port, mqtt, query
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
         cloud.explainer = ExplainerService(
             settings.explain, settings.data_dir, notifier, metrics.registry
         )
+        query.explainer = cloud.explainer
     return cloud, port
 
 

@@ -193,6 +193,11 @@ class CloudSettings(LayeredSettings):
     tokens_file: Path | None = Field(
         None, description="JSON file of per-device token hashes (`vau-cloud tokens add`)."
     )
+    query_readers: tuple[str, ...] = Field(
+        (),
+        description="Identities (certificate CN or tokens-file name) that may read every "
+        "device's events over the Query service; any other device reads only its own.",
+    )
     dedup_retention_days: float = Field(
         30.0,
         ge=8,

@@ -67,6 +67,7 @@ class ExplainerService:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._last: dict[tuple[str, str], float] = {}  # (device, camera) -> last explained
+        self.ready = False  # the model is loaded and the tail runs (set by start)
         # created on the worker thread by _open (SQLite connections stay on their thread)
         self._store: EventStore
         self._ingest: IngestReader
@@ -80,8 +81,10 @@ class ExplainerService:
         await self._call(self._open)
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="vau-explainer")
+        self.ready = True
 
     async def stop(self) -> None:
+        self.ready = False
         self._stopping.set()
         if self._task is not None:
             await self._task

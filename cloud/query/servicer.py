@@ -1,0 +1,272 @@
+"""The vau.v1.Query handlers: thin. Identity as for Uplink (the credential, never the request);
+store reads on one worker thread (the event store is single-threaded SQLite); domain errors become
+statuses:
+
+  INVALID_ARGUMENT    BadRequest / QueryError "invalid"     NOT_FOUND  QueryError "not_found"
+  UNAUTHENTICATED     no or unknown credential
+  PERMISSION_DENIED   another device's events
+  FAILED_PRECONDITION Ask with the explainer disabled       INTERNAL   a server bug (logged)
+
+Who may read: a device its own events; identities in `query_readers` and, in dev mode (plaintext
+loopback without tokens), every caller, all events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from vau.cloud.auth import Authenticator
+from vau.cloud.event_store import EventKey, EventStore, StoredEvent
+from vau.cloud.explain.schema import Explanation
+from vau.cloud.explain.service import ExplainerService
+from vau.cloud.query import query_codec as codec
+from vau.cloud.query.model import (
+    AskQuery,
+    BadRequest,
+    Cursor,
+    EventView,
+    GetQuery,
+    ListQuery,
+    QueryError,
+    WatchQuery,
+    explanation_of,
+)
+from vau.cloud.records import AuthError
+from vau.cloud.servicer import credential_of
+
+log = logging.getLogger("vau.cloud.query")
+T = TypeVar("T")
+_CODES = {
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "permission": grpc.StatusCode.PERMISSION_DENIED,
+}
+WATCH_BATCH = 1000  # changes read per poll; more follow on the next
+AWAIT_EXPLANATION = 256  # events a watch re-checks for a newly arrived explanation
+ENABLE_EXPLAIN = (
+    "the explainer is disabled on this cloud: set explain.enabled = true "
+    "(VAU_CLOUD__EXPLAIN__ENABLED=true) and restart it to ask questions"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one caller may read: `device` only, or everything (`device` None)."""
+
+    device: str | None
+
+    def scope(self, wanted: str | None) -> str | None:
+        """The device filter to apply for a request's `wanted` device (None = any)."""
+        if self.device is None:
+            return wanted
+        if wanted is not None and wanted != self.device:
+            raise AuthError("permission", f"{self.device} may read only its own events")
+        return self.device
+
+    def check(self, key: EventKey) -> None:
+        self.scope(key[0])
+
+
+class EventReader:
+    """The event store behind one worker thread (opened there on first use)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-query")
+        self._store: EventStore | None = None
+
+    async def run(self, fn: Callable[[EventStore], T]) -> T:
+        def call() -> T:
+            if self._store is None:
+                self._store = EventStore(self.data_dir)
+            return fn(self._store)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def close(self) -> None:
+        def close() -> None:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, close)
+        self._pool.shutdown(wait=True)
+
+
+def _view(store: EventStore, key: EventKey) -> EventView | None:
+    event = store.event(key)
+    return None if event is None else EventView(event, explanation_of(store.explanation(key)))
+
+
+def _list(store: EventStore, q: ListQuery, device: str | None) -> list[EventView]:
+    events = store.events(device, q.camera, q.limit)
+    return [EventView(e, explanation_of(store.explanation(_key(e)))) for e in events]
+
+
+def _changes(
+    store: EventStore, device: str | None, camera: str | None, after: Cursor
+) -> list[EventView]:
+    """Events changed after `after`, oldest change first (at most WATCH_BATCH)."""
+    limit = 2 * WATCH_BATCH
+    while True:
+        events = store.events(device, camera, limit)
+        if len(events) < limit or events[-1].updated < after[0]:
+            break
+        limit *= 2
+    newer = sorted(
+        (e for e in events if (e.updated, e.device, e.camera, e.event_id) > after),
+        key=lambda e: (e.updated, e.device, e.camera, e.event_id),
+    )[:WATCH_BATCH]
+    return [EventView(e, explanation_of(store.explanation(_key(e)))) for e in newer]
+
+
+def _key(e: StoredEvent) -> EventKey:
+    return (e.device, e.camera, e.event_id)
+
+
+def _explained(store: EventStore, keys: Collection[EventKey]) -> list[EventView]:
+    """Those of `keys` that have an explanation now."""
+    found = (_view(store, k) for k in keys)
+    return [v for v in found if v is not None and v.explanation is not None]
+
+
+class QueryServicer:
+    def __init__(
+        self,
+        auth: Authenticator,
+        readers: Collection[str],
+        data_dir: Path,
+        poll_s: float = 0.25,
+    ) -> None:
+        self.auth, self.readers, self.poll_s = auth, frozenset(readers), poll_s
+        self.reader = EventReader(data_dir)
+        self.explainer: ExplainerService | None = None  # set by create_server when enabled
+
+    def _access(self, context: grpc.aio.ServicerContext) -> Access:
+        principal = self.auth.authenticate(credential_of(context))
+        return Access(None if principal is None or principal in self.readers else principal)
+
+    async def _abort(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        if isinstance(exc, QueryError | AuthError):
+            code, details = _CODES[exc.reason], str(exc)
+        else:
+            log.exception("query failed", exc_info=exc)
+            code, details = grpc.StatusCode.INTERNAL, "internal error; retry (the server logged it)"
+        await context.abort(code, details)
+
+    @staticmethod
+    def _valid(request: T | BadRequest) -> T:
+        if isinstance(request, BadRequest):
+            raise QueryError("invalid", request.detail)
+        return request
+
+    async def _guard(self, context: grpc.aio.ServicerContext, work: Any) -> Any:
+        try:
+            return await work
+        except Exception as exc:
+            await self._abort(context, exc)
+            raise  # abort raised already; for the type checker
+
+    async def list_events(
+        self, request: ListQuery | BadRequest, context: grpc.aio.ServicerContext
+    ) -> list[EventView]:
+        async def work() -> list[EventView]:
+            q = self._valid(request)
+            device = self._access(context).scope(q.device)
+            return await self.reader.run(lambda s: _list(s, q, device))
+
+        result: list[EventView] = await self._guard(context, work())
+        return result
+
+    async def _get(self, key: EventKey, context: grpc.aio.ServicerContext) -> EventView:
+        self._access(context).check(key)
+        view = await self.reader.run(lambda s: _view(s, key))
+        if view is None:
+            raise QueryError(
+                "not_found", f"no event {'/'.join(key)}: list events to see which exist"
+            )
+        return view
+
+    async def get_event(
+        self, request: GetQuery | BadRequest, context: grpc.aio.ServicerContext
+    ) -> EventView:
+        async def work() -> EventView:
+            return await self._get(self._valid(request).key, context)
+
+        result: EventView = await self._guard(context, work())
+        return result
+
+    async def ask(
+        self, request: AskQuery | BadRequest, context: grpc.aio.ServicerContext
+    ) -> Explanation:
+        async def work() -> Explanation:
+            q = self._valid(request)
+            await self._get(q.key, context)
+            if self.explainer is None:
+                raise QueryError("precondition", ENABLE_EXPLAIN)
+            if not self.explainer.ready:
+                raise QueryError("unavailable", "the explainer is loading its model; retry shortly")
+            try:
+                return await self.explainer.ask(q.key, q.question)
+            except LookupError:
+                raise QueryError("not_found", f"event {'/'.join(q.key)} is gone") from None
+
+        result: Explanation = await self._guard(context, work())
+        return result
+
+    async def watch_events(
+        self, request: WatchQuery | BadRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[EventView]:
+        try:
+            q = self._valid(request)
+            device, camera = self._access(context).scope(q.device), q.camera
+        except (QueryError, AuthError) as exc:
+            await self._abort(context, exc)
+            return
+        cursor: Cursor = q.cursor or (time.time(), "", "", "")
+        waiting: dict[EventKey, None] = {}  # sent without an explanation, oldest first
+        while True:  # ends when the client cancels or the server stops (CancelledError)
+            changed = await self.reader.run(
+                partial(_changes, device=device, camera=camera, after=cursor)
+            )
+            changed_keys = {v.key for v in changed}
+            pending = [k for k in waiting if k not in changed_keys]
+            explained = await self.reader.run(partial(_explained, keys=pending)) if pending else []
+            for view in (*explained, *changed):
+                yield view
+                cursor = max(cursor, view.position)
+                waiting.pop(view.key, None)
+                if view.explanation is None:
+                    waiting[view.key] = None
+            while len(waiting) > AWAIT_EXPLANATION:
+                waiting.pop(next(iter(waiting)))
+            if len(changed) < WATCH_BATCH:
+                await asyncio.sleep(self.poll_s)
+
+    async def close(self) -> None:
+        await self.reader.close()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        unary = grpc.unary_unary_rpc_method_handler
+        methods = {
+            codec.LIST: unary(self.list_events, codec.decode_list, codec.encode_list),
+            codec.GET: unary(self.get_event, codec.decode_get, codec.encode_detail),
+            codec.ASK: unary(self.ask, codec.decode_ask, codec.encode_answer),
+            codec.WATCH: grpc.unary_stream_rpc_method_handler(
+                self.watch_events, codec.decode_watch, codec.encode_detail
+            ),
+        }
+        return grpc.method_handlers_generic_handler(codec.SERVICE, methods)
