@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vau.edge.encoders.base import EncoderError
+from vau.edge.encoders.onnx_backend import session_options
 from vau.edge.sets import l1_distance, top_k
 from vau.edge.types import F32, I64
 
@@ -43,10 +44,7 @@ class FusedRunner:
             self.manifest = check_artefact(path, keep_ratio=keep_ratio, input_size=input_size)
         except ExportError as exc:
             raise EncoderError(str(exc)) from None
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         try:
             self._session = ort.InferenceSession(
                 str(path), opts, providers=["CPUExecutionProvider"]

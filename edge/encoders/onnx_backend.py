@@ -30,6 +30,17 @@ def _provider_options(provider: str, precision: str, cache_dir: Path) -> list[di
     return [trt, {}, {}]
 
 
+def session_options(threads: int) -> Any:
+    """All graph optimisations on; `threads` intra-op threads (0 lets ONNX Runtime decide)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    return opts
+
+
 class OnnxEncoder:
     name = "onnx"
 
@@ -50,10 +61,7 @@ class OnnxEncoder:
                 f"{', '.join(ort.get_available_providers())}); install vau-edge[gpu] on a GPU host "
                 "or set encoder.execution_provider = 'cpu'"
             )
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         try:
             self._session = ort.InferenceSession(
                 str(path), opts, providers=wanted,
