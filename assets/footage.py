@@ -15,7 +15,7 @@ from vau.assets.fetch import (
     extract_from_wheel,
     pip_download,
 )
-from vau.assets.fsutil import install, sha256_file, work_dir
+from vau.assets.fsutil import install, work_dir
 from vau.assets.manifest import AssetRecord, Detail, Provenance, record_for
 
 
@@ -44,22 +44,9 @@ def probe_video(path: Path) -> dict[str, Detail]:
     }
 
 
-def _provenance(spec: AssetSpec, version: str, source: Path) -> Provenance:
-    src = spec.source
-    return Provenance(
-        registry=src.registry,
-        package=src.package,
-        version=version,
-        member=src.member.removeprefix("./"),
-        licence=src.licence,
-        source_sha256=sha256_file(source),
-        note=src.note,
-    )
-
-
 def _finish(spec: AssetSpec, cache_dir: Path, staged: Path, version: str) -> AssetRecord:
     details = probe_video(staged)
-    provenance = _provenance(spec, version, staged)
+    provenance = Provenance.of(spec.source, staged, version)
     install(staged, cache_dir / spec.relpath)
     return record_for(spec, cache_dir, provenance, details)
 

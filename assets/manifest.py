@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vau.assets.catalog import AssetSpec
+from vau.assets.catalog import AssetSpec, Source
 from vau.assets.errors import AssetCorruptError
 from vau.assets.fsutil import files_under, sha256_file, write_text_atomic
 
@@ -37,6 +37,19 @@ class Provenance(BaseModel):
     licence: str
     source_sha256: str = Field(default="", description="sha256 of the source file as extracted")
     note: str = ""
+
+    @classmethod
+    def of(cls, src: Source, extracted: Path, version: str | None = None) -> Provenance:
+        """Provenance of a file extracted from `src` (`version`: what was actually served)."""
+        return cls(
+            registry=src.registry,
+            package=src.package,
+            version=src.version if version is None else version,
+            member=src.member.removeprefix("./"),
+            licence=src.licence,
+            source_sha256=sha256_file(extracted),
+            note=src.note,
+        )
 
 
 class AssetRecord(BaseModel):

