@@ -99,8 +99,8 @@ class EventTracker:
             self.discarded += 1
             log.info("event %s discarded: %.2fs < min_duration_s", ev.id, end - ev.start)
             return []
-        opened = [] if ev.announced else [self._update(ev, EventState.NEW, None)]
-        return [*opened, self._update(ev, EventState.END, end)]
+        # end is the last time above `exit`; an event that long was announced when it got there
+        return [self._update(ev, EventState.END, end)]
 
     def _update(self, ev: _Open, state: EventState, end: float | None) -> EventUpdate:
         return EventUpdate(
