@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 
 from vau.common.cli import emit_report
-from vau.edge.encoders.base import Encoder
-from vau.edge.encoders.factory import build_encoder
+from vau.edge.analysers import Analyser, Analysis, build_analyser
 from vau.edge.pipeline import Pipeline
-from vau.edge.settings import EdgeSettings
+from vau.edge.settings import EdgeSettings, SettingsError
 from vau.edge.sources import open_source, sampled
-from vau.edge.tetg import load_head
+from vau.edge.timing import StageTimes
 from vau.edge.types import F32, EffectiveTokens, EventUpdate, Frame, FrameScore, Window
 
 # backend name -> encoder settings that differ from the configured ones
@@ -31,41 +30,42 @@ BACKENDS: dict[str, dict[str, Any]] = {
     "torch": {"backend": "torch", "precision": "fp32"},
     "torch-int8": {"backend": "torch", "precision": "int8"},
     "onnx": {"backend": "onnx", "precision": "fp32"},
-    # DINOv2 + SETS + head in one ONNX graph (vau-export); measured by vau.export.bench_fused
+    # DINOv2 + SETS + head in one ONNX graph (vau-export), exported into the cache on first use
     "fused": {"backend": "fused", "precision": "fp32"},
     "fused-int8": {"backend": "fused", "precision": "int8"},
+    # the contract's name for ONNX Runtime int8: the fused graph's dynamic int8 twin
+    "onnx-int8": {"backend": "fused", "precision": "int8"},
 }
 WARMUP = 2
 
 
 @dataclass
 class Recorder:
-    """Captures what each backend produced, to compare backends frame by frame."""
+    """Wraps the model stage and is a sink: captures what a backend produced, frame by frame."""
 
-    encoder: Encoder
+    analyser: Analyser
     cls: list[F32] = field(default_factory=list)
     indices: list[set[int]] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return self.encoder.name
+        return self.analyser.name
 
     @property
     def input_size(self) -> int:
-        return self.encoder.input_size
+        return self.analyser.input_size
 
-    @property
-    def embed_dim(self) -> int:
-        return self.encoder.embed_dim
+    def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
+        out = self.analyser.analyse(frames, pixels, times)
+        self.cls.extend(a.cls for a in out)
+        return out
 
-    def encode(self, batch: F32) -> tuple[F32, F32]:
-        patches, cls = self.encoder.encode(batch)
-        self.cls.extend(cls)
-        return patches, cls
+    def reset(self) -> None:
+        self.analyser.reset()
 
     def close(self) -> None:
-        self.encoder.close()
+        self.analyser.close()
 
     def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
         self.indices.append(set(tokens.indices.tolist()))
@@ -90,22 +90,24 @@ def decode_frames(settings: EdgeSettings, n: int, sample: Path | None) -> tuple[
     return frames, 1000.0 * (time.perf_counter() - t0) / max(len(frames), 1)
 
 
-def run_backend(settings: EdgeSettings, name: str, frames: list[Frame]) -> Recorder:
-    cfg = settings.encoder.model_copy(update=BACKENDS[name])
-    rec = Recorder(build_encoder(cfg, settings.cache_dir))
-    warm = Pipeline(settings, rec.encoder, load_head(settings.head.path), [])
-    warm.run(frames[:WARMUP])
-    return rec
+def backend_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
+    update = BACKENDS[name]
+    if update["backend"] == "fused" and settings.sets.mode != "topk":
+        raise SettingsError(f"backend {name!r} does SETS top-K in the graph; sets.mode is not topk")
+    encoder = settings.encoder.model_copy(update=update)
+    if update["backend"] == "fused":
+        encoder = encoder.model_copy(update={"batch_size": 1})
+    return settings.model_copy(update={"encoder": encoder})
 
 
 def measure(settings: EdgeSettings, name: str, frames: list[Frame]) -> dict[str, Any]:
-    if BACKENDS[name]["backend"] == "fused":
-        from vau.export.bench_fused import measure_fused
-
-        return {**measure_fused(settings, BACKENDS[name]["precision"], frames),
-                "peak_rss_mb": peak_rss_mb()}  # fmt: skip
-    rec = run_backend(settings, name, frames)
-    pipeline = Pipeline(settings, rec, load_head(settings.head.path), [rec])
+    """The whole pipeline (preprocess, model stage, events) on `frames`, after a warm-up."""
+    chosen = backend_settings(settings, name)
+    analyser = build_analyser(chosen)
+    Pipeline(chosen, analyser, []).run(frames[:WARMUP])
+    analyser.reset()  # a new stream on a warm runtime
+    rec = Recorder(analyser)
+    pipeline = Pipeline(chosen, rec, [rec])
     t0 = time.perf_counter()
     stats = pipeline.run(frames)
     wall = time.perf_counter() - t0
@@ -176,7 +178,6 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
 def cmd_bench(args: argparse.Namespace) -> int:
     from vau.edge.cli import settings_from
     from vau.edge.runner import sample_footage
-    from vau.edge.settings import SettingsError
 
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in names if b not in BACKENDS]

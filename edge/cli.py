@@ -26,6 +26,7 @@ FLAG_KEYS = {
     "source": "source.uri",
     "fps": "source.fps",
     "backend": "encoder.backend",
+    "precision": "encoder.precision",
     "keep_ratio": "sets.keep_ratio",
     "head": "head.path",
     "jsonl": "output.jsonl",
@@ -64,7 +65,12 @@ def settings_from(args: argparse.Namespace) -> EdgeSettings:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (see firmware_configs/)")
-    p.add_argument("--backend", choices=["torch", "onnx", "tensorrt"], help="encoder backend")
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "tensorrt", "fused"],
+        help="model backend (fused = DINOv2 + SETS + head in one graph)",
+    )
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], help="inference precision")
     p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
     p.add_argument("--log-format", choices=["auto", "text", "json"])
 

@@ -1,7 +1,9 @@
-"""The per-stream loop: frames -> encoder -> SETS + TETG -> events -> windows -> sinks.
+"""The per-stream loop: frames -> model stage (encoder, SETS, TETG) -> events -> windows -> sinks.
 
-Stages are timed per frame (decode, preprocess, encoder, sets, head, events) into Prometheus
-histograms and into `StageTimes`, which `vau-edge bench` and the status line read.
+The model stage is an `analysers.Analyser`: the encoder with SETS and the head on the host, or one
+fused graph that does all three. Stages are timed per frame (decode, preprocess, encoder, sets,
+head, events) into Prometheus histograms and into `StageTimes`, which `vau-edge bench` and the
+status line read.
 """
 
 from __future__ import annotations
@@ -12,34 +14,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from vau.edge import metrics
+from vau.edge.analysers import Analyser
 from vau.edge.ats import WindowBuilder
-from vau.edge.encoders.base import Encoder, preprocess, to_tokens
+from vau.edge.encoders.base import preprocess
 from vau.edge.events import EventTracker
-from vau.edge.sets import SetsSelector
 from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import Sink
-from vau.edge.tetg import AnomalyHead
-from vau.edge.types import EffectiveTokens, EventState, EventUpdate, Frame, FrameScore, Tokens
+from vau.edge.timing import STAGES, StageTimes
+from vau.edge.types import EffectiveTokens, EventState, EventUpdate, Frame, FrameScore
 
-STAGES = ("decode", "preprocess", "encoder", "sets", "head", "events")
-
-
-@dataclass
-class StageTimes:
-    """Seconds spent per stage, summed over `frames` frames."""
-
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
-    frames: int = 0
-
-    def add(self, stage: str, seconds: float, frames: int = 1) -> None:
-        self.seconds[stage] += seconds
-        per_frame = seconds / max(frames, 1)
-        for _ in range(frames):
-            metrics.STAGE_SECONDS.labels(stage).observe(per_frame)
-
-    def ms_per_frame(self) -> dict[str, float]:
-        n = max(self.frames, 1)
-        return {k: 1000.0 * v / n for k, v in self.seconds.items()}
+__all__ = ["STAGES", "Pipeline", "RunStats", "StageTimes"]
 
 
 @dataclass
@@ -60,19 +44,15 @@ class Pipeline:
     def __init__(
         self,
         settings: EdgeSettings,
-        encoder: Encoder,
-        head: AnomalyHead,
+        analyser: Analyser,
         sinks: Sequence[Sink],
         on_frame: Callable[[RunStats], None] | None = None,
     ) -> None:
-        head.check_encoder(encoder.embed_dim, encoder.input_size)
         self._cfg = settings
         self._camera = settings.camera_id
-        self._encoder = encoder
-        self._head = head
+        self._analyser = analyser
         self._sinks = sinks
         self._on_frame = on_frame
-        self._sets = SetsSelector(settings.sets)
         self._tracker = EventTracker(settings.events, settings.camera_id)
         self._windows = WindowBuilder(settings.ats)
         self.stats = RunStats()
@@ -109,36 +89,22 @@ class Pipeline:
             yield batch
 
     def _process(self, batch: list[Frame]) -> None:
-        times, n = self.stats.times, len(batch)
-        t0 = time.perf_counter()
-        pixels = preprocess([f.image for f in batch], self._encoder.input_size)
-        t1 = time.perf_counter()
-        patches, cls = self._encoder.encode(pixels)
-        t2 = time.perf_counter()
-        scores = self._head.score(cls)
-        t3 = time.perf_counter()
-        times.add("preprocess", t1 - t0, n)
-        times.add("encoder", t2 - t1, n)
-        times.add("head", t3 - t2, n)
-        metrics.ENCODER_SECONDS.labels(self._encoder.name).observe(t2 - t1)
-        for tokens, score in zip(
-            to_tokens(batch, patches, cls, pixels.shape[-1]), scores, strict=True
-        ):
-            self._frame(tokens, float(score))
-
-    def _frame(self, tokens: Tokens, score: float) -> None:
         times = self.stats.times
         t0 = time.perf_counter()
-        eff = self._sets.select(tokens)
+        pixels = preprocess([f.image for f in batch], self._analyser.input_size)
+        times.add("preprocess", time.perf_counter() - t0, len(batch))
         t1 = time.perf_counter()
-        fs, updates = self._tracker.observe(tokens.seq, tokens.t, score)
-        self._windows.observe(fs)
-        t2 = time.perf_counter()
-        times.add("sets", t1 - t0)
-        times.add("events", t2 - t1)
-        times.frames += 1
-        self._emit_frame(eff, fs)
-        self._emit_events(updates)
+        results = self._analyser.analyse(batch, pixels, times)
+        metrics.ENCODER_SECONDS.labels(self._analyser.name).observe(time.perf_counter() - t1)
+        for result in results:
+            t2 = time.perf_counter()
+            eff = result.effective
+            fs, updates = self._tracker.observe(eff.seq, eff.t, result.score)
+            self._windows.observe(fs)
+            times.add("events", time.perf_counter() - t2)
+            times.frames += 1
+            self._emit_frame(eff, fs)
+            self._emit_events(updates)
 
     def _emit_frame(self, eff: EffectiveTokens, fs: FrameScore) -> None:
         self.stats.frames += 1

@@ -1,4 +1,4 @@
-"""Assemble and run the edge agent from settings: source, encoder, head, pipeline, sinks."""
+"""Assemble and run the edge agent from settings: source, model stage, pipeline, sinks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vau.edge import metrics
+from vau.edge.analysers import build_analyser
 from vau.edge.console import StatusLine
-from vau.edge.encoders.base import Encoder
-from vau.edge.encoders.factory import build_encoder
 from vau.edge.pipeline import Pipeline, RunStats
 from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import JsonlSink, Sink
 from vau.edge.sources import open_source, sampled
-from vau.edge.tetg import load_head
 
 if TYPE_CHECKING:
     from vau.edge.uplink.link import CloudLink
@@ -51,20 +49,19 @@ def open_link(settings: EdgeSettings, dry_run: bool) -> CloudLink | None:
 
 def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = False) -> int:
     """Run until the source ends, `max_frames` is reached or `stop` is set; 0 on a clean end."""
-    head = load_head(settings.head.path)
-    encoder: Encoder = build_encoder(settings.encoder, settings.cache_dir)
+    analyser = build_analyser(settings)
     if settings.output.metrics_port is not None:
         port = metrics.serve(settings.output.metrics_port)
         log.info("metrics on http://0.0.0.0:%d/metrics", port)
     link = open_link(settings, dry_run)
     status = StatusLine() if settings.output.status_line else None
     sinks = build_sinks(settings) + ([link.sink] if link is not None else [])
-    pipeline = Pipeline(settings, encoder, head, sinks, on_frame=status)
+    pipeline = Pipeline(settings, analyser, sinks, on_frame=status)
     try:
         with open_source(settings.source, settings.camera_id, sample_footage(settings)) as source:
             log.info(
                 "running camera=%s source=%s backend=%s keep_ratio=%s fps=%s",
-                settings.camera_id, source.describe(), encoder.name,
+                settings.camera_id, source.describe(), analyser.name,
                 settings.sets.keep_ratio, settings.source.fps,
             )  # fmt: skip
             stats = pipeline.run(sampled(source, settings.source.fps, settings.camera_id), stop)
@@ -73,7 +70,7 @@ def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = Fal
             status.finish()
         for sink in sinks:
             sink.close()
-        encoder.close()
+        analyser.close()
         if link is not None:
             link.finish()
     _log_summary(stats, stop)

@@ -42,8 +42,11 @@ class SourceSettings(Strict):
 
 
 class EncoderSettings(Strict):
-    backend: Literal["torch", "onnx", "tensorrt"] = Field(
-        "onnx", description="Which encoder implementation runs DINOv2."
+    backend: Literal["torch", "onnx", "tensorrt", "fused"] = Field(
+        "onnx",
+        description="Which implementation runs DINOv2: torch, onnx, tensorrt (encoder only; SETS "
+        "and the head on the host) or fused (DINOv2 + SETS top-K + head in one `vau-export` "
+        "graph; ONNX Runtime for .onnx, TensorRT for .engine).",
     )
     model: str = Field(
         "dinov2-s14",
@@ -54,7 +57,9 @@ class EncoderSettings(Strict):
     )
     engine: str = Field("", description="tensorrt backend: path of the serialized engine.")
     fused_model: str = Field(
-        "", description="bench 'fused': a `vau-export onnx` graph; '' exports one to the cache."
+        "",
+        description="fused backend: a `vau-export` graph (.onnx) or engine (.engine); '' exports "
+        "one into the cache on first use (fp32, or its int8 twin for precision = 'int8').",
     )
     execution_provider: Literal["cpu", "cuda", "tensorrt"] = Field(
         "cpu", description="ONNX Runtime execution provider (cuda/tensorrt need onnxruntime-gpu)."
@@ -193,6 +198,21 @@ class EdgeSettings(LayeredSettings):
     ats: AtsSettings = AtsSettings()
     output: OutputSettings = OutputSettings()
     uplink: UplinkSettings = UplinkSettings()
+
+    @model_validator(mode="after")
+    def _fused_needs_topk_one_frame(self) -> EdgeSettings:
+        if self.encoder.backend != "fused":
+            return self
+        if self.sets.mode != "topk":
+            raise ValueError(
+                "encoder.backend 'fused' does SETS top-K in the graph; sets.mode must be 'topk'"
+            )
+        if self.encoder.batch_size != 1:
+            raise ValueError(
+                "encoder.backend 'fused' runs one frame per call (each frame's SETS reference is "
+                "the previous frame's output); set encoder.batch_size = 1"
+            )
+        return self
 
 
 def load_settings(

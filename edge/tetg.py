@@ -92,9 +92,14 @@ def save_head(head: AnomalyHead, folder: Path) -> Path:
     return folder
 
 
+def head_folder(ref: str | Path) -> Path:
+    """The folder a head.path setting names; 'default' is the bundled head."""
+    return DEFAULT_HEAD if str(ref) == "default" else Path(ref)
+
+
 def load_head(ref: str | Path) -> AnomalyHead:
     """Load a head folder; 'default' is the bundled demo-grade head."""
-    folder = DEFAULT_HEAD if str(ref) == "default" else Path(ref)
+    folder = head_folder(ref)
     if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
         fix = (
             "the bundled head is missing from this install; reinstall vau-edge"

@@ -81,7 +81,8 @@ class Report:
 
 def encoder_id(settings: EdgeSettings) -> str:
     enc = settings.encoder
-    model = {"torch": enc.model, "onnx": enc.onnx_model, "tensorrt": enc.engine}[enc.backend]
+    models = {"torch": enc.model, "onnx": enc.onnx_model, "tensorrt": enc.engine}
+    model = models.get(enc.backend, enc.fused_model)
     return f"{enc.backend}:{model}@{enc.input_size}"
 
 

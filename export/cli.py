@@ -53,7 +53,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     manifest = check_artefact(args.model, keep_ratio=args.keep_ratio)
     batches = _frames(args, args.frames, manifest.input_size)
-    parity = compare(args.model, _dinov2(args.weights), batches)
+    parity = compare(args.model, _dinov2(args.weights), batches, head_ref=args.head)
     failures = parity.failures(THRESHOLDS[manifest.precision])
     emit_report({**parity.as_dict(), "failures": failures}, args.json)
     if failures:
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-ratio", type=float, help="refuse the model unless it was made for it")
     p.add_argument("--source", type=Path, help="footage (default: vtest.avi)")
     p.add_argument("--weights", type=Path, help="transformers DINOv2 folder (default: asset)")
+    p.add_argument("--head", default="default", help="the TETG head it was exported with")
     p.add_argument("--json", type=Path, help="write the report here too")
     p.set_defaults(handler=cmd_verify)
     p = sub.add_parser("quantize", help="ONNX Runtime int8 (dynamic or static)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vau.edge.tetg import CONFIG, DEFAULT_HEAD, WEIGHTS, load_head
+from vau.edge.tetg import CONFIG, WEIGHTS, head_folder, load_head
 from vau.export.fused import INPUTS, OUTPUTS, build_fused, fused_k, patch_count
 from vau.export.manifest import (
     MANIFEST,
@@ -71,7 +71,7 @@ def _pin_shapes(model: Any, outputs: list[TensorSpec]) -> None:
 
 
 def _sources(dinov2_dir: Path, head_ref: str | Path) -> dict[str, str]:
-    head_dir = DEFAULT_HEAD if str(head_ref) == "default" else Path(head_ref)
+    head_dir = head_folder(head_ref)
     files = [dinov2_dir / "model.safetensors", head_dir / WEIGHTS, head_dir / CONFIG]
     return {f"{p.parent.name}/{p.name}": sha256_file(p) for p in files if p.is_file()}
 

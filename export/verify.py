@@ -19,6 +19,7 @@ from vau.edge.settings import SetsSettings
 from vau.edge.tetg import load_head
 from vau.edge.types import F32, Tokens
 from vau.export.manifest import check_artefact
+from vau.export.settings import ExportError
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,24 @@ def _cosine(a: F32, b: F32) -> float:
     return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def compare(model: Path, dinov2_dir: Path, batches: F32, threads: int = 0) -> Parity:
-    """Run `batches` (T, 3, S, S), one frame at a time, through the artefact and the reference."""
+def compare(
+    model: Path, dinov2_dir: Path, batches: F32, threads: int = 0, head_ref: str = "default"
+) -> Parity:
+    """Run `batches` (T, 3, S, S), one frame at a time, through the artefact and the reference
+    (the torch encoder, `SetsSelector` and `head_ref`, the head the artefact was exported with)."""
+    from vau.export.cached import carries_head
+
     manifest = check_artefact(model)
+    if not carries_head(model, head_ref):
+        raise ExportError(
+            f"{model.name} carries another TETG head than {head_ref!r}; pass the one it was "
+            "exported with (--head PATH)"
+        )
     size = manifest.input_size
     fused = FusedRunner(model, size, threads=threads)
     ref = TorchEncoder(dinov2_dir, size, "fp32", threads)
     sets = SetsSelector(SetsSettings(mode="topk", keep_ratio=manifest.keep_ratio))
-    head = load_head("default")
+    head = load_head(head_ref)
     grid = (size // 14, size // 14)
     p_abs, c_abs, cos, s_abs, overlap, exact = 0.0, 0.0, 1.0, 0.0, [], []
     for i, image in enumerate(batches):
@@ -85,11 +96,11 @@ def compare(model: Path, dinov2_dir: Path, batches: F32, threads: int = 0) -> Pa
         patches, cls = ref.encode(image[None])
         chosen = sets.select(Tokens(i, 0.5 * i, 0.0, patches[0], cls[0], grid))
         score = float(head.score(cls)[0])
-        p_abs = max(p_abs, float(np.abs(out.patches[0] - patches[0]).max()))
-        c_abs = max(c_abs, float(np.abs(out.cls[0] - cls[0]).max()))
-        cos = min(cos, _cosine(out.cls[0], cls[0]))
-        s_abs = max(s_abs, abs(float(out.score[0]) - score))
-        a, b = set(out.indices[0].tolist()), set(chosen.indices.tolist())
+        p_abs = max(p_abs, float(np.abs(out.patches - patches[0]).max()))
+        c_abs = max(c_abs, float(np.abs(out.cls - cls[0]).max()))
+        cos = min(cos, _cosine(out.cls, cls[0]))
+        s_abs = max(s_abs, abs(out.score - score))
+        a, b = set(out.indices.tolist()), set(chosen.indices.tolist())
         overlap.append(len(a & b) / max(len(b), 1))
         exact.append(a == b)
     fused.close()

@@ -36,4 +36,9 @@ def build_encoder(cfg: EncoderSettings, cache_dir: Path | None = None) -> Encode
         if not cfg.engine:
             raise EncoderError("encoder.engine must name a TensorRT engine file for this backend")
         return TensorRTEncoder(Path(cfg.engine), cfg.input_size)
+    if cfg.backend == "fused":
+        raise EncoderError(
+            "encoder.backend 'fused' is the whole model stage (DINOv2 + SETS + head), not an "
+            "encoder; this command needs encoder.backend = 'torch', 'onnx' or 'tensorrt'"
+        )
     raise EncoderError(f"unknown encoder backend {cfg.backend!r}; use torch, onnx or tensorrt")

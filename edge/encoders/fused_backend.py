@@ -1,14 +1,19 @@
-"""Fused backend: ONNX Runtime runs DINOv2 + SETS top-K + TETG head as one graph (`vau-export`).
+"""Fused backend: DINOv2 + SETS top-K + TETG head as one `vau-export` graph (ONNX Runtime or TRT).
 
 Unlike the encoder backends it returns SETS's choice and the score too, so only K tokens leave the
-runtime. The caller keeps the previous frame's patch tokens; a stream's first frame is a keyframe
+runtime. The runner keeps the previous frame's patch tokens; a stream's first frame is a keyframe
 whose reference is its own mean token (`sets.keyframe = "distinct"`).
+
+A `.onnx` file runs on ONNX Runtime (CPU); a `.engine` file (`vau-export tensorrt` of a fused ONNX
+graph) runs on TensorRT, imported only then. Either is checked against its manifest at load.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,6 +21,8 @@ from vau.edge.encoders.base import EncoderError
 from vau.edge.encoders.onnx_backend import session_options
 from vau.edge.sets import l1_distance, top_k
 from vau.edge.types import F32, I64
+
+OUTPUTS = ("patches", "cls", "score", "indices", "kept")
 
 
 @dataclass(frozen=True)
@@ -27,16 +34,54 @@ class FusedOutput:
     kept: F32  # (B, K, C)
 
 
+@dataclass(frozen=True)
+class FusedStep:
+    """One frame of a stream: what the graph returned plus the host's share of SETS."""
+
+    patches: F32  # (N, C), the next frame's reference
+    cls: F32  # (C,)
+    score: float
+    indices: I64  # (K,) ascending
+    kept: F32  # (K, C)
+    distances: F32  # (K,) L1 distance of each kept patch to its reference
+    keyframe: bool
+
+
+class GraphSession(Protocol):
+    def run(self, feeds: Mapping[str, F32], outputs: Sequence[str]) -> list[Any]: ...
+
+
+class _OrtSession:
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        try:
+            self._session = ort.InferenceSession(
+                str(path), session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EncoderError(f"cannot load fused model {path}: {exc}; re-export it") from None
+
+    def run(self, feeds: Mapping[str, F32], outputs: Sequence[str]) -> list[Any]:
+        return list(self._session.run(list(outputs), dict(feeds)))
+
+
+def open_session(path: Path, threads: int = 0) -> GraphSession:
+    if path.suffix == ".engine":
+        from vau.edge.encoders.trt_engine import TrtEngine
+
+        return TrtEngine(path)
+    return _OrtSession(path, threads)
+
+
 class FusedRunner:
-    """One ONNX Runtime session of a fused artefact, checked against its manifest at load."""
+    """One session of a fused artefact, checked against its manifest at load."""
 
     name = "fused"
 
     def __init__(
         self, path: Path, input_size: int, keep_ratio: float | None = None, threads: int = 0
     ) -> None:
-        import onnxruntime as ort
-
         from vau.export.manifest import check_artefact
         from vau.export.settings import ExportError
 
@@ -44,13 +89,8 @@ class FusedRunner:
             self.manifest = check_artefact(path, keep_ratio=keep_ratio, input_size=input_size)
         except ExportError as exc:
             raise EncoderError(str(exc)) from None
-        opts = session_options(threads)
-        try:
-            self._session = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise EncoderError(f"cannot load fused model {path}: {exc}; re-export it") from None
+        self._session = open_session(path, threads)
+        self.path = path
         self.input_size = input_size
         self.embed_dim = self.manifest.embed_dim
         self.k = self.manifest.k
@@ -62,29 +102,41 @@ class FusedRunner:
             "pixel_values": np.ascontiguousarray(batch, dtype=np.float32),
             "prev_patches": np.ascontiguousarray(prev, dtype=np.float32),
         }
-        patches, cls, score, indices, kept = self._session.run(None, feeds)
-        return FusedOutput(patches, cls, score, indices.astype(np.int64), kept)
+        patches, cls, score, indices, kept = self._session.run(feeds, OUTPUTS)
+        f32 = np.float32
+        return FusedOutput(
+            patches.astype(f32, copy=False), cls.astype(f32, copy=False),
+            score.astype(f32, copy=False), indices.astype(np.int64), kept.astype(f32, copy=False),
+        )  # fmt: skip
 
-    def step(self, image: F32) -> FusedOutput:
+    def step(self, image: F32) -> FusedStep:
         """One frame (1, 3, S, S) of a stream; the first (or after `reset`) is a keyframe.
 
         A keyframe's reference is its own mean token, unknown before the run, so its top-K is
         taken on the host from the returned patches (`sets.top_k`, ~0.1 ms), not a second run.
+        Distances of the kept patches are recomputed on the host (K x C, a few microseconds).
         """
-        if self._prev is not None:
-            out = self.run(image, self._prev)
+        prev = self._prev
+        if prev is not None:
+            out = self.run(image, prev)
+            patches, idx = out.patches[0], out.indices[0]
+            dist = l1_distance(out.kept[0], prev[0][idx])
+            kept = out.kept[0]
         else:
             n, c = self.manifest.patches, self.embed_dim
-            raw = self.run(image, np.zeros((1, n, c), dtype=np.float32))
-            patches = raw.patches[0]
-            dist = l1_distance(patches, patches.mean(axis=0, keepdims=True))
-            idx = top_k(dist, self.k)
-            out = FusedOutput(raw.patches, raw.cls, raw.score, idx[None], patches[idx][None])
+            out = self.run(image, np.zeros((1, n, c), dtype=np.float32))
+            patches = out.patches[0]
+            full = l1_distance(patches, patches.mean(axis=0, keepdims=True))
+            idx = top_k(full, self.k)
+            dist, kept = full[idx], patches[idx]
         self._prev = out.patches
-        return out
+        return FusedStep(
+            patches, out.cls[0], float(out.score[0]), idx, np.ascontiguousarray(kept),
+            np.ascontiguousarray(dist), keyframe=prev is None,
+        )  # fmt: skip
 
     def reset(self) -> None:
         self._prev = None
 
     def close(self) -> None:
-        del self._session
+        self._session = None  # type: ignore[assignment]

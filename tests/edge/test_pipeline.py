@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vau.edge import metrics
+from vau.edge.analysers import SplitAnalyser
 from vau.edge.encoders.factory import build_encoder
 from vau.edge.pipeline import STAGES, Pipeline
 from vau.edge.settings import load_settings
@@ -48,7 +49,7 @@ def test_pipeline_processes_max_frames_and_counts_them_in_metrics(
     s = load_settings(overrides={"camera_id": camera, "max_frames": 7,
                                  "encoder": {"batch_size": batch}})  # fmt: skip
     sink = Collect()
-    pipeline = Pipeline(s, build_encoder(s.encoder), _head(), [sink])
+    pipeline = Pipeline(s, SplitAnalyser(build_encoder(s.encoder), _head(), s.sets), [sink])
     with open_source(s.source, camera, vtest_path) as src:
         stats = pipeline.run(sampled(src, s.source.fps, camera))
     assert stats.frames == 7 == len(sink.frames)

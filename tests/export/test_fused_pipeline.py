@@ -1,0 +1,142 @@
+"""`encoder.backend = "fused"` in the real pipeline: same frames, same choices as the split path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vau.edge.analysers import build_analyser
+from vau.edge.bench import decode_frames
+from vau.edge.encoders.base import EncoderError
+from vau.edge.pipeline import Pipeline
+from vau.edge.settings import EdgeSettings, SettingsError, load_settings
+from vau.edge.tetg import HeadConfig, from_torch, save_head, torch_module
+from vau.edge.types import EffectiveTokens, EventUpdate, Frame, FrameScore, Window
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.frames: list[tuple[EffectiveTokens, FrameScore]] = []
+        self.events: list[EventUpdate] = []
+
+    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
+        self.frames.append((tokens, score))
+
+    def event(self, update: EventUpdate) -> None:
+        self.events.append(update)
+
+    def window(self, window: Window) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _run(settings: EdgeSettings, frames: list[Frame]) -> Collect:
+    sink = Collect()
+    analyser = build_analyser(settings)
+    try:
+        Pipeline(settings, analyser, [sink]).run(frames)
+    finally:
+        analyser.close()
+    return sink
+
+
+@pytest.fixture(scope="module")
+def frames(vtest_path: Path) -> list[Frame]:
+    return decode_frames(EdgeSettings(), 8, vtest_path)[0]
+
+
+def test_fused_backend_makes_the_same_choices_as_the_split_path_on_real_frames(
+    fused_onnx: Path, frames: list[Frame]
+) -> None:
+    split = _run(EdgeSettings(encoder={"backend": "onnx"}), frames)
+    fused = _run(EdgeSettings(encoder={"backend": "fused", "fused_model": str(fused_onnx)}), frames)
+    assert len(fused.frames) == len(split.frames) == 8
+    for (a, sa), (b, sb) in zip(split.frames, fused.frames, strict=True):
+        assert (a.seq, a.t, a.keyframe, a.patches, a.grid) == (
+            b.seq,
+            b.t,
+            b.keyframe,
+            b.patches,
+            b.grid,
+        )
+        assert np.array_equal(a.indices, b.indices)
+        assert np.allclose(a.tokens, b.tokens, atol=1e-3)
+        assert np.allclose(a.distances, b.distances, rtol=1e-3, atol=1e-2)
+        assert sa.score == pytest.approx(sb.score, abs=1e-4)
+    assert [f[0].keyframe for f in fused.frames] == [True] + [False] * 7
+
+
+def test_a_gap_longer_than_max_gap_makes_the_next_fused_frame_a_keyframe(
+    fused_onnx: Path, frames: list[Frame]
+) -> None:
+    gapped = frames[:4] + [replace(f, t=f.t + 60.0) for f in frames[4:]]
+    settings = EdgeSettings(encoder={"backend": "fused", "fused_model": str(fused_onnx)})
+    got = [eff.keyframe for eff, _ in _run(settings, gapped).frames]
+    assert got == [True, False, False, False, True, False, False, False]
+
+
+def test_all_keyframes_keep_every_patch_on_the_fused_path(
+    fused_onnx: Path, frames: list[Frame]
+) -> None:
+    settings = EdgeSettings(encoder={"backend": "fused", "fused_model": str(fused_onnx)},
+                            sets={"keyframe": "all"})  # fmt: skip
+    kept = [eff.kept for eff, _ in _run(settings, frames[:3]).frames]
+    assert kept == [256, 128, 128]
+
+
+def test_fused_graph_with_another_head_is_refused(fused_onnx: Path, tmp_path: Path) -> None:
+    config = HeadConfig(embed_dim=384, hidden=8)
+    head_dir = save_head(from_torch(config, torch_module(config).eval()), tmp_path / "head")
+    settings = EdgeSettings(encoder={"backend": "fused", "fused_model": str(fused_onnx)},
+                            head={"path": str(head_dir)})  # fmt: skip
+    with pytest.raises(EncoderError, match="another TETG head"):
+        build_analyser(settings)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"sets": {"mode": "threshold"}}, "sets.mode must be 'topk'"),
+        ({"encoder": {"batch_size": 4}}, "batch_size = 1"),
+    ],
+)
+def test_fused_backend_settings_that_cannot_work_are_refused(
+    overrides: dict[str, dict[str, object]], words: str
+) -> None:
+    merged = {**overrides, "encoder": {"backend": "fused", **overrides.get("encoder", {})}}
+    with pytest.raises(SettingsError, match=words):
+        load_settings(overrides=merged)
+
+
+def test_bench_contract_names_onnx_int8_and_reports_agreement_with_torch(
+    fused_onnx: Path, fused_int8: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    env = {"VAU_EDGE__ENCODER__FUSED_MODEL": str(fused_onnx), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "vau.edge.cli", "bench", "--source", str(vtest_path),
+         "--frames", "4", "--backends", "torch,onnx-int8,fused", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env={**_env(), **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    backends = json.loads(out.read_text())["backends"]
+    for name in ("onnx-int8", "fused"):
+        for key in ("fps", "ms_per_frame", "cls_cosine", "index_overlap", "score_abs_diff"):
+            assert isinstance(backends[name][key], float)
+    assert backends["fused"]["cls_cosine"] > 0.99999 and backends["fused"]["index_overlap"] == 1.0
+    assert 0.99 < backends["onnx-int8"]["cls_cosine"] < 1.0  # a different graph: int8, not fp32
+    assert backends["onnx-int8"]["index_overlap"] > 0.8
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("VAU_EDGE__")}
