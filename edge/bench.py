@@ -138,7 +138,8 @@ def agreement(ref: Recorder, other: Recorder) -> dict[str, float]:
         "cls_cosine": float(cos.min()),
         "cls_max_abs_diff": float(np.abs(a - b).max()),
         "index_overlap": float(np.mean(overlap)),
-        "score_abs_diff": float(diffs.max()),
+        "score_abs_diff": float(diffs.max()),  # the worst frame
+        "score_mean_abs_diff": float(diffs.mean()),
     }
 
 

@@ -144,11 +144,29 @@ def _encode_clip(video: Path, encoder: Any, settings: EdgeSettings, fps: float) 
     return np.concatenate(parts).astype(np.float32), np.array(times, np.float32)
 
 
+@dataclass(frozen=True, eq=False)
+class Consistency:
+    """Train the head to score a second encoder's features of the same frames alike.
+
+    `features` come from the same clips at the same fps as the training features, e.g. from the
+    int8 graph the edge will run; the loss adds weight * mean((p(fp32) - p(other))^2). Without it
+    a head trained on fp32 features turns the int8 encoder's small CLS error (CLS cosine 0.999)
+    into score changes of up to 0.5 (docs/head.md).
+    """
+
+    features: Features
+    weight: float
+
+
 def train_head(
     train: Features, hidden: int = 128, epochs: int = DEFAULT_EPOCHS, lr: float = 1e-3,
     seed: int = 0, weight_decay: float = 1e-2, batch_size: int = 128,
+    label_smoothing: float = 0.0, consistency: Consistency | None = None,
 ) -> AnomalyHead:  # fmt: skip
-    """Fit the MLP with BCE-with-logits, AdamW and pos_weight = negatives / positives."""
+    """Fit the MLP with BCE-with-logits, AdamW and pos_weight = negatives / positives.
+
+    Targets are smoothed towards 1/2 by `label_smoothing`; `consistency` adds the paired term.
+    """
     import torch
 
     x, y = train.stacked()
@@ -163,16 +181,34 @@ def train_head(
     optimiser = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
     pos_weight = torch.tensor([(len(y) - positives) / positives])
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    xt, yt = torch.from_numpy((x - mean) / std), torch.from_numpy(y)
+    xt = torch.from_numpy((x - mean) / std)
+    yt = torch.from_numpy(y * (1.0 - label_smoothing) + 0.5 * label_smoothing)
+    other = None
+    if consistency is not None:
+        other = torch.from_numpy((_paired(train, consistency.features) - mean) / std)
     order = torch.Generator().manual_seed(seed)
     module.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(yt), generator=order).split(batch_size):
             optimiser.zero_grad()
-            loss_fn(module(xt[idx])[:, 0], yt[idx]).backward()
+            logits = module(xt[idx])[:, 0]
+            loss = loss_fn(logits, yt[idx])
+            if other is not None and consistency is not None:
+                gap = torch.sigmoid(logits) - torch.sigmoid(module(other[idx])[:, 0])
+                loss = loss + consistency.weight * (gap**2).mean()
+            loss.backward()
             optimiser.step()
     module.eval()
     return _fold_standardisation(from_torch(config, module), mean, std)
+
+
+def _paired(train: Features, other: Features) -> F32:
+    """The other encoder's features, checked frame for frame against the training features."""
+    if [c.clip.path for c in train.clips] != [c.clip.path for c in other.clips] or [
+        len(c.cls) for c in train.clips
+    ] != [len(c.cls) for c in other.clips]:
+        raise ManifestError("consistency features must come from the same clips and frames")
+    return other.stacked()[0]
 
 
 def _fold_standardisation(head: AnomalyHead, mean: F32, std: F32) -> AnomalyHead:
@@ -244,42 +280,107 @@ def split_clips(clips: Sequence[Clip]) -> tuple[list[Clip], list[Clip]]:
     return [c for c in clips if not is_test(c)], [c for c in clips if is_test(c)]
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `vau-edge train-head` takes besides the manifest and the output folder."""
+
+    fps: float = 2.0
+    hidden: int = 128
+    epochs: int = DEFAULT_EPOCHS
+    seed: int = 0
+    lr: float = 1e-3
+    label_smoothing: float = 0.0
+    consistency_model: Path | None = None  # a fused graph (e.g. the int8 one) to agree with
+    consistency_weight: float = 1000.0
+    video_root: Path | None = None
+
+    def command(self, manifest: Path, out_dir: Path) -> str:
+        parts = [
+            f"vau-edge train-head --manifest {manifest} --out {out_dir} --fps {self.fps}",
+            f"--epochs {self.epochs} --hidden {self.hidden} --seed {self.seed}",
+        ]
+        if self.label_smoothing:
+            parts.append(f"--label-smoothing {self.label_smoothing}")
+        if self.consistency_model is not None:
+            parts.append(f"--consistency-model {self.consistency_model}")
+            parts.append(f"--consistency-weight {self.consistency_weight}")
+        if self.video_root:
+            parts.append(f"--video-root {self.video_root}")
+        return " ".join(parts)
+
+
 def run_training(
-    manifest_path: Path, settings: EdgeSettings, out_dir: Path, fps: float = 2.0,
-    hidden: int = 128, epochs: int = DEFAULT_EPOCHS, seed: int = 0,
-    video_root: Path | None = None, lr: float = 1e-3,
-) -> Report:  # fmt: skip
+    manifest_path: Path, settings: EdgeSettings, out_dir: Path, options: TrainOptions | None = None
+) -> Report:
     """Train on the manifest's train split, evaluate on its test split, save head + report."""
+    opt = options or TrainOptions()
     started = datetime.now(UTC)
-    train_clips, test_clips = split_clips(load_manifest(manifest_path, video_root))
+    train_clips, test_clips = split_clips(load_manifest(manifest_path, opt.video_root))
     if not train_clips or not test_clips:
         raise ManifestError(
             f"{manifest_path}: need clips in both splits (train {len(train_clips)}, test "
             f'{len(test_clips)}); set "split" on some lines or leave it empty to auto-split'
         )
     cache = out_dir / "features"
-    train = extract_features(train_clips, settings, fps, cache)
-    test = extract_features(test_clips, settings, fps, cache)
-    head = train_head(train, hidden=hidden, epochs=epochs, lr=lr, seed=seed)
+    train = extract_features(train_clips, settings, opt.fps, cache)
+    test = extract_features(test_clips, settings, opt.fps, cache)
+    model = opt.consistency_model
+    other = None if model is None else _fused_settings(settings, model)
+    consistency = None
+    if other is not None:
+        paired = extract_features(train_clips, other, opt.fps, cache)
+        consistency = Consistency(paired, opt.consistency_weight)
+    head = train_head(
+        train, hidden=opt.hidden, epochs=opt.epochs, lr=opt.lr, seed=opt.seed,
+        label_smoothing=opt.label_smoothing, consistency=consistency,
+    )  # fmt: skip
     report = evaluate(head, test)
-    command = (
-        f"vau-edge train-head --manifest {manifest_path} --out {out_dir} --fps {fps} "
-        f"--epochs {epochs} --hidden {hidden} --seed {seed}"
-        + (f" --video-root {video_root}" if video_root else "")
-    )
     data = _data_provenance(manifest_path, train, test)
+    training: dict[str, Any] = {
+        "fps": opt.fps, "hidden": opt.hidden, "epochs": opt.epochs, "lr": opt.lr,
+        "seed": opt.seed, "label_smoothing": opt.label_smoothing,
+        "loss": "BCE with logits, pos_weight = negatives / positives, AdamW",
+    }  # fmt: skip
+    if consistency is not None and other is not None:
+        training["consistency"] = {
+            "model": str(model),
+            "encoder": consistency.features.encoder,
+            "weight": opt.consistency_weight,
+            "test_score_gap": _score_gap(head, test, other, cache),
+        }
+        training["loss"] += " + weight * mean((p - p_consistency_model)^2)"
     provenance = {
         "description": data.get("dataset", {}).get("description", f"trained on {manifest_path}"),
         "data": data,
         "metrics": asdict(report),
-        "training": {"fps": fps, "hidden": hidden, "epochs": epochs, "lr": lr, "seed": seed,
-                     "loss": "BCE with logits, pos_weight = negatives / positives, AdamW"},
-        "command": command,
+        "training": training,
+        "command": opt.command(manifest_path, out_dir),
         "date": started.isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     save_head(AnomalyHead(replace(head.config, provenance=provenance), head.tensors()), out_dir)
     (out_dir / REPORT).write_text(json.dumps(asdict(report), indent=2) + "\n", "utf-8")
     return report
+
+
+def _fused_settings(settings: EdgeSettings, model: Path) -> EdgeSettings:
+    """The same settings with a fused graph as the feature encoder."""
+    update = {"backend": "fused", "fused_model": str(model), "batch_size": 1}
+    return settings.model_copy(update={"encoder": settings.encoder.model_copy(update=update)})
+
+
+def _score_gap(
+    head: AnomalyHead, test: Features, other: EdgeSettings, cache: Path
+) -> dict[str, float]:
+    """|score(features) - score(the other encoder's features)| on the held-out clips."""
+    paired = extract_features([c.clip for c in test.clips], other, test.fps, cache)
+    a = head.score(test.stacked()[0])
+    b = head.score(_paired(test, paired))
+    gap = np.abs(a - b)
+    return {
+        "max": float(gap.max()),
+        "p99": float(np.quantile(gap, 0.99)),
+        "mean": float(gap.mean()),
+    }
 
 
 def _data_provenance(manifest: Path, train: Features, test: Features) -> dict[str, Any]:

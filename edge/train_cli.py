@@ -42,6 +42,25 @@ def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None])
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="pull targets towards 1/2 by this share (default 0)",
+    )
+    p.add_argument(
+        "--consistency-model",
+        type=Path,
+        metavar="FILE",
+        help="a fused graph (e.g. the int8 one the edge runs) whose features of the "
+        "same frames must score alike",
+    )
+    p.add_argument(
+        "--consistency-weight",
+        type=float,
+        default=1000.0,
+        help="weight of the paired squared score gap (default 1000)",
+    )
     p.set_defaults(handler=cmd_train_head)
 
 
@@ -76,11 +95,18 @@ def cmd_make_clip(args: argparse.Namespace) -> int:
 
 def cmd_train_head(args: argparse.Namespace) -> int:
     from vau.edge.cli import settings_from
-    from vau.edge.train import run_training
+    from vau.edge.settings import SettingsError
+    from vau.edge.train import TrainOptions, run_training
 
-    report = run_training(
-        args.manifest, settings_from(args), args.out, fps=args.fps, hidden=args.hidden,
-        epochs=args.epochs, seed=args.seed, video_root=args.video_root,
+    if not 0.0 <= args.label_smoothing < 1.0:
+        raise SettingsError(f"--label-smoothing must be in [0, 1), got {args.label_smoothing}")
+    if args.consistency_weight < 0:
+        raise SettingsError(f"--consistency-weight must be >= 0, got {args.consistency_weight}")
+    options = TrainOptions(
+        fps=args.fps, hidden=args.hidden, epochs=args.epochs, seed=args.seed,
+        label_smoothing=args.label_smoothing, consistency_model=args.consistency_model,
+        consistency_weight=args.consistency_weight, video_root=args.video_root,
     )  # fmt: skip
+    report = run_training(args.manifest, settings_from(args), args.out, options)
     print(json.dumps(asdict(report) if is_dataclass(report) else report, indent=2, default=str))
     return 0

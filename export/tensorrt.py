@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from vau.edge.types import F32
+from vau.export.manifest import read_manifest, sha256_file, write_manifest
 from vau.export.settings import ExportError, ExportSettings
 
 MIN_TRT = (8, 5)  # JetPack 5 (Xavier NX) ships 8.5; the builder API below exists from 8.5 on
@@ -117,4 +118,23 @@ def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = 
     timing.write_bytes(bytes(config.get_timing_cache().serialize()))
     engine = onnx_path.with_name(f"{stem}.engine")
     engine.write_bytes(bytes(serialized))
+    _write_manifest(onnx_path, engine, settings, trt.__version__)
     return engine
+
+
+def _write_manifest(onnx_path: Path, engine: Path, settings: ExportSettings, version: str) -> None:
+    """`<engine>.json`: the ONNX graph's manifest, re-described for the engine, so the edge's
+    fused backend checks an engine (size, sha256, keep ratio, input size, head) like any artefact."""
+    try:
+        source = read_manifest(onnx_path)
+    except ExportError:
+        return  # an encoder-only graph (vau-models): the tensorrt encoder backend needs none
+    manifest = source.model_copy(
+        update={
+            "artefact": engine.name, "sha256": sha256_file(engine), "size": engine.stat().st_size,
+            "precision": settings.precision, "device": settings.device,
+            "versions": {**source.versions, "tensorrt": version},
+            "notes": [*source.notes, f"TensorRT engine of {onnx_path.name} ({source.sha256[:12]})"],
+        }
+    )  # fmt: skip
+    write_manifest(manifest, engine.with_suffix(".json"))

@@ -18,7 +18,10 @@ def _resolve(ref: str, cache_dir: Path | None) -> Path | str:
 
 
 def build_encoder(cfg: EncoderSettings, cache_dir: Path | None = None) -> Encoder:
-    """Closed vocabulary: an unknown backend is a settings error, caught before this point."""
+    """Closed vocabulary: an unknown backend is a settings error, caught before this point.
+
+    The pipeline runs "fused" through `analysers.FusedAnalyser`; here it is a plain encoder.
+    """
     if cfg.backend == "torch":
         from vau.edge.encoders.torch_backend import TorchEncoder
 
@@ -37,8 +40,12 @@ def build_encoder(cfg: EncoderSettings, cache_dir: Path | None = None) -> Encode
             raise EncoderError("encoder.engine must name a TensorRT engine file for this backend")
         return TensorRTEncoder(Path(cfg.engine), cfg.input_size)
     if cfg.backend == "fused":
-        raise EncoderError(
-            "encoder.backend 'fused' is the whole model stage (DINOv2 + SETS + head), not an "
-            "encoder; this command needs encoder.backend = 'torch', 'onnx' or 'tensorrt'"
-        )
+        from vau.edge.encoders.fused_backend import FusedEncoder
+
+        if not cfg.fused_model:
+            raise EncoderError(
+                "to use a fused graph as a plain encoder set encoder.fused_model to its file "
+                "(a `vau-export onnx` or `quantize` output)"
+            )
+        return FusedEncoder(Path(cfg.fused_model), cfg.input_size, cfg.threads)
     raise EncoderError(f"unknown encoder backend {cfg.backend!r}; use torch, onnx or tensorrt")

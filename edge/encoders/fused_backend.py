@@ -140,3 +140,26 @@ class FusedRunner:
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]
+
+
+class FusedEncoder:
+    """A fused graph used as a plain encoder (patch tokens and CLS; its SETS and score unused).
+
+    For tools that need an encoder's features from exactly the graph the edge runs, e.g.
+    `vau-edge train-head --consistency-model` on the int8 graph.
+    """
+
+    name = "fused"
+
+    def __init__(self, path: Path, input_size: int, threads: int = 0) -> None:
+        self._runner = FusedRunner(path, input_size, threads=threads)
+        self.input_size = input_size
+        self.embed_dim = self._runner.embed_dim
+
+    def encode(self, batch: F32) -> tuple[F32, F32]:
+        n, c = self._runner.manifest.patches, self.embed_dim
+        out = self._runner.run(batch, np.zeros((len(batch), n, c), dtype=np.float32))
+        return out.patches, out.cls
+
+    def close(self) -> None:
+        self._runner.close()

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,12 @@ import pytest
 from vau.edge.manifest import NORMAL, Clip, ManifestError, load_manifest
 from vau.edge.settings import EdgeSettings, load_settings
 from vau.edge.synth import build_dataset
-from vau.edge.tetg import DEFAULT_HEAD, load_head
+from vau.edge.tetg import DEFAULT_HEAD, AnomalyHead, load_head
 from vau.edge.train import (
     ClipFeatures,
+    Consistency,
     Features,
+    TrainOptions,
     evaluate,
     extract_features,
     roc_auc,
@@ -177,6 +180,38 @@ def test_training_on_toy_features_separates_the_classes() -> None:
     assert kind.kind == "toy" and kind.auc is not None and kind.auc > 0.95
 
 
+def perturbed(features: Features, seed: int) -> Features:
+    """A second 'encoder' of the same frames: the uninformative channels moved by 1 sd."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for c in features.clips:
+        cls = c.cls.copy()
+        cls[:, 3:] += 8 * rng.standard_normal(cls[:, 3:].shape).astype(np.float32)
+        clips.append(replace(c, cls=cls))
+    return replace(features, clips=tuple(clips), encoder="toy-int8")
+
+
+def test_consistency_training_makes_scores_agree_on_the_paired_encoder() -> None:
+    train, test = toy_features(0), toy_features(1)
+    plain = train_head(train, hidden=16, epochs=100, seed=0)
+    paired = Consistency(perturbed(train, 10), weight=100.0)
+    robust = train_head(train, hidden=16, epochs=100, seed=0, consistency=paired)
+    other = perturbed(test, 11)
+
+    def gap(head: AnomalyHead) -> float:
+        return float(np.abs(head.score(test.stacked()[0]) - head.score(other.stacked()[0])).mean())
+
+    assert gap(robust) < gap(plain) / 2
+    assert evaluate(robust, test).frame_auc > 0.95
+
+
+def test_consistency_features_of_other_frames_are_refused() -> None:
+    train = toy_features(0)
+    fewer = replace(train, clips=train.clips[:-1])
+    with pytest.raises(ManifestError, match="same clips and frames"):
+        train_head(train, hidden=4, epochs=1, consistency=Consistency(fewer, 1.0))
+
+
 def test_training_is_deterministic_by_seed() -> None:
     a, b = (train_head(toy_features(0), hidden=8, epochs=5, seed=3) for _ in range(2))
     c = train_head(toy_features(0), hidden=8, epochs=5, seed=4)
@@ -205,7 +240,9 @@ def test_training_end_to_end_writes_a_loadable_head_and_report(
     small_dataset: Path, settings: EdgeSettings, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    report = run_training(small_dataset, settings, tmp_path, fps=1.0, hidden=32, epochs=40, seed=0)
+    report = run_training(
+        small_dataset, settings, tmp_path, TrainOptions(fps=1.0, hidden=32, epochs=40)
+    )
     first_run = time.monotonic() - started
     assert first_run < 60, f"took {first_run:.0f} s"
     head = load_head(tmp_path)
@@ -219,7 +256,9 @@ def test_training_end_to_end_writes_a_loadable_head_and_report(
     assert {k["kind"] for k in saved["kinds"]} == {"intruder", "running", "smoke", "tamper"}
     assert list((tmp_path / "features").glob("*.npz"))  # features cached for the next run
     started = time.monotonic()
-    again = run_training(small_dataset, settings, tmp_path, fps=1.0, hidden=32, epochs=40, seed=0)
+    again = run_training(
+        small_dataset, settings, tmp_path, TrainOptions(fps=1.0, hidden=32, epochs=40)
+    )
     assert again == report and time.monotonic() - started < first_run / 2
 
 
