@@ -79,6 +79,11 @@ def _profile(builder: Any, network: Any, settings: ExportSettings) -> Any:
     return profile
 
 
+def engine_stem(onnx_path: Path, settings: ExportSettings) -> str:
+    """`<onnx stem>-<precision>-<device>`: the engine, timing cache and calibration cache names."""
+    return f"{onnx_path.stem}-{settings.precision}-{settings.device}"
+
+
 def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = None) -> Path:
     """Write `<stem>-<precision>-<device>.engine` next to the ONNX file; returns its path."""
     trt = import_tensorrt()
@@ -94,7 +99,7 @@ def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = 
     config.add_optimization_profile(_profile(builder, network, settings))
     if settings.precision in ("fp16", "int8"):
         config.set_flag(trt.BuilderFlag.FP16)
-    stem = f"{onnx_path.stem}-{settings.precision}-{settings.device}"
+    stem = engine_stem(onnx_path, settings)
     if settings.precision == "int8":
         if calib is None or len(calib) == 0:
             raise ExportError("INT8 needs calibration frames (--calib-frames N over real footage)")
@@ -123,8 +128,8 @@ def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = 
 
 
 def _write_manifest(onnx_path: Path, engine: Path, settings: ExportSettings, version: str) -> None:
-    """`<engine>.json`: the ONNX graph's manifest, re-described for the engine, so the edge's
-    fused backend checks an engine (size, sha256, keep ratio, input size, head) like any artefact."""
+    """`<engine>.json`: the ONNX graph's manifest re-described for the engine, so the edge's fused
+    backend checks an engine (size, sha256, keep ratio, input size, head) like any artefact."""
     try:
         source = read_manifest(onnx_path)
     except ExportError:
