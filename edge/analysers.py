@@ -167,8 +167,8 @@ def build_analyser(settings: EdgeSettings) -> Analyser:
 
         try:
             path = fused_artefact(settings)
-        except ExportError as exc:
-            raise EncoderError(str(exc)) from None
+        except (ExportError, OSError) as exc:
+            raise EncoderError(f"cannot prepare the fused graph: {exc}") from None
         runner = FusedRunner(path, enc.input_size, settings.sets.keep_ratio, enc.threads)
         return FusedAnalyser(runner, head, settings.sets, settings.head.path)
     from vau.edge.encoders.factory import build_encoder

@@ -41,6 +41,8 @@ def cmd_onnx(args: argparse.Namespace) -> int:
         update["keep_ratio"] = args.keep_ratio
     if args.opset is not None:
         update["opset"] = args.opset
+    if args.external_data is not None:
+        update["external_data"] = args.external_data
     settings = type(settings)(**{**settings.model_dump(), **update})
     path = export_onnx(_dinov2(args.weights), args.out, settings, args.head)
     emit_report({"model": str(path), "manifest": str(path.parent / "manifest.json")}, None)
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device-config", type=Path, help="firmware_configs/export/<device>.toml")
     p.add_argument("--keep-ratio", type=float, help="SETS keep ratio (fixes K); overrides config")
     p.add_argument("--opset", type=int, help="ONNX opset (default 17); overrides config")
+    p.add_argument(
+        "--external-data",
+        choices=["auto", "always", "never"],
+        help="weights in <model>.onnx.data (auto: past protobuf's 2 GB limit)",
+    )
     p.add_argument("--weights", type=Path, help="transformers DINOv2 folder (default: asset)")
     p.add_argument("--head", default="default", help="TETG head folder (default: bundled)")
     p.set_defaults(handler=cmd_onnx)

@@ -40,6 +40,9 @@ class ArtefactManifest(BaseModel):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     device: str = "x86-cpu"
+    external_data: str = Field("", description="File of the weights, beside the model; '' = none.")
+    external_sha256: str = ""
+    external_size: int = 0
     sources: dict[str, str] = Field(default_factory=dict, description="source file -> sha256")
     versions: dict[str, str] = Field(default_factory=dict, description="exporter -> version")
     notes: list[str] = Field(default_factory=list)
@@ -83,6 +86,29 @@ def read_manifest(model: Path) -> ArtefactManifest:
     return manifest
 
 
+def external_fields(data: Path | None) -> dict[str, str | int]:
+    """Manifest fields for a weights file beside the model (empty fields for none)."""
+    if data is None or not data.is_file():
+        return {"external_data": "", "external_sha256": "", "external_size": 0}
+    return {"external_data": data.name, "external_sha256": sha256_file(data),
+            "external_size": data.stat().st_size}  # fmt: skip
+
+
+def _check_external(data: Path, manifest: ArtefactManifest) -> None:
+    if not data.is_file():
+        raise ExportError(
+            f"{manifest.artefact} keeps its weights in {data.name}, which is missing; copy it "
+            "beside the model"
+        )
+    if data.stat().st_size != manifest.external_size:
+        raise ExportError(
+            f"{data.name} is {data.stat().st_size} bytes but the manifest says "
+            f"{manifest.external_size}: the weights are truncated or replaced; copy them again"
+        )
+    if sha256_file(data) != manifest.external_sha256:
+        raise ExportError(f"{data.name} does not match its manifest's sha256; re-export it")
+
+
 def check_artefact(
     model: Path, *, keep_ratio: float | None = None, input_size: int | None = None
 ) -> ArtefactManifest:
@@ -98,6 +124,8 @@ def check_artefact(
         )
     if sha256_file(model) != manifest.sha256:
         raise ExportError(f"{model.name} does not match its manifest's sha256; re-export it")
+    if manifest.external_data:
+        _check_external(model.parent / manifest.external_data, manifest)
     if keep_ratio is not None and abs(keep_ratio - manifest.keep_ratio) > 1e-9:
         raise ExportError(
             f"{model.name} was exported for keep_ratio {manifest.keep_ratio} (K={manifest.k}) but "

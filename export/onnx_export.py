@@ -1,11 +1,15 @@
 """`vau-export onnx`: the fused DINOv2 + SETS + TETG module to one ONNX file plus its manifest.
 
-The graph is ~89 MB of fp32 weights, far below protobuf's 2 GB limit, so the weights stay inside the
-file (no external data); `export_onnx` refuses to write a graph that would need external data.
+DINOv2-S/14's graph is ~89 MB of fp32 weights, so they stay inside the file. Encoders past
+protobuf's 2 GB limit (ViT-g) get their weights in `<name>.onnx.data` beside the graph
+(`external_data = "auto"`; "always" forces it, e.g. for a runtime that maps weights separately);
+the manifest records that file's size and sha256 and the loaders check it like the graph. The export
+is staged in a temporary folder and moved into place, weights, graph, then manifest.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from vau.export.manifest import (
     MANIFEST,
     ArtefactManifest,
     TensorSpec,
+    external_fields,
     sha256_file,
     write_manifest,
 )
@@ -76,6 +81,18 @@ def _sources(dinov2_dir: Path, head_ref: str | Path) -> dict[str, str]:
     return {f"{p.parent.name}/{p.name}": sha256_file(p) for p in files if p.is_file()}
 
 
+def _needs_external_data(model: Any, settings: ExportSettings) -> bool:
+    """Whether the weights go to a file of their own (protobuf cannot hold 2 GB in one message)."""
+    weights = sum(t.ByteSize() for t in model.graph.initializer)
+    large = weights >= _PROTOBUF_LIMIT - (64 << 20)  # leave room for the graph itself
+    if large and settings.external_data == "never":
+        raise ExportError(
+            f"the graph's weights are {weights >> 20} MB, past protobuf's 2 GB limit; export "
+            "with external_data = 'auto' (the default) or 'always'"
+        )
+    return large or settings.external_data == "always"
+
+
 def export_onnx(
     dinov2_dir: Path, out_dir: Path, settings: ExportSettings, head_ref: str | Path = "default"
 ) -> Path:
@@ -90,25 +107,38 @@ def export_onnx(
     inputs, outputs = tensor_specs(s, n, c, k)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / artefact_name(k)
+    data = path.with_name(path.name + ".data")
     example = (torch.zeros(1, 3, s, s), torch.zeros(1, n, c))
     dynamic = {name: {0: BATCH} for name in (*INPUTS, *OUTPUTS)}
-    with torch.no_grad():
-        torch.onnx.export(
-            module, example, str(path), input_names=list(INPUTS), output_names=list(OUTPUTS),
-            dynamic_axes=dynamic, opset_version=settings.opset, dynamo=False,
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
+        raw, staged = Path(tmp) / "raw" / path.name, Path(tmp) / path.name
+        raw.parent.mkdir()
+        with torch.no_grad():
+            torch.onnx.export(
+                module, example, str(raw), input_names=list(INPUTS), output_names=list(OUTPUTS),
+                dynamic_axes=dynamic, opset_version=settings.opset, dynamo=False,
+            )  # fmt: skip
+        model = onnx.load(str(raw))  # with any external tensors torch wrote
+        external = _needs_external_data(model, settings)
+        _pin_shapes(model, outputs)
+        model.doc_string = f"DINOv2 + SETS top-{k} + TETG head, {s}px, fused by vau-export"
+        onnx.save_model(
+            model, str(staged), save_as_external_data=external, all_tensors_to_one_file=True,
+            location=data.name, size_threshold=1024,
         )  # fmt: skip
-    model = onnx.load(str(path))
-    if model.ByteSize() >= _PROTOBUF_LIMIT:
-        raise ExportError("the graph exceeds 2 GB; external-data export is not implemented")
-    _pin_shapes(model, outputs)
-    model.doc_string = f"DINOv2-S/14 + SETS top-{k} + TETG head, {s}px, fused by vau-export"
-    onnx.checker.check_model(model)
-    onnx.save_model(model, str(path), save_as_external_data=False)
+        onnx.checker.check_model(str(staged))  # by path: works past 2 GB
+        # weights first, graph second, manifest last: a reader never pairs new with old
+        if external:
+            staged.with_name(data.name).replace(data)
+        else:
+            data.unlink(missing_ok=True)
+        staged.replace(path)
     manifest = ArtefactManifest(
         artefact=path.name, sha256=sha256_file(path), size=path.stat().st_size,
         opset=settings.opset, input_size=s, keep_ratio=settings.keep_ratio, k=k, patches=n,
         embed_dim=c, inputs=inputs, outputs=outputs, device=settings.device,
         sources=_sources(dinov2_dir, head_ref), versions=versions(),
+        **external_fields(data if external else None),
         notes=["keyframe: pass the frame's own mean patch token as prev_patches ('distinct')"],
     )  # fmt: skip
     write_manifest(manifest, out_dir / MANIFEST)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vau.edge.types import F32
-from vau.export.manifest import check_artefact, sha256_file, write_manifest
+from vau.export.manifest import check_artefact, external_fields, sha256_file, write_manifest
 from vau.export.settings import ExportError
 
 Mode = Literal["dynamic", "static"]
@@ -75,11 +75,12 @@ def quantize(model: Path, mode: Mode, calib: F32 | None = None) -> Path:
     if source.precision != "fp32":
         raise ExportError(f"{model.name} is already {source.precision}; quantise the fp32 export")
     out = quantized_name(model, mode)
-    nodes, kept = weight_matmuls(onnx.load(str(model)))
+    nodes, kept = weight_matmuls(onnx.load(str(model), load_external_data=False))
+    external = bool(source.external_data)  # a graph past 2 GB: keep the weights beside it
     if mode == "dynamic":
         quantize_dynamic(
             model, out, per_channel=True, weight_type=QuantType.QInt8, nodes_to_quantize=nodes,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=["MatMul"], use_external_data_format=external,
         )  # fmt: skip
     else:
         if calib is None or len(calib) == 0:
@@ -88,7 +89,7 @@ def quantize(model: Path, mode: Mode, calib: F32 | None = None) -> Path:
             model, out, FrameReader(model, calib), quant_format=QuantFormat.QDQ,
             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
             nodes_to_quantize=nodes, op_types_to_quantize=["MatMul"],
-            extra_options={"ActivationSymmetric": True},
+            extra_options={"ActivationSymmetric": True}, use_external_data_format=external,
         )  # fmt: skip
     note = (
         f"int8 {mode}: {len(nodes)} weight MatMuls quantised per channel; fp32 kept: "
@@ -98,6 +99,7 @@ def quantize(model: Path, mode: Mode, calib: F32 | None = None) -> Path:
         update={
             "artefact": out.name, "sha256": sha256_file(out), "size": out.stat().st_size,
             "precision": "int8", "quantization": mode, "notes": [*source.notes, note],
+            **external_fields(out.with_name(out.name + ".data") if external else None),
         }
     )  # fmt: skip
     write_manifest(manifest, out.with_suffix(".json"))

@@ -38,6 +38,12 @@ class ExportSettings(BaseModel):
         None, ge=0, le=1, description="Run on this DLA core (GPU fallback)."
     )
     calib_frames: int = Field(64, ge=1, le=4096, description="Real frames for INT8 calibration.")
+    external_data: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Weights in a `<model>.onnx.data` file beside the graph: 'auto' when the graph "
+        "would pass protobuf's 2 GB limit (ViT-L/g class encoders), 'always', or 'never' (refuse "
+        "a graph that needs it).",
+    )
 
     @field_validator("input_size")
     @classmethod

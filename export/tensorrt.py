@@ -91,7 +91,7 @@ def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = 
     builder = trt.Builder(logger)
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_path.read_bytes()):
+    if not parser.parse_from_file(str(onnx_path)):  # finds external weights beside the graph
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ExportError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
