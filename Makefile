@@ -58,7 +58,7 @@ soak:  ## longer reliability runs: 20 link cuts, 10 kills of each side, 120 outb
 
 bench:  ## encoder backends, uplink bandwidth vs H.264, cloud load -> out/*.json
 	@mkdir -p out
-	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx,torch-int8 --json out/bench.json
+	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx,torch-int8,fused,fused-int8 --json out/bench.json
 	$(BIN)/vau-edge make-clip --kind tamper --span 8 16 --seconds 24 --out out/tamper.avi
 	$(BIN)/vau-edge bench-bandwidth --source "$$($(BIN)/vau-models path vtest.avi)" \
 		--source out/tamper.avi --json out/bandwidth.json > /dev/null
