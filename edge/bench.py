@@ -30,6 +30,9 @@ BACKENDS: dict[str, dict[str, Any]] = {
     "torch": {"backend": "torch", "precision": "fp32"},
     "torch-int8": {"backend": "torch", "precision": "int8"},
     "onnx": {"backend": "onnx", "precision": "fp32"},
+    # GPU hosts: an encoder-only engine (encoder.engine); a fused engine runs as "fused" with
+    # encoder.fused_model = "<engine>.engine"
+    "tensorrt": {"backend": "tensorrt"},
     # DINOv2 + SETS + head in one ONNX graph (vau-export), exported into the cache on first use
     "fused": {"backend": "fused", "precision": "fp32"},
     "fused-int8": {"backend": "fused", "precision": "int8"},

@@ -140,3 +140,20 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("VAU_EDGE__")}
+
+
+def test_run_with_the_int8_fused_graph_writes_contract_records(
+    fused_onnx: Path, fused_int8: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    env = {**_env(), "VAU_EDGE__ENCODER__FUSED_MODEL": str(fused_onnx)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "vau.edge.cli", "run", "--source", str(vtest_path), "--dry-run",
+         "--backend", "fused", "--precision", "int8", "--max-frames", "6", "--jsonl", str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "backend=fused" in proc.stderr
+    frames = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(frames) == 6 and {r["kept"] for r in frames} == {128}
+    assert all(0.0 <= r["score"] <= 1.0 and r["indices"] == sorted(r["indices"]) for r in frames)
