@@ -21,7 +21,7 @@ import numpy as np
 
 from vau.edge.encoders.base import Encoder, EncoderError, grid_of, to_tokens
 from vau.edge.encoders.fused_backend import FusedRunner
-from vau.edge.sets import SetsSelector
+from vau.edge.sets import SetsSelector, l1_distance
 from vau.edge.settings import EdgeSettings, SetsSettings
 from vau.edge.tetg import AnomalyHead, load_head
 from vau.edge.timing import StageTimes
@@ -126,7 +126,7 @@ class FusedAnalyser:
             if step.keyframe and self._sets.keyframe == "all":
                 n = step.patches.shape[0]
                 indices, kept = np.arange(n, dtype=np.int64), step.patches
-                dist = np.abs(kept - kept.mean(axis=0, keepdims=True)).sum(axis=1)
+                dist = l1_distance(kept, kept.mean(axis=0, keepdims=True))
             eff = EffectiveTokens(
                 seq=frame.seq, t=frame.t, wall_time=frame.wall_time, indices=indices,
                 tokens=kept, distances=dist.astype(np.float32, copy=False),
