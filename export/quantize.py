@@ -36,24 +36,30 @@ def weight_matmuls(model: Any) -> tuple[list[str], list[str]]:
     return quantise, keep
 
 
+def stream_feeds(fp32_model: Path, frames: F32) -> Iterator[dict[str, F32]]:
+    """Calibration feeds as the graph sees them at run time: real frames (T, 3, S, S) as a stream,
+    each with the previous frame's patches from the fp32 graph (zeros for the first, a keyframe)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(fp32_model), providers=["CPUExecutionProvider"])
+    if len(session.get_inputs()) == 1:  # an encoder-only graph: frames are all it takes
+        for image in frames:
+            yield {"pixel_values": np.ascontiguousarray(image[None], dtype=np.float32)}
+        return
+    shape = session.get_inputs()[1].shape[1:]
+    prev = np.zeros((1, *shape), dtype=np.float32)
+    for image in frames:
+        feed = {"pixel_values": np.ascontiguousarray(image[None], dtype=np.float32),
+                "prev_patches": prev}  # fmt: skip
+        prev = session.run(["patches"], feed)[0]
+        yield feed
+
+
 class FrameReader:
-    """CalibrationDataReader over real frames, fed as a stream (prev = the fp32 graph's patches)."""
+    """ONNX Runtime's CalibrationDataReader over `stream_feeds`."""
 
-    def __init__(self, fp32_model: Path, batches: F32) -> None:
-        import onnxruntime as ort
-
-        self._session = ort.InferenceSession(str(fp32_model), providers=["CPUExecutionProvider"])
-        self._feeds = self._stream(batches)
-
-    def _stream(self, batches: F32) -> Iterator[dict[str, F32]]:
-        prev: F32 | None = None
-        for image in batches:
-            x = image[None]
-            if prev is None:
-                prev = np.zeros((1, *self._session.get_inputs()[1].shape[1:]), dtype=np.float32)
-            feed = {"pixel_values": x, "prev_patches": prev}
-            prev = self._session.run(["patches"], feed)[0]
-            yield feed
+    def __init__(self, fp32_model: Path, frames: F32) -> None:
+        self._feeds = stream_feeds(fp32_model, frames)
 
     def get_next(self) -> dict[str, F32] | None:
         return next(self._feeds, None)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vau.edge.types import F32
 from vau.export.manifest import read_manifest, sha256_file, write_manifest
+from vau.export.quantize import stream_feeds
 from vau.export.settings import ExportError, ExportSettings
 
 MIN_TRT = (8, 5)  # JetPack 5 (Xavier NX) ships 8.5; the builder API below exists from 8.5 on
@@ -32,13 +31,15 @@ def import_tensorrt() -> Any:
     return trt
 
 
-def _calibrator(trt: Any, batches: F32, cache: Path, shapes: dict[str, tuple[int, ...]]) -> Any:
+def _calibrator(trt: Any, feeds: list[dict[str, F32]], cache: Path) -> Any:
+    """INT8 entropy calibration over `quantize.stream_feeds`: real frames with real previous
+    patches, so the SETS distances see the range they have at run time."""
     import torch
 
     class Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            self._items = list(batches)
+            self._items = list(feeds)
             self._held: list[Any] = []
 
         def get_batch_size(self) -> int:
@@ -47,17 +48,9 @@ def _calibrator(trt: Any, batches: F32, cache: Path, shapes: dict[str, tuple[int
         def get_batch(self, names: list[str]) -> list[int] | None:
             if not self._items:
                 return None
-            x = torch.from_numpy(np.ascontiguousarray(self._items.pop(0)[None])).cuda()
-            feeds = {"pixel_values": x}
-            self._held = [x]
-            ptrs = []
-            for name in names:
-                t = feeds.get(name)
-                if t is None:  # prev_patches: zeros (keyframe-like), the range the graph sees
-                    t = torch.zeros(1, *shapes[name], device="cuda")
-                    self._held.append(t)
-                ptrs.append(int(t.data_ptr()))
-            return ptrs
+            feed = self._items.pop(0)
+            self._held = [torch.from_numpy(feed[name]).cuda() for name in names]
+            return [int(t.data_ptr()) for t in self._held]
 
         def read_calibration_cache(self) -> bytes | None:
             return cache.read_bytes() if cache.is_file() else None
@@ -104,12 +97,8 @@ def build_engine(onnx_path: Path, settings: ExportSettings, calib: F32 | None = 
         if calib is None or len(calib) == 0:
             raise ExportError("INT8 needs calibration frames (--calib-frames N over real footage)")
         config.set_flag(trt.BuilderFlag.INT8)
-        shapes = {
-            network.get_input(i).name: tuple(network.get_input(i).shape)[1:]
-            for i in range(network.num_inputs)
-        }
-        calib_cache = onnx_path.with_name(f"{stem}.calib")
-        config.int8_calibrator = _calibrator(trt, calib, calib_cache, shapes)
+        feeds = list(stream_feeds(onnx_path, calib))
+        config.int8_calibrator = _calibrator(trt, feeds, onnx_path.with_name(f"{stem}.calib"))
     if settings.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = settings.dla_core

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -80,3 +81,19 @@ def test_dynamic_int8_keeps_head_in_fp32_and_stays_close_to_fp32(
     assert cos.min() > 0.99
     overlap = [len(set(a) & set(b)) / 128 for a, b in zip(ref.indices, q.indices, strict=True)]
     assert np.mean(overlap) > 0.85
+
+
+def test_calibration_feeds_are_a_stream_with_real_previous_patches(
+    fused_onnx: Path, dinov2_onnx: Path, real_frames: F32
+) -> None:
+    from vau.edge.encoders.fused_backend import FusedRunner
+    from vau.export.quantize import stream_feeds
+
+    feeds = list(stream_feeds(fused_onnx, real_frames[:3]))
+    assert len(feeds) == 3 and not feeds[0]["prev_patches"].any()  # the first is a keyframe
+    runner = FusedRunner(fused_onnx, 224)
+    for feed, following in itertools.pairwise(feeds):
+        patches = runner.run(feed["pixel_values"], feed["prev_patches"]).patches
+        assert np.allclose(following["prev_patches"], patches, atol=1e-5)
+    encoder_only = list(stream_feeds(dinov2_onnx, real_frames[:2]))
+    assert [set(f) for f in encoder_only] == [{"pixel_values"}] * 2
