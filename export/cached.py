@@ -81,13 +81,15 @@ def _export_into_cache(settings: EdgeSettings, folder: Path) -> None:
 
 def _int8_twin(path: Path) -> Path:
     """An int8 graph as it is; for an fp32 one its dynamic int8 twin, quantised when missing."""
-    from vau.export.quantize import quantize, quantized_name
+    from vau.export.quantize import quantize, quantized_name, recipe
 
     if read_manifest(path).precision != "fp32":
         return path
     twin = quantized_name(path, "dynamic")
     with _exclusive(path.parent):
-        return twin if _usable(twin) else quantize(path, "dynamic")
+        if _usable(twin) and read_manifest(twin).quantization == recipe("dynamic"):
+            return twin
+        return quantize(path, "dynamic")  # missing, damaged, or made by an older recipe
 
 
 def _usable(path: Path) -> bool:

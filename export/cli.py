@@ -70,7 +70,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     size = check_artefact(args.model).input_size
     calib = _frames(args, args.calib_frames, size) if args.mode == "static" else None
-    path = quantize(args.model, args.mode, calib)
+    path = quantize(args.model, args.mode, calib, sensitive=args.all_blocks)
     emit_report({"model": str(path), "manifest": str(path.with_suffix(".json"))}, None)
     return 0
 
@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantize", help="ONNX Runtime int8 (dynamic or static)")
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--mode", choices=["dynamic", "static"], default="dynamic")
+    p.add_argument(
+        "--all-blocks",
+        action="store_true",
+        help="also quantise the 3 most sensitive sub-blocks (faster, less accurate)",
+    )
     p.add_argument("--calib-frames", type=int, default=32, help="static: real frames (default 32)")
     p.add_argument("--source", type=Path, help="calibration footage (default: vtest.avi)")
     p.set_defaults(handler=cmd_quantize)

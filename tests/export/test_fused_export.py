@@ -72,7 +72,7 @@ def test_dynamic_int8_keeps_head_in_fp32_and_stays_close_to_fp32(
     fused_onnx: Path, fused_int8: Path, real_frames: F32
 ) -> None:
     manifest = json.loads(fused_int8.with_suffix(".json").read_text())
-    assert manifest["precision"] == "int8" and manifest["quantization"] == "dynamic"
+    assert manifest["precision"] == "int8" and manifest["quantization"] == "dynamic/sensitive-fp32"
     assert "/head/head.0/Gemm" in manifest["notes"][-1]
     prev = np.zeros((4, 256, 384), dtype=np.float32)
     ref = FusedRunner(fused_onnx, 224).run(real_frames, prev)
@@ -97,3 +97,17 @@ def test_calibration_feeds_are_a_stream_with_real_previous_patches(
         assert np.allclose(following["prev_patches"], patches, atol=1e-5)
     encoder_only = list(stream_feeds(dinov2_onnx, real_frames[:2]))
     assert [set(f) for f in encoder_only] == [{"pixel_values"}] * 2
+
+
+def test_quantisation_keeps_the_three_most_sensitive_sub_blocks_in_fp32(fused_onnx: Path) -> None:
+    from vau.export.quantize import weight_matmuls
+
+    model = onnx.load(str(fused_onnx))
+    quantised, kept = weight_matmuls(model)
+    everything, _ = weight_matmuls(model, sensitive=True)
+    assert len(everything) == 72 and len(quantised) == 64
+    left_out = sorted(set(everything) - set(quantised))
+    assert all(
+        "layer.11/attention/" in n or "layer.0/mlp/" in n or "layer.10/mlp/" in n for n in left_out
+    )
+    assert set(left_out) <= set(kept) and not any("head" in n for n in quantised)
