@@ -44,6 +44,8 @@ def fused_artefact(settings: EdgeSettings) -> Path:
     from vau.export.onnx_export import artefact_name
 
     enc = settings.encoder
+    if enc.fused_model and Path(enc.fused_model).suffix == ".engine":
+        return Path(enc.fused_model)  # built for its precision; the runner checks it
     if enc.precision == "fp16":
         raise ExportError(
             "the fused ONNX graph runs fp32 or int8 on CPU; for fp16 build a TensorRT engine "
@@ -51,7 +53,7 @@ def fused_artefact(settings: EdgeSettings) -> Path:
         )
     if enc.fused_model:
         path = Path(enc.fused_model)
-        if path.suffix == ".engine" or not path.is_file() or enc.precision != "int8":
+        if not path.is_file() or enc.precision != "int8":
             return path  # the runner checks it and says what is wrong
         return _int8_twin(path)
     size, ratio = enc.input_size, settings.sets.keep_ratio

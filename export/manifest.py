@@ -114,7 +114,10 @@ def check_artefact(
 ) -> ArtefactManifest:
     """Refuse a missing, truncated, altered or mismatched artefact before a runtime touches it."""
     if not model.is_file():
-        raise ExportError(f"model {model} not found; export it with `vau-export onnx --out DIR`")
+        how = (
+            "`vau-export tensorrt`" if model.suffix == ".engine" else "`vau-export onnx --out DIR`"
+        )
+        raise ExportError(f"model {model} not found; build it with {how}")
     manifest = read_manifest(model)
     size = model.stat().st_size
     if size != manifest.size:

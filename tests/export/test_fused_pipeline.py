@@ -157,3 +157,11 @@ def test_run_with_the_int8_fused_graph_writes_contract_records(
     frames = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(frames) == 6 and {r["kept"] for r in frames} == {128}
     assert all(0.0 <= r["score"] <= 1.0 and r["indices"] == sorted(r["indices"]) for r in frames)
+
+
+def test_jetson_file_points_the_fused_backend_at_its_engine_and_says_how_to_build_it() -> None:
+    configs = Path(__file__).resolve().parents[2] / "firmware_configs"
+    settings = load_settings(configs / "jetson-orin-nano-8gb.toml")
+    assert settings.encoder.backend == "fused" and settings.encoder.precision == "fp16"
+    with pytest.raises(EncoderError, match="vau-export tensorrt"):
+        build_analyser(settings)  # no engine on this machine: the error names the fix
