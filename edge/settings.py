@@ -18,6 +18,15 @@ from vau.common.settings import LayeredSettings, SettingsError, Strict, environm
 __all__ = ["EdgeSettings", "SettingsError", "edge_environment_keys", "load_settings"]
 
 PATCH = 14  # DINOv2 patch size in pixels
+
+
+def patch_multiple(size: int) -> int:
+    """A square input side must be a whole number of patches (edge and export settings)."""
+    if size % PATCH:
+        raise ValueError(f"input_size must be a multiple of {PATCH} (e.g. 224, 448), got {size}")
+    return size
+
+
 DEFAULT_CLASSES = (
     "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting",
     "RoadAccidents", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
@@ -71,12 +80,7 @@ class EncoderSettings(Strict):
     batch_size: int = Field(1, ge=1, le=64, description="Frames encoded per call.")
     threads: int = Field(0, ge=0, le=256, description="CPU threads; 0 lets the runtime decide.")
 
-    @field_validator("input_size")
-    @classmethod
-    def _multiple_of_patch(cls, v: int) -> int:
-        if v % PATCH:
-            raise ValueError(f"must be a multiple of {PATCH} (e.g. 224), got {v}")
-        return v
+    _multiple_of_patch = field_validator("input_size")(patch_multiple)
 
 
 class SetsSettings(Strict):

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from vau.edge.encoders.base import PATCH
 from vau.edge.sets import keep_count
+from vau.edge.settings import PATCH
 from vau.edge.tetg import AnomalyHead, torch_module
 from vau.edge.types import F32
 

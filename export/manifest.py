@@ -94,19 +94,15 @@ def external_fields(data: Path | None) -> dict[str, str | int]:
             "external_size": data.stat().st_size}  # fmt: skip
 
 
-def _check_external(data: Path, manifest: ArtefactManifest) -> None:
-    if not data.is_file():
+def _check_bytes(path: Path, size: int, sha256: str) -> None:
+    """Refuse a file whose size or sha256 is not the manifest's (truncated, replaced, altered)."""
+    if path.stat().st_size != size:
         raise ExportError(
-            f"{manifest.artefact} keeps its weights in {data.name}, which is missing; copy it "
-            "beside the model"
+            f"{path.name} is {path.stat().st_size} bytes but its manifest says {size}: the file "
+            "is truncated or replaced; copy it again or re-export"
         )
-    if data.stat().st_size != manifest.external_size:
-        raise ExportError(
-            f"{data.name} is {data.stat().st_size} bytes but the manifest says "
-            f"{manifest.external_size}: the weights are truncated or replaced; copy them again"
-        )
-    if sha256_file(data) != manifest.external_sha256:
-        raise ExportError(f"{data.name} does not match its manifest's sha256; re-export it")
+    if sha256_file(path) != sha256:
+        raise ExportError(f"{path.name} does not match its manifest's sha256; re-export it")
 
 
 def check_artefact(
@@ -119,16 +115,15 @@ def check_artefact(
         )
         raise ExportError(f"model {model} not found; build it with {how}")
     manifest = read_manifest(model)
-    size = model.stat().st_size
-    if size != manifest.size:
-        raise ExportError(
-            f"{model.name} is {size} bytes but its manifest says {manifest.size}: the file is "
-            "truncated or replaced; copy it again or re-export"
-        )
-    if sha256_file(model) != manifest.sha256:
-        raise ExportError(f"{model.name} does not match its manifest's sha256; re-export it")
+    _check_bytes(model, manifest.size, manifest.sha256)
     if manifest.external_data:
-        _check_external(model.parent / manifest.external_data, manifest)
+        data = model.parent / manifest.external_data
+        if not data.is_file():
+            raise ExportError(
+                f"{model.name} keeps its weights in {data.name}, which is missing; copy it "
+                "beside the model"
+            )
+        _check_bytes(data, manifest.external_size, manifest.external_sha256)
     if keep_ratio is not None and abs(keep_ratio - manifest.keep_ratio) > 1e-9:
         raise ExportError(
             f"{model.name} was exported for keep_ratio {manifest.keep_ratio} (K={manifest.k}) but "

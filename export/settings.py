@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vau.edge.encoders.base import PATCH
+from vau.edge.settings import PATCH, patch_multiple
 
 
 class ExportError(Exception):
@@ -45,12 +45,7 @@ class ExportSettings(BaseModel):
         "a graph that needs it).",
     )
 
-    @field_validator("input_size")
-    @classmethod
-    def _multiple_of_patch(cls, v: int) -> int:
-        if v % PATCH:
-            raise ValueError(f"input_size must be a multiple of {PATCH} (e.g. 224, 448), got {v}")
-        return v
+    _multiple_of_patch = field_validator("input_size")(patch_multiple)
 
 
 def load_export_settings(path: Path | None) -> ExportSettings:

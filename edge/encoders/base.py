@@ -12,9 +12,9 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from vau.edge.settings import PATCH
 from vau.edge.types import F32, U8, Frame, Tokens
 
-PATCH = 14
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # RGB
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
