@@ -183,9 +183,10 @@ def train_head(
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     xt = torch.from_numpy((x - mean) / std)
     yt = torch.from_numpy(y * (1.0 - label_smoothing) + 0.5 * label_smoothing)
-    other = None
+    paired, weight = None, 0.0
     if consistency is not None:
-        other = torch.from_numpy((_paired(train, consistency.features) - mean) / std)
+        paired = torch.from_numpy((_paired(train, consistency.features) - mean) / std)
+        weight = consistency.weight
     order = torch.Generator().manual_seed(seed)
     module.train()
     for _ in range(epochs):
@@ -193,9 +194,9 @@ def train_head(
             optimiser.zero_grad()
             logits = module(xt[idx])[:, 0]
             loss = loss_fn(logits, yt[idx])
-            if other is not None and consistency is not None:
-                gap = torch.sigmoid(logits) - torch.sigmoid(module(other[idx])[:, 0])
-                loss = loss + consistency.weight * (gap**2).mean()
+            if paired is not None:
+                gap = torch.sigmoid(logits) - torch.sigmoid(module(paired[idx])[:, 0])
+                loss = loss + weight * (gap**2).mean()
             loss.backward()
             optimiser.step()
     module.eval()
@@ -328,8 +329,8 @@ def run_training(
     other = None if model is None else _fused_settings(settings, model)
     consistency = None
     if other is not None:
-        paired = extract_features(train_clips, other, opt.fps, cache)
-        consistency = Consistency(paired, opt.consistency_weight)
+        features = extract_features(train_clips, other, opt.fps, cache)
+        consistency = Consistency(features, opt.consistency_weight)
     head = train_head(
         train, hidden=opt.hidden, epochs=opt.epochs, lr=opt.lr, seed=opt.seed,
         label_smoothing=opt.label_smoothing, consistency=consistency,
@@ -341,10 +342,10 @@ def run_training(
         "seed": opt.seed, "label_smoothing": opt.label_smoothing,
         "loss": "BCE with logits, pos_weight = negatives / positives, AdamW",
     }  # fmt: skip
-    if consistency is not None and other is not None:
+    if other is not None:
         training["consistency"] = {
             "model": str(model),
-            "encoder": consistency.features.encoder,
+            "encoder": encoder_id(other),
             "weight": opt.consistency_weight,
             "test_score_gap": _score_gap(head, test, other, cache),
         }
@@ -364,7 +365,7 @@ def run_training(
 
 def _fused_settings(settings: EdgeSettings, model: Path) -> EdgeSettings:
     """The same settings with a fused graph as the feature encoder."""
-    update = {"backend": "fused", "fused_model": str(model), "batch_size": 1}
+    update = {"backend": "fused", "fused_model": str(model)}
     return settings.model_copy(update={"encoder": settings.encoder.model_copy(update=update)})
 
 
