@@ -11,6 +11,7 @@ Both keep the same keyframe rule (stream start, or a gap over `sets.max_gap_s`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from vau.edge.settings import EdgeSettings, SetsSettings
 from vau.edge.tetg import AnomalyHead, load_head
 from vau.edge.timing import StageTimes
 from vau.edge.types import F32, EffectiveTokens, Frame
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ def build_analyser(settings: EdgeSettings) -> Analyser:
         except (ExportError, OSError) as exc:
             raise EncoderError(f"cannot prepare the fused graph: {exc}") from None
         runner = FusedRunner(path, enc.input_size, settings.sets.keep_ratio, enc.threads)
+        log.info("model stage: fused graph %s (%s, K=%d)", path, runner.manifest.precision,
+                 runner.k)  # fmt: skip
         return FusedAnalyser(runner, head, settings.sets, settings.head.path)
     from vau.edge.encoders.factory import build_encoder
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.sinks import Collect
 
 from vau.edge.analysers import build_analyser
 from vau.edge.bench import decode_frames
@@ -17,25 +18,7 @@ from vau.edge.encoders.base import EncoderError
 from vau.edge.pipeline import Pipeline
 from vau.edge.settings import EdgeSettings, SettingsError, load_settings
 from vau.edge.tetg import HeadConfig, from_torch, save_head, torch_module
-from vau.edge.types import EffectiveTokens, EventUpdate, Frame, FrameScore, Window
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.frames: list[tuple[EffectiveTokens, FrameScore]] = []
-        self.events: list[EventUpdate] = []
-
-    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
-        self.frames.append((tokens, score))
-
-    def event(self, update: EventUpdate) -> None:
-        self.events.append(update)
-
-    def window(self, window: Window) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from vau.edge.types import Frame
 
 
 def _run(settings: EdgeSettings, frames: list[Frame]) -> Collect:
@@ -153,7 +136,7 @@ def test_run_with_the_int8_fused_graph_writes_contract_records(
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "backend=fused" in proc.stderr
+    assert "backend=fused" in proc.stderr and fused_int8.name in proc.stderr  # the int8 twin ran
     frames = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(frames) == 6 and {r["kept"] for r in frames} == {128}
     assert all(0.0 <= r["score"] <= 1.0 and r["indices"] == sorted(r["indices"]) for r in frames)
