@@ -6,6 +6,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support.sinks import Collect
 
 from vau.edge import metrics
 from vau.edge.analysers import SplitAnalyser
@@ -14,26 +15,6 @@ from vau.edge.pipeline import STAGES, Pipeline
 from vau.edge.settings import load_settings
 from vau.edge.sources import open_source, sampled
 from vau.edge.tetg import AnomalyHead, HeadConfig, from_torch, torch_module
-from vau.edge.types import EffectiveTokens, EventUpdate, FrameScore, Window
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.frames: list[tuple[EffectiveTokens, FrameScore]] = []
-        self.events: list[EventUpdate] = []
-        self.windows: list[Window] = []
-
-    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
-        self.frames.append((tokens, score))
-
-    def event(self, update: EventUpdate) -> None:
-        self.events.append(update)
-
-    def window(self, window: Window) -> None:
-        self.windows.append(window)
-
-    def close(self) -> None:
-        pass
 
 
 def _head() -> AnomalyHead:

@@ -6,27 +6,14 @@ No mock stands in for TensorRT: on a CPU host these tests are skipped, and the C
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.gpu import GPU_MISSING, HAS_TRT
 
 from vau.edge.encoders.base import EncoderError
-
-HAS_TRT = importlib.util.find_spec("tensorrt") is not None
-
-
-def _missing() -> str:
-    """Why the GPU test cannot run here ('' when it can)."""
-    import torch
-
-    if not HAS_TRT:
-        return "needs TensorRT (pip install vau-edge[gpu], or JetPack on a Jetson)"
-    if not torch.cuda.is_available():
-        return "needs a CUDA GPU"
-    return ""
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is installed; the missing-TensorRT path is moot")
@@ -39,7 +26,7 @@ def test_tensorrt_backend_without_tensorrt_says_how_to_install(tmp_path: Path) -
 
 @pytest.mark.gpu
 @pytest.mark.tensorrt
-@pytest.mark.skipif(bool(_missing()), reason=_missing() or "runs")
+@pytest.mark.skipif(bool(GPU_MISSING), reason=GPU_MISSING or "runs")
 def test_tensorrt_engine_matches_onnx_runtime_on_real_frames(
     dinov2_onnx: Path, tmp_path: Path
 ) -> None:

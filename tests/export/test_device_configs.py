@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.gpu import GPU_MISSING, HAS_TRT
 
 from vau.edge.types import F32
 from vau.export.settings import ExportError, load_export_settings
 
 CONFIGS = Path(__file__).resolve().parents[2] / "firmware_configs" / "export"
-HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
@@ -66,19 +65,9 @@ def test_tensorrt_command_without_tensorrt_says_how_to_install(
     assert "needs TensorRT" in capsys.readouterr().err
 
 
-def _no_gpu() -> str:
-    import torch
-
-    if not HAS_TRT:
-        return "needs TensorRT (pip install vau-edge[gpu], or JetPack on a Jetson)"
-    if not torch.cuda.is_available():
-        return "needs a CUDA GPU"
-    return ""
-
-
 @pytest.mark.gpu
 @pytest.mark.tensorrt
-@pytest.mark.skipif(bool(_no_gpu()), reason=_no_gpu() or "runs")
+@pytest.mark.skipif(bool(GPU_MISSING), reason=GPU_MISSING or "runs")
 def test_tensorrt_fp16_engine_builds_from_the_fused_graph(fused_onnx: Path) -> None:
     from vau.export.settings import ExportSettings
     from vau.export.tensorrt import build_engine
@@ -91,7 +80,7 @@ def test_tensorrt_fp16_engine_builds_from_the_fused_graph(fused_onnx: Path) -> N
 
 @pytest.mark.gpu
 @pytest.mark.tensorrt
-@pytest.mark.skipif(bool(_no_gpu()), reason=_no_gpu() or "runs")
+@pytest.mark.skipif(bool(GPU_MISSING), reason=GPU_MISSING or "runs")
 def test_fused_tensorrt_engine_runs_on_the_edge_like_the_onnx_graph(
     fused_onnx: Path, real_frames: F32
 ) -> None:
