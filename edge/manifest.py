@@ -3,8 +3,11 @@
 Two formats are read:
 
 - JSONL, one clip per line: `{"video": "clips/a.avi", "spans": [[2.0, 6.5]], "kind": "smoke",
-  "split": "train"}`; `video` is absolute or relative to `video_root` (default: the manifest's
-  folder), spans are [start, end) in seconds, `kind` and `split` ("train" | "test") optional.
+  "split": "train", "camera": "gate-2"}`; `video` is absolute or relative to `video_root`
+  (default: the manifest's folder), spans are [start, end) in seconds; `kind`, `split` and
+  `camera` are optional. `split` is "train" | "test" | "learn"; a "learn" clip is normal footage
+  for learning its camera's normality model, so it has no spans. `camera` names the camera (view)
+  the clip comes from: 1-64 characters of A-Z a-z 0-9 . _ -.
 - UCF-Crime's `Temporal_Anomaly_Annotation_for_Testing_Videos.txt`: whitespace-separated
   `Video_name.mp4  ClassName  s1 e1 s2 e2`, s/e FRAME numbers (-1 = no span); frames become
   seconds with the video's own fps. Videos are looked up under `video_root` (default: the
@@ -16,11 +19,13 @@ Every malformed line raises `ManifestError` naming the file, the line and the fi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SPLITS = ("", "train", "test")
+SPLITS = ("", "train", "test", "learn")
+CAMERA_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # what a camera (view) may be called
 NORMAL = "normal"  # the kind of a clip without spans
 
 
@@ -33,7 +38,8 @@ class Clip:
     path: Path  # the video file, resolved
     spans: tuple[tuple[float, float], ...]  # anomalous [start, end) in seconds, ascending
     kind: str = ""  # anomaly kind ("smoke", "Arson", ...); "normal" or "" for none
-    split: str = ""  # "train", "test", or "" (assigned by the trainer)
+    split: str = ""  # "train", "test", "learn" (normal footage to learn from) or "" (trainer's)
+    camera: str = ""  # the camera (view) the clip comes from; "" when unknown
 
     def label_at(self, t: float) -> int:
         """1 when time t (seconds) lies inside a span, else 0."""
@@ -73,18 +79,33 @@ def _jsonl_clip(path: Path, line: int, text: str, root: Path) -> Clip:
         raise ManifestError(f"{where}: not valid JSON ({exc.msg}); one object per line") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("video"), str):
         raise ManifestError(f'{where}: each line needs a "video" string (path of the clip)')
-    unknown = set(raw) - {"video", "spans", "kind", "split"}
+    unknown = set(raw) - {"video", "spans", "kind", "split", "camera"}
     if unknown:
         raise ManifestError(
-            f"{where}: unknown key(s) {sorted(unknown)}; use video/spans/kind/split"
+            f"{where}: unknown key(s) {sorted(unknown)}; use video/spans/kind/split/camera"
         )
     video = _existing(root / raw["video"], where)
     spans = _spans(raw.get("spans", []), where)
     split = raw.get("split", "")
     if split not in SPLITS:
-        raise ManifestError(f'{where}: split must be "train" or "test", got {split!r}')
+        raise ManifestError(f'{where}: split must be "train", "test" or "learn", got {split!r}')
+    if split == "learn" and spans:
+        raise ManifestError(
+            f'{where}: a "learn" clip is normal footage and cannot have spans; drop its spans '
+            'or give it split "test"'
+        )
     kind = str(raw.get("kind", "")) or ("" if spans else NORMAL)
-    return Clip(path=video, spans=spans, kind=kind, split=split)
+    camera = _camera(raw["camera"], where) if "camera" in raw else ""
+    return Clip(path=video, spans=spans, kind=kind, split=split, camera=camera)
+
+
+def _camera(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not CAMERA_ID.fullmatch(raw):
+        raise ManifestError(
+            f"{where}: camera must be 1-64 characters of A-Z a-z 0-9 . _ - (e.g. "
+            f'"gate-2"), got {raw!r}; rename it or leave "camera" out'
+        )
+    return raw
 
 
 def _spans(raw: Any, where: str) -> tuple[tuple[float, float], ...]:
@@ -162,6 +183,7 @@ def write_manifest(path: Path, clips: list[Clip]) -> Path:
         except ValueError:
             video = str(clip.path)
         row = {"video": video, "spans": [list(s) for s in clip.spans], "kind": clip.kind}
-        lines.append(json.dumps(row | {"split": clip.split}))
+        row |= {"split": clip.split} | ({"camera": clip.camera} if clip.camera else {})
+        lines.append(json.dumps(row))
     path.write_text("\n".join(lines) + "\n", "utf-8")
     return path

@@ -11,6 +11,16 @@ anomaly to a span of several seconds in each anomalous clip:
 - `smoke`: a growing grey turbulent haze (smoothed noise rising from a point) plus flicker;
 - `tamper`: the camera is occluded by a dark blob, defocused or knocked aside within a moment.
 
+Held-out kinds (`HELDOUT_KINDS`), drawn only for evaluation sets (`vau.edge.evalset`) so that no
+head, threshold or normality model is ever tuned on them:
+
+- `fallen`: a real person (a donor crop) topples over early in the span and lies nearly still,
+  somewhere in the lower two thirds of the view;
+- `abandoned`: a shaded bag or box with a soft edge and a contact shadow, 4-8 % of the view's
+  height, appears in the lower half at the span start and stays put;
+- `lights`: the lighting fails: brightness drops to 35-60 % under a sodium-orange or blue cast,
+  ramping in over the first 20 % of the span, with a mild flicker.
+
 Each effect is a pure function of (source frame, progress in the span, plan); frames outside the
 span are the source frames untouched. `build_dataset` writes MJPG .avi clips, `manifest.jsonl`
 (see vau.edge.manifest) split into train/test by whole clip, and `dataset.json` (provenance).
@@ -42,11 +52,29 @@ from vau.edge.synth_effects import (
 from vau.edge.types import F32, U8
 
 __all__ = [
-    "EFFECTS", "KINDS", "ClipPlan", "Donor", "Footage", "build_dataset", "intruder", "plan_clips",
-    "render_clip", "render_frame", "smoke", "survey", "tamper",
-]  # fmt: skip
+    "ALL_KINDS",
+    "EFFECTS",
+    "HELDOUT_KINDS",
+    "KINDS",
+    "ClipPlan",
+    "Donor",
+    "Footage",
+    "build_dataset",
+    "intruder",
+    "make_clip",
+    "plan_clip",
+    "plan_clips",
+    "render_clip",
+    "render_footage",
+    "render_frame",
+    "smoke",
+    "survey",
+    "tamper",
+]
 
-KINDS = ("intruder", "running", "smoke", "tamper")
+KINDS = ("intruder", "running", "smoke", "tamper")  # tuned: the head trains and is chosen on these
+HELDOUT_KINDS = ("fallen", "abandoned", "lights")  # evaluation only: nobody tunes on these
+ALL_KINDS = KINDS + HELDOUT_KINDS
 FOOTAGE_ASSETS = ("vtest.avi", "bikes.mp4")  # the footage the default head is trained on
 DEFAULT_CLIPS_PER_KIND = 24
 DEFAULT_CLIP_SECONDS = 8.0
@@ -67,11 +95,14 @@ def survey(path: Path) -> Footage:
     background = np.median(np.stack(kept[:: max(1, len(kept) // 25)]), axis=0).astype(np.uint8)
     masks = [_foreground(image, background) for image in kept]
     motion = np.mean(np.stack(masks), axis=0)
-    return Footage(path, fps, size, count, _quiet_cell(motion), _donors(kept, masks))
+    blobs = _blobs(masks)
+    donors, people = _donors(kept, masks, blobs), _people(kept, masks, blobs)
+    return Footage(path, fps, size, count, _quiet_cell(motion), donors, people)
 
 
 def _foreground(image: U8, background: U8) -> U8:
-    moving = (cv2.absdiff(image, background).max(axis=2) > 35).astype(np.uint8)
+    diff = cv2.absdiff(image, background)
+    moving = (cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2]) > 35).astype(np.uint8)
     opened = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return np.asarray(
         cv2.morphologyEx(opened, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8)), np.uint8
@@ -87,8 +118,12 @@ def _quiet_cell(motion: F32, cells: int = 4) -> tuple[int, int, int, int]:
     return int(col) * cw, (int(row) + 1) * ch, cw, ch
 
 
-def _donors(images: list[U8], masks: list[U8], most: int = 3) -> tuple[Donor, ...]:
-    found: list[tuple[int, int, tuple[int, int, int, int]]] = []
+Blob = tuple[int, int, tuple[int, int, int, int]]  # (area, kept frame, (x, y, w, h))
+
+
+def _blobs(masks: list[U8]) -> list[Blob]:
+    """Moving components clear of the frame's edges, taller than wide, largest first."""
+    found: list[Blob] = []
     for n, mask in enumerate(masks):
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
         h, w = mask.shape
@@ -96,11 +131,30 @@ def _donors(images: list[U8], masks: list[U8], most: int = 3) -> tuple[Donor, ..
             inside = x > 0 and y > 0 and x + bw < w and y + bh < h
             if inside and bh > 1.2 * bw and area > 0.002 * h * w:
                 found.append((area, n, (x, y, bw, bh)))
-    donors = []
-    for _, n, (x, y, bw, bh) in sorted(found, reverse=True)[:most]:
-        crop = images[n][y : y + bh, x : x + bw].copy()
-        donors.append(Donor(crop, _soft(masks[n][y : y + bh, x : x + bw])))
-    return tuple(donors) or (_silhouette(),)
+    return sorted(found, reverse=True)
+
+
+def _cut(images: list[U8], masks: list[U8], blob: Blob) -> Donor:
+    _, n, (x, y, bw, bh) = blob
+    crop = images[n][y : y + bh, x : x + bw].copy()
+    feet = (y + bh) / masks[n].shape[0]
+    return Donor(crop, _soft(masks[n][y : y + bh, x : x + bw]), feet)
+
+
+def _donors(
+    images: list[U8], masks: list[U8], blobs: list[Blob], most: int = 3
+) -> tuple[Donor, ...]:
+    """The largest moving objects (intruders: size matters more than being one person)."""
+    donors = tuple(_cut(images, masks, blob) for blob in blobs[:most])
+    return donors or (_silhouette(),)
+
+
+def _people(
+    images: list[U8], masks: list[U8], blobs: list[Blob], most: int = 8
+) -> tuple[Donor, ...]:
+    """Slim upright blobs (one person each) spread over sizes, hence over rows of the view."""
+    slim = [(area, n, (x, y, w, h)) for area, n, (x, y, w, h) in blobs if h > 2 * w]
+    return tuple(_cut(images, masks, b) for b in slim[:: max(1, len(slim) // most)][:most])
 
 
 def _silhouette() -> Donor:
@@ -128,27 +182,36 @@ def plan_clips(
         for n in range(clips_per_kind):
             src = footage[(n + k) % len(footage)]
             split = "test" if n in tests else "train"
-            plans.append(_plan(f"{kind}_{n:03d}", kind, src, clip_seconds, split, rng))
+            plans.append(plan_clip(f"{kind}_{n:03d}", kind, src, clip_seconds, split, rng))
     return plans
 
 
-def _plan(
-    name: str, kind: str, src: Footage, seconds: float, split: str, rng: np.random.Generator
+def plan_clip(
+    name: str,
+    kind: str,
+    src: Footage,
+    seconds: float,
+    split: str,
+    rng: np.random.Generator,
+    first: int = 0,
 ) -> ClipPlan:
-    frames = min(round(seconds * src.fps), int(0.6 * src.frames))
+    """One clip cut from source frames [first, src.frames): its span is 35-50 % of the clip, away
+    from both ends; a running span reads `speed` times as many frames, all inside that range."""
+    available = src.frames - first
+    frames = min(round(seconds * src.fps), int(0.6 * available))
     a = b = 0
     speed = 1
     if kind != NORMAL:
         length = int(rng.uniform(0.35, 0.5) * frames)
         if kind == "running":
-            spare = src.frames - frames
+            spare = available - frames
             speed = max(2, min(int(rng.integers(3, 6)), 1 + spare // length))
             length = max(1, min(length, spare // (speed - 1)))
         margin = max(1, min(round(src.fps), int(0.15 * frames)))
         a = int(rng.integers(margin, frames - length - margin + 1))
         b = a + length
     needed = frames + (b - a) * (speed - 1)
-    start = int(rng.integers(0, src.frames - needed + 1))
+    start = first + int(rng.integers(0, available - needed + 1))
     seed = int(rng.integers(2**31))
     return ClipPlan(name, src, kind, start, frames, (a, b), speed, seed, split)
 
@@ -161,6 +224,8 @@ class _Writer:
         self._pending: list[U8] = []
         fourcc = cv2.VideoWriter.fourcc(*"MJPG")
         self._out = cv2.VideoWriter(str(path), fourcc, plan.footage.fps, plan.footage.size)
+        if not self._out.isOpened():
+            raise RuntimeError(f"cannot write {path}; check that its folder exists and is writable")
 
     def feed(self, seq: int, image: U8) -> None:
         if self.done >= self.plan.frames:
@@ -178,22 +243,29 @@ class _Writer:
             raise RuntimeError(f"{self.path}: wrote {self.done} of {self.plan.frames} frames")
 
 
-def _render_footage(footage: Footage, plans: list[ClipPlan], clips_dir: Path) -> None:
+def render_footage(footage: Footage, plans: Sequence[ClipPlan], clips_dir: Path) -> None:
+    """Write every plan's clip, `clips_dir/<plan.name>.avi`, in one pass over the footage."""
+    clips_dir.mkdir(parents=True, exist_ok=True)
     writers = [_Writer(plan, clips_dir / f"{plan.name}.avi") for plan in plans]
     try:
         with open_source(SourceSettings(uri=str(footage.path)), "synth") as source:
             for frame in source:
                 for writer in writers:
                     writer.feed(frame.seq, frame.image)
+                if all(writer.done >= writer.plan.frames for writer in writers):
+                    break  # the rest of the footage is in no clip
     finally:
         for writer in writers:
             writer.close()
 
 
 def build_dataset(
-    footage: Sequence[Path], out_dir: Path, clips_per_kind: int = DEFAULT_CLIPS_PER_KIND,
-    clip_seconds: float = DEFAULT_CLIP_SECONDS, seed: int = 0,
-) -> Path:  # fmt: skip
+    footage: Sequence[Path],
+    out_dir: Path,
+    clips_per_kind: int = DEFAULT_CLIPS_PER_KIND,
+    clip_seconds: float = DEFAULT_CLIP_SECONDS,
+    seed: int = 0,
+) -> Path:
     """Write clips, `manifest.jsonl` and `dataset.json` under out_dir; return the manifest."""
     if clips_per_kind < 1 or clip_seconds < 2.0 or not footage:
         raise ValueError("build_dataset needs footage, clips_per_kind >= 1, clip_seconds >= 2")
@@ -202,7 +274,7 @@ def build_dataset(
     sources = [survey(path) for path in footage]
     plans = plan_clips(sources, clips_per_kind, clip_seconds, seed)
     for src in sources:
-        _render_footage(src, [p for p in plans if p.footage is src], clips_dir)
+        render_footage(src, [p for p in plans if p.footage is src], clips_dir)
     clips = [
         Clip(clips_dir / f"{p.name}.avi", (p.seconds,) if p.span[1] else (), p.kind, p.split)
         for p in plans
@@ -214,9 +286,10 @@ def build_dataset(
 def make_clip(
     footage: Path, out: Path, kind: str, span_s: tuple[float, float], seconds: float, seed: int = 0
 ) -> Clip:
-    """One clip from the start of `footage` with `kind` injected over `span_s` (demos, tests)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown anomaly kind {kind!r}; choose from {', '.join(KINDS)}")
+    """One clip from the start of `footage` with `kind` (any of ALL_KINDS) injected over `span_s`
+    (demos, tests)."""
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown anomaly kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
     src = survey(footage)
     frames = min(round(seconds * src.fps), src.frames)
     a, b = (round(x * src.fps) for x in span_s)
@@ -225,7 +298,7 @@ def make_clip(
         raise ValueError(f"span {span_s} does not fit a {seconds}s clip of {footage.name}")
     plan = ClipPlan(out.stem, src, kind, 0, frames, (a, b), speed, seed, "")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _render_footage(src, [plan], out.parent)
+    render_footage(src, [plan], out.parent)
     return Clip(out.parent / f"{out.stem}.avi", (plan.seconds,), kind)
 
 

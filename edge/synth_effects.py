@@ -1,7 +1,9 @@
 """The synthetic anomaly effects: pure functions of (source frame, progress in the span, plan).
 
 Frames outside the span are the source frames untouched. `vau.edge.synth` plans clips and builds
-the dataset; this module only draws. See its docstring for what each kind looks like.
+the dataset; this module only draws. See its docstring for what each kind looks like. The tuned
+kinds (intruder, running, smoke, tamper) train and select the head; the held-out kinds (fallen,
+abandoned, lights) are drawn only for evaluation sets (`vau.edge.evalset`), so nobody tunes on them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from vau.edge.types import F32, U8
 
@@ -20,6 +23,7 @@ from vau.edge.types import F32, U8
 class Donor:
     image: U8  # (h, w, 3) BGR crop around one moving object
     mask: F32  # (h, w) soft foreground alpha in [0, 1]
+    feet: float = 1.0  # the crop's bottom row where it was found, as a share of the frame height
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,19 +36,20 @@ class Footage:
     frames: int
     quiet: tuple[int, int, int, int]  # (x, y, w, h) of the grid cell with the least motion
     donors: tuple[Donor, ...]  # moving objects to paste as intruders
+    people: tuple[Donor, ...] = ()  # single upright walkers at several rows (fallen); may be empty
 
 
 @dataclass(frozen=True, eq=False)
 class ClipPlan:
     name: str
     footage: Footage
-    kind: str  # one of KINDS, or NORMAL
+    kind: str  # one of ALL_KINDS, or NORMAL
     start: int  # first source frame
     frames: int  # output frames, at the source's fps
     span: tuple[int, int]  # anomalous output frames [a, b); (0, 0) for a normal clip
     speed: int  # running: source frames per output frame inside the span; else 1
     seed: int  # draws the effect's parameters
-    split: str  # "train" or "test"
+    split: str  # "train", "test" or "learn" (see vau.edge.manifest)
 
     def source_range(self, i: int) -> tuple[int, int]:
         """Source frames [lo, hi) that make output frame i (hi - lo == speed inside a run)."""
@@ -122,9 +127,116 @@ def tamper(image: U8, progress: float, plan: ClipPlan) -> U8:
     return np.asarray(cv2.warpAffine(image, shift, (w, h)), np.uint8)
 
 
+def fallen(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """A person falls over within the first 10 % of the span, then lies nearly still."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    people = plan.footage.people or plan.footage.donors
+    donor = people[int(rng.integers(len(people)))]
+    dh, dw = donor.mask.shape
+    scale = min(rng.uniform(0.9, 1.1), 0.35 * h / dh, 0.45 * w / dh)
+    length, girth = scale * dh, scale * dw
+    row = (donor.feet + rng.uniform(-0.05, 0.05)) * h  # near where that walker was: same scale
+    feet = (rng.uniform(length, w - length), np.clip(row, max(h / 3, length), h - girth / 2))
+    tilt = rng.choice((-1.0, 1.0)) * rng.uniform(80, 100)  # degrees, counter-clockwise
+    twitch = 1.5 * np.sin(2 * np.pi * (4.0 * progress + rng.random()))  # degrees
+    angle = (tilt + twitch) * min(1.0, progress / 0.1)
+    turn = np.asarray(cv2.getRotationMatrix2D((dw / 2, float(dh)), angle, scale), np.float64)
+    turn[:, 2] += (feet[0] - dw / 2, feet[1] - dh)  # the feet stay where they were
+    return _paste(image, donor, turn)
+
+
+def _paste(image: U8, donor: Donor, affine: npt.NDArray[np.float64]) -> U8:
+    """Blend the donor, mapped into the frame by a 2x3 affine, inside its bounding box only."""
+    h, w = image.shape[:2]
+    dh, dw = donor.mask.shape
+    corners = np.array([[0, 0, 1], [dw, 0, 1], [0, dh, 1], [dw, dh, 1]], np.float64) @ affine.T
+    x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, (w - 1, h - 1))
+    x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, 1, (w, h))
+    local = affine - [[0, 0, x0], [0, 0, y0]]
+    box = (int(x1 - x0), int(y1 - y0))
+    crop = cv2.warpAffine(donor.image, local, box).astype(np.float32)
+    alpha = cv2.warpAffine(donor.mask, local, box)[..., None]
+    out = image.copy()
+    roi = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = (roi * (1 - alpha) + crop * alpha).astype(np.uint8)
+    return out
+
+
+BAG_COLOURS = ((40, 35, 30), (90, 50, 25), (30, 40, 110), (60, 100, 140), (110, 110, 110))  # BGR
+
+
+def abandoned(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """A bag or box left on the ground in the lower half at the span start; it stays put."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    oh = max(6, int(rng.uniform(0.04, 0.08) * h))
+    ow = max(6, int(oh * rng.uniform(0.8, 1.6)))
+    pad = max(3, oh // 3)  # room for the soft edge and the shadow
+    x0 = int(rng.integers(0, w - ow - 2 * pad + 1))
+    y0 = int(rng.integers(h // 2, h - oh - 2 * pad + 1))
+    colour = np.array(BAG_COLOURS[int(rng.integers(len(BAG_COLOURS)))], np.float32)
+    patch, alpha, shade = _bag(oh, ow, pad, colour * rng.uniform(0.7, 1.1), rng)
+    ph, pw = alpha.shape[:2]
+    out = image.copy()
+    roi = out[y0 : y0 + ph, x0 : x0 + pw].astype(np.float32) * shade[..., None]
+    blend = roi * (1 - alpha) + patch * alpha
+    out[y0 : y0 + ph, x0 : x0 + pw] = np.clip(blend, 0, 255).astype(np.uint8)
+    return out
+
+
+def _bag(oh: int, ow: int, pad: int, colour: F32, rng: np.random.Generator) -> tuple[F32, F32, F32]:
+    """(patch (H, W, 3), alpha (H, W, 1), ground shade (H, W)) of a shaded object on its shadow."""
+    ph, pw = oh + 2 * pad, ow + 2 * pad
+    mask = np.zeros((ph, pw), np.float32)
+    corner = max(1, oh // 6)
+    cv2.rectangle(mask, (pad + corner, pad), (pad + ow - corner, pad + oh), 1.0, -1)
+    cv2.rectangle(mask, (pad, pad + corner), (pad + ow, pad + oh - corner), 1.0, -1)
+    if rng.random() < 0.5:  # a handle on top
+        cv2.ellipse(mask, (pad + ow // 2, pad), (ow // 4, pad - 1), 0, 180, 360, 1.0, 2)
+    alpha = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
+    yy, xx = np.mgrid[0:ph, 0:pw].astype(np.float32)
+    light = 1.25 - 0.55 * (yy - pad) / oh + rng.choice((-0.2, 0.2)) * (xx - pad) / ow
+    grain = rng.normal(1.0, 0.05, (ph, pw)).astype(np.float32)
+    patch = colour * np.clip(light * grain, 0.4, 1.6)[..., None]
+    shadow = np.zeros((ph, pw), np.float32)
+    cv2.ellipse(
+        shadow, (pw // 2 + pad // 2, pad + oh), (ow // 2 + pad // 2, pad), 0, 0, 360, 1.0, -1
+    )
+    shade = 1.0 - 0.45 * cv2.GaussianBlur(shadow, (0, 0), max(1.0, pad / 2))
+    f32 = np.float32
+    return np.asarray(patch, f32), np.asarray(alpha, f32), np.asarray(shade, f32)
+
+
+CASTS = {"sodium": (0.55, 0.85, 1.3), "blue": (1.35, 0.95, 0.7)}  # BGR gains before levelling
+
+
+def lights(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """The lighting fails: the scene dims to 35-60 % under a colour cast, with a mild flicker."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    level = rng.uniform(0.35, 0.6)
+    cast = np.array(list(CASTS.values())[int(rng.integers(len(CASTS)))], np.float32)
+    cast /= float(cast @ (0.114, 0.587, 0.299))  # the same luma as white light
+    ramp = min(1.0, 0.2 + progress / 0.2)  # full effect after the first 20 % of the span
+    flicker = 1.0 + 0.05 * np.sin(2 * np.pi * (rng.uniform(6, 12) * progress + rng.random()))
+    theta = rng.uniform(0, 2 * np.pi)  # the surviving light falls off across the view
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    pool = 1.0 + 0.15 * ((xx / w - 0.5) * np.cos(theta) + (yy / h - 0.5) * np.sin(theta)) * 2
+    dim = (level * flicker * pool)[..., None] * cast
+    gain = 1.0 + ramp * (dim - 1.0)
+    dark: U8 = np.clip(image * gain, 0, 255).astype(np.uint8)
+    return dark
+
+
 EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
-    "intruder": intruder, "smoke": smoke, "tamper": tamper,
-}  # fmt: skip
+    "intruder": intruder,
+    "smoke": smoke,
+    "tamper": tamper,
+    "fallen": fallen,
+    "abandoned": abandoned,
+    "lights": lights,
+}
 
 
 def render_frame(plan: ClipPlan, i: int, frames: Sequence[U8]) -> U8:

@@ -1,4 +1,5 @@
-"""`vau-edge make-dataset` and `vau-edge train-head`: build labelled clips, train the TETG head."""
+"""`vau-edge make-dataset`, `make-clip`, `make-eval-set` and `train-head`: build labelled clips
+(and the held-out per-camera evaluation set), train the TETG head."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from vau.edge.synth import DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_KIND
+from vau.edge import evalset
+from vau.edge.synth import ALL_KINDS, DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_KIND
 
 
 def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -26,12 +28,30 @@ def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None])
 
     p = sub.add_parser("make-clip", help="one clip of sample footage with an injected anomaly")
     p.add_argument("--out", type=Path, required=True, help="the .avi to write")
-    p.add_argument("--kind", default="tamper", help="intruder, running, smoke or tamper")
+    p.add_argument("--kind", default="tamper", help="one of " + ", ".join(ALL_KINDS))
     p.add_argument("--span", type=float, nargs=2, default=(8.0, 16.0), metavar=("START", "END"))
     p.add_argument("--seconds", type=float, default=24.0, help="clip length")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
     p.set_defaults(handler=cmd_make_clip)
+
+    p = sub.add_parser(
+        "make-eval-set",
+        help="per-camera views of real footage: learn clips, then test clips of every kind "
+        "(held-out ones included) -> clips, manifest.jsonl, evalset.json",
+    )
+    p.add_argument("--out", type=Path, required=True, help="folder for views, clips, manifest")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clips-per-kind", type=int, default=evalset.DEFAULT_CLIPS_PER_KIND)
+    p.add_argument("--clip-seconds", type=float, default=evalset.DEFAULT_CLIP_SECONDS)
+    p.add_argument(
+        "--learn-seconds",
+        type=float,
+        default=evalset.DEFAULT_LEARN_SECONDS,
+        help=f"normal footage per camera to learn from (>= {evalset.MIN_LEARN_SECONDS:g})",
+    )
+    p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
+    p.set_defaults(handler=cmd_make_eval_set)
 
     p = sub.add_parser("train-head", help="train the TETG head on frozen encoder features")
     add_common(p)
@@ -73,6 +93,26 @@ def cmd_make_dataset(args: argparse.Namespace) -> int:
         footage, args.out, clips_per_kind=args.clips_per_kind,
         clip_seconds=args.clip_seconds, seed=args.seed,
     )  # fmt: skip
+    print(manifest)
+    return 0
+
+
+def cmd_make_eval_set(args: argparse.Namespace) -> int:
+    from vau.assets import asset_path
+    from vau.edge.settings import SettingsError
+
+    footage = asset_path("vtest.avi", args.cache_dir)
+    try:
+        manifest = evalset.build_eval_set(
+            args.out,
+            footage,
+            seed=args.seed,
+            clips_per_kind=args.clips_per_kind,
+            clip_seconds=args.clip_seconds,
+            learn_seconds=args.learn_seconds,
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     print(manifest)
     return 0
 

@@ -13,7 +13,16 @@ import pytest
 from vau.edge.manifest import NORMAL, load_manifest
 from vau.edge.settings import SourceSettings
 from vau.edge.sources import open_source
-from vau.edge.synth import KINDS, ClipPlan, Footage, build_dataset, render_clip, survey
+from vau.edge.synth import (
+    HELDOUT_KINDS,
+    KINDS,
+    ClipPlan,
+    Footage,
+    build_dataset,
+    make_clip,
+    render_clip,
+    survey,
+)
 from vau.edge.types import U8
 
 SPAN = (10, 25)
@@ -142,3 +151,13 @@ def test_dataset_records_its_provenance(datasets: dict[str, Path]) -> None:
     assert "demo-grade" in info["description"] and info["seed"] == 11
     assert [f["file"] for f in info["footage"]] == ["vtest.avi", "bikes.mp4"]
     assert info["clips"] == {"train": 5, "test": 5}
+
+
+def test_make_clip_injects_a_held_out_kind_and_refuses_an_unknown_one(
+    tmp_path: Path, vtest_path: Path
+) -> None:
+    clip = make_clip(vtest_path, tmp_path / "lights.avi", "lights", (1.0, 2.0), 3.0, seed=1)
+    assert clip.kind in HELDOUT_KINDS and clip.spans == ((1.0, 2.0),)
+    assert _duration(clip.path) == (3.0, 30)
+    with pytest.raises(ValueError, match=r"choose from intruder, .*, lights"):
+        make_clip(vtest_path, tmp_path / "x.avi", "flood", (1.0, 2.0), 3.0)

@@ -1,0 +1,268 @@
+"""The held-out evaluation set on the real footage: the held-out effects stay inside their spans
+and look like what they claim; manifests carry cameras and learn clips; `make-eval-set` writes
+per-camera learn clips that end before any of that camera's test clips begins."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vau.edge.cli import main
+from vau.edge.evalset import VIEWS, plan_view, source_seconds
+from vau.edge.manifest import NORMAL, Clip, ManifestError, load_manifest, write_manifest
+from vau.edge.settings import SourceSettings
+from vau.edge.sources import open_source
+from vau.edge.synth import ALL_KINDS, HELDOUT_KINDS, KINDS, ClipPlan, Footage, render_clip, survey
+from vau.edge.types import U8
+
+SPAN = (10, 30)
+FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def vtest(vtest_path: Path) -> Footage:
+    return survey(vtest_path)
+
+
+@pytest.fixture(scope="module")
+def source_frames(vtest_path: Path) -> list[U8]:
+    with open_source(SourceSettings(uri=str(vtest_path)), "test") as source:
+        return [frame.image for frame, _ in zip(source, range(FRAMES), strict=False)]
+
+
+def render(footage: Footage, frames: list[U8], kind: str, seed: int = 7) -> list[U8]:
+    return render_clip(ClipPlan(kind, footage, kind, 0, FRAMES, SPAN, 1, seed, "test"), frames)
+
+
+def changed(frame: U8, source: U8, threshold: int = 25) -> np.ndarray:
+    """(H, W) bool: where a rendered frame differs visibly from its source frame."""
+    return np.asarray(np.abs(frame.astype(int) - source).max(axis=2) > threshold)
+
+
+def box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) around the True pixels of a mask."""
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+# --- the held-out effects ---------------------------------------------------------------------
+
+
+def test_the_held_out_kinds_are_new_and_all_kinds_lists_tuned_then_held_out() -> None:
+    assert HELDOUT_KINDS == ("fallen", "abandoned", "lights")
+    assert KINDS == ("intruder", "running", "smoke", "tamper")
+    assert ALL_KINDS == KINDS + HELDOUT_KINDS
+
+
+@pytest.mark.parametrize("kind", HELDOUT_KINDS)
+def test_held_out_kind_changes_only_its_span_and_is_deterministic_by_seed(
+    kind: str, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, kind)
+    for i, frame in enumerate(out):
+        if SPAN[0] <= i < SPAN[1]:
+            assert changed(frame, source_frames[i]).sum() > 100, f"{kind}: frame {i} unchanged"
+        else:
+            assert np.array_equal(frame, source_frames[i]), f"{kind}: frame {i} was changed"
+    middle = SPAN[0] + 12
+    assert np.array_equal(out[middle], render(vtest, source_frames, kind)[middle])
+    other = render(vtest, source_frames, kind, seed=8)[middle]
+    assert not np.array_equal(out[middle], other), f"{kind}: the seed changes nothing"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lights_dims_the_view_to_35_to_60_percent_under_a_colour_cast(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "lights", seed)
+    for i in range(SPAN[0] + 5, SPAN[1]):  # after the ramp (20 % of the span)
+        ratio = out[i].reshape(-1, 3).mean(axis=0) / source_frames[i].reshape(-1, 3).mean(axis=0)
+        luma = float(ratio @ (0.114, 0.587, 0.299))
+        assert 0.3 < luma < 0.65, f"frame {i}: brightness at {luma:.0%} of the source"
+        assert abs(ratio[0] - ratio[2]) > 0.1, f"frame {i}: no colour cast ({ratio})"
+    first = out[SPAN[0]].mean() / source_frames[SPAN[0]].mean()
+    assert 0.65 < first < 1.0  # it ramps in rather than switching at once
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_abandoned_object_appears_at_the_span_start_small_in_the_lower_half_and_stays_put(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "abandoned", seed)
+    h, w = source_frames[0].shape[:2]
+    boxes = [box(changed(out[i], source_frames[i])) for i in range(*SPAN)]
+    x0, y0, x1, y1 = boxes[0]
+    assert y0 >= h // 2, f"the object starts at row {y0}, above the lower half"
+    assert 0.03 * h <= y1 - y0 <= 0.12 * h and x1 - x0 <= 0.2 * w, f"not bag-sized: {boxes[0]}"
+    for other in boxes[1:]:
+        assert np.abs(np.subtract(other, boxes[0])).max() <= 2, f"it moved: {other}"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fallen_person_topples_early_then_lies_still_in_the_lower_two_thirds(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "fallen", seed)
+    h, w = source_frames[0].shape[:2]
+    x0, y0, x1, y1 = box(changed(out[SPAN[0]], source_frames[SPAN[0]]))
+    assert y1 - y0 > x1 - x0, "the person should still be upright when the span starts"
+    lying = [box(changed(out[i], source_frames[i])) for i in range(SPAN[0] + 3, SPAN[1])]
+    for x0, y0, x1, y1 in lying:
+        assert x1 - x0 > 1.3 * (y1 - y0), f"not lying: {(x0, y0, x1, y1)}"
+        assert (y0 + y1) / 2 >= h / 3 and (x1 - x0) * (y1 - y0) < 0.1 * h * w
+    centres = np.array([((a + c) / 2, (b + d) / 2) for a, b, c, d in lying])
+    assert np.ptp(centres, axis=0).max() < 0.03 * w, "a slight twitch, not a walk"
+
+
+# --- manifests: cameras and learn clips -------------------------------------------------------
+
+
+def test_manifest_round_trips_camera_and_learn_split(tmp_path: Path, vtest_path: Path) -> None:
+    clips = [
+        Clip(vtest_path, (), NORMAL, "learn", "gate-2"),
+        Clip(vtest_path, ((1.0, 2.5),), "lights", "test", "gate-2"),
+        Clip(vtest_path, (), NORMAL, "test"),
+    ]
+    manifest = write_manifest(tmp_path / "m.jsonl", clips)
+    assert load_manifest(manifest) == clips
+    rows = [json.loads(line) for line in manifest.read_text("utf-8").splitlines()]
+    assert [row.get("camera") for row in rows] == ["gate-2", "gate-2", None]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"camera": ""}, "camera must be 1-64 characters"),
+        ({"camera": "gate 2"}, "camera must be 1-64 characters"),
+        ({"camera": "x" * 65}, "camera must be 1-64 characters"),
+        ({"camera": 7}, "camera must be 1-64 characters"),
+        ({"split": "learn", "spans": [[1, 2]]}, 'a "learn" clip is normal footage'),
+        ({"split": "val"}, 'split must be "train", "test" or "learn"'),
+    ],
+)
+def test_manifest_refuses_bad_camera_ids_and_learn_clips_with_spans(
+    tmp_path: Path, vtest_path: Path, extra: dict[str, object], message: str
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    good = json.dumps({"video": str(vtest_path), "camera": "a.b_c-9"})
+    manifest.write_text(good + "\n" + json.dumps({"video": str(vtest_path)} | extra) + "\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifest(manifest)
+    assert f"{manifest}:2:" in str(info.value) and message in str(info.value)
+
+
+# --- the evaluation set -----------------------------------------------------------------------
+
+LEARN_SECONDS = 30.0
+CLIP_SECONDS = 4.0
+
+
+def test_view_plans_test_only_on_footage_after_learning_deterministically(vtest: Footage) -> None:
+    learn = round(LEARN_SECONDS * vtest.fps)
+    plans = plan_view(vtest, learn, CLIP_SECONDS, 3, (5, 0))
+    assert plans[0].split == "learn" and plans[0].frames == learn and plans[0].span == (0, 0)
+    for plan in plans[1:]:
+        lo, hi = plan.source_range(0)[0], plan.source_range(plan.frames - 1)[1]
+        assert learn <= lo < hi <= vtest.frames, f"{plan.name} reads frames {lo}-{hi}"
+        a, b = plan.span
+        assert plan.kind == NORMAL or (0 < a < b < plan.frames)
+    again, other = (
+        plan_view(vtest, learn, CLIP_SECONDS, 3, (5, 0)),
+        plan_view(vtest, learn, 4, 3, (6, 0)),
+    )
+    key = [(p.name, p.start, p.span, p.speed, p.seed) for p in plans]
+    assert key == [(p.name, p.start, p.span, p.speed, p.seed) for p in again]
+    assert key != [(p.name, p.start, p.span, p.speed, p.seed) for p in other]
+    assert any(p.kind == "running" and p.speed > 1 for p in plans)
+    assert source_seconds(plans[0]) == (0.0, LEARN_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def evalset(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, Path]:
+    out = tmp_path_factory.mktemp("evalset")
+    args = ["make-eval-set", "--out", str(out), "--seed", "5", "--clips-per-kind", "1"]
+    args += ["--clip-seconds", str(CLIP_SECONDS), "--learn-seconds", str(LEARN_SECONDS)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = main(args)
+    return rc, printed.getvalue().strip(), out
+
+
+def test_make_eval_set_exits_0_and_prints_the_manifest_path(
+    evalset: tuple[int, str, Path],
+) -> None:
+    rc, printed, out = evalset
+    assert rc == 0 and Path(printed) == out / "manifest.jsonl"
+
+
+def _video(path: Path) -> tuple[int, int, int]:
+    """(frames, width, height) of a video file."""
+    cap = cv2.VideoCapture(str(path))
+    props = (cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)
+    frames, width, height = (int(cap.get(p)) for p in props)
+    cap.release()
+    return frames, width, height
+
+
+def test_every_view_has_one_learn_clip_and_a_test_clip_of_every_kind(
+    evalset: tuple[int, str, Path],
+) -> None:
+    clips = load_manifest(evalset[2] / "manifest.jsonl")
+    assert {c.camera for c in clips} == {view.camera for view in VIEWS}
+    for view in VIEWS:
+        mine = [c for c in clips if c.camera == view.camera]
+        (learn,) = [c for c in mine if c.split == "learn"]
+        assert learn.spans == () and learn.kind == NORMAL
+        assert _video(learn.path)[0] == round(LEARN_SECONDS * 10)
+        kinds = sorted(c.kind for c in mine if c.split == "test")
+        assert kinds == sorted((*ALL_KINDS, NORMAL)), f"{view.camera}: {kinds}"
+        sizes = {_video(c.path)[1:] for c in mine}
+        assert len(sizes) == 1, f"{view.camera}: clips of several sizes {sizes}"
+
+
+def test_spans_lie_inside_their_clips_away_from_both_ends(
+    evalset: tuple[int, str, Path],
+) -> None:
+    for clip in load_manifest(evalset[2] / "manifest.jsonl"):
+        frames = _video(clip.path)[0]
+        assert frames > 0
+        if clip.kind == NORMAL:
+            assert clip.spans == ()
+            continue
+        ((start, end),) = clip.spans
+        assert 0.0 < start < end < frames / 10, f"{clip.path}: {clip.spans}"
+        assert end - start >= 0.3 * frames / 10
+
+
+def test_learn_clips_end_before_any_test_clip_of_their_camera_starts(
+    evalset: tuple[int, str, Path],
+) -> None:
+    info = json.loads((evalset[2] / "evalset.json").read_text("utf-8"))
+    for view in info["views"]:
+        mine = [c for c in info["clips"] if c["camera"] == view["camera"]]
+        (learn,) = [c for c in mine if c["split"] == "learn"]
+        assert learn["source_s"] == [0.0, LEARN_SECONDS]
+        starts = [c["source_s"][0] for c in mine if c["split"] == "test"]
+        assert len(starts) == len(ALL_KINDS) + 1 and min(starts) >= learn["source_s"][1]
+
+
+def test_evalset_json_records_views_kinds_and_what_was_left_out(
+    evalset: tuple[int, str, Path],
+) -> None:
+    out = evalset[2]
+    info = json.loads((out / "evalset.json").read_text("utf-8"))
+    assert info["kinds"] == {"tuned": list(KINDS), "held_out": list(HELDOUT_KINDS)}
+    assert info["seed"] == 5 and info["learn_seconds"] == LEARN_SECONDS
+    assert "vau-edge make-eval-set" in info["command"]
+    assert [f["file"] for f in info["left_out"]] == ["bikes.mp4"]
+    for view in info["views"]:
+        frames, width, height = _video(out / view["video"])
+        assert frames == info["footage"]["frames"] and [width, height] == view["size"]
+    left = next(v for v in info["views"] if v["camera"] == "vtest-left")
+    assert left["crop"] == {"x": 0, "y": 0, "w": 460, "h": 576}
