@@ -91,6 +91,9 @@ def _frame(f: pb.FrameTokens) -> WireFrame:
         smoothed=f.smoothed,
         keyframe=f.keyframe,
         event_id=f.event_id,
+        hot=f.hot,
+        normality=f.normality if f.HasField("normality") else None,
+        components=f.components,
     )
 
 

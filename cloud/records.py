@@ -41,6 +41,9 @@ class WireFrame:
     smoothed: float
     keyframe: bool
     event_id: str
+    hot: Sequence[int]  # a view of the message, length unchecked
+    normality: float | None  # None: the field is unset
+    components: Mapping[str, float]  # a view of the message, size unchecked
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,9 @@ class TokenFrame:
     smoothed: float  # [0, 1]
     keyframe: bool
     event_id: str
+    hot: I64  # (H,) unique patch indices in [0, rows * cols), most anomalous first; H may be 0
+    normality: float | None  # [0, 1]; None: the edge has no normality model
+    components: tuple[tuple[str, float], ...]  # (name, score in [0, 1]), sorted by name
 
 
 RecordBody = TokenFrame | EventChange | WindowMarker | ScoreSummary

@@ -2,7 +2,7 @@
 
 Each failure raises `RecordRejected(reason, camera, seq)`; reasons (the metric labels): "hello",
 "device", "camera", "epoch", "seq", "time", "body", "dtype", "shape", "size", "indices", "values",
-"score", "state", "text".
+"score", "state", "text", "hot", "normality", "components".
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from vau.edge.types import I64
 MAX_INT64 = 2**63 - 1  # SQLite integers are signed 64-bit
 MAX_STREAM_T = 10 * 365 * 86_400.0  # seconds since a camera's stream started
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+_COMPONENT = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+MAX_COMPONENTS = 16  # named parts of a frame's score
 _DTYPES: dict[int, TokenDType] = {DTYPE_FLOAT16: "fp16", DTYPE_INT8: "int8", DTYPE_FLOAT32: "fp32"}
 
 
@@ -152,11 +154,25 @@ class _FrameCheck:
         _unit(self.w, f.score, f.smoothed)
         if len(f.event_id) > 128:
             raise self.fail("text", "event_id longer than 128 chars")
+        hot = self._hot(f)
+        if f.normality is not None and not _finite_unit(f.normality):
+            raise self.fail("normality", "normality must be finite, in [0, 1], or unset")
+        components = self._components(f)
         tokens = decode_tokens(EncodedTokens(dtype, (k, c), f.tokens, f.scales))
         if not np.isfinite(tokens).all():
             raise self.fail("values", "tokens must be finite")
         return TokenFrame(
-            f.frame_seq, tokens, indices, f.grid, f.score, f.smoothed, f.keyframe, f.event_id
+            frame_seq=f.frame_seq,
+            tokens=tokens,
+            indices=indices,
+            grid=f.grid,
+            score=f.score,
+            smoothed=f.smoothed,
+            keyframe=f.keyframe,
+            event_id=f.event_id,
+            hot=hot,
+            normality=f.normality,
+            components=components,
         )
 
     def _shape(self, f: WireFrame) -> tuple[int, int]:
@@ -188,11 +204,33 @@ class _FrameCheck:
             raise self.fail("indices", "indices strictly ascending, < rows * cols")
         return idx
 
+    def _hot(self, f: WireFrame) -> I64:
+        rows, cols = f.grid
+        n = len(f.hot)
+        if n > rows * cols:
+            raise self.fail("hot", "at most rows * cols hot indices")
+        hot = np.fromiter(f.hot, dtype=np.int64, count=n)  # (H,)
+        if n and (int(hot.max()) >= rows * cols or np.unique(hot).size != n):
+            raise self.fail("hot", "hot indices unique, < rows * cols")
+        return hot
+
+    def _components(self, f: WireFrame) -> tuple[tuple[str, float], ...]:
+        if len(f.components) > MAX_COMPONENTS:
+            raise self.fail("components", f"at most {MAX_COMPONENTS} components")
+        items = tuple(sorted(f.components.items()))
+        if not all(_COMPONENT.fullmatch(name) and _finite_unit(v) for name, v in items):
+            raise self.fail("components", "names 1-32 chars [A-Za-z0-9_.-], scores in [0, 1]")
+        return items
+
 
 def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
+def _finite_unit(v: float) -> bool:
+    return math.isfinite(v) and 0.0 <= v <= 1.0
+
+
 def _unit(w: WireRecord, *values: float) -> None:
-    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
+    if not all(_finite_unit(v) for v in values):
         raise RecordRejected("score", w.camera, w.seq, "scores must be finite, in [0, 1]")

@@ -61,12 +61,21 @@ class EffectiveTokens:
 
 @dataclass(frozen=True, slots=True)
 class FrameScore:
-    """TETG's anomaly likelihood for one frame, raw and smoothed."""
+    """A frame's anomaly likelihood, raw and smoothed, with where it is and what made it.
+
+    `score` is the configured scorer's final score (the TETG head, the camera's normality model,
+    or both fused); `components` keeps each calibrated part beside it ("head", "appearance",
+    "motion", "global"), `normality` the normality model's own calibrated score (None without a
+    model), and `hot` the frame's most anomalous patch indices, most anomalous first.
+    """
 
     seq: int
     t: float
-    score: float  # head output in [0, 1]
+    score: float  # final score in [0, 1]
     smoothed: float  # after the event tracker's smoothing, in [0, 1]
+    normality: float | None = None  # calibrated normality score in [0, 1]; None without a model
+    hot: tuple[int, ...] = ()  # most anomalous patch indices in [0, N), most anomalous first
+    components: tuple[tuple[str, float], ...] = ()  # (name, calibrated score in [0, 1])
 
 
 class EventState(StrEnum):

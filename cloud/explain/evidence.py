@@ -23,8 +23,9 @@ _NUMBER = re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?")
 class FrameEvidence:
     t: float  # seconds since stream start
     score: float  # smoothed anomaly score
-    indices: tuple[int, ...]  # kept patch indices on the grid
+    indices: tuple[int, ...]  # kept (changed) patch indices on the grid
     grid: tuple[int, int]  # (rows, cols)
+    hot: tuple[int, ...] = ()  # the edge's most anomalous patches, most anomalous first; () = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,8 @@ class Facts:
     peak_t: float
     mean_inside: float | None
     baseline: float | None
-    regions: tuple[tuple[str, float], ...]  # (name, share of kept patches), largest first
+    regions: tuple[tuple[str, float], ...]  # (name, share of the patches counted), largest first
+    hot: bool  # regions count the edge's hot patches (where the anomaly is), else the kept ones
     changed: float | None  # mean share of the frame's patches the edge kept as changed
     frames: int
     ended: bool
@@ -72,10 +74,13 @@ def region_name(index: int, grid: tuple[int, int]) -> str:
 
 
 def region_shares(frames: Sequence[FrameEvidence]) -> tuple[tuple[str, float], ...]:
-    """Share of all kept patches per named region, largest first (ties by name)."""
+    """Share per named region of the patches that say where the event is, largest first (ties by
+    name): the hot patches (where the anomaly is) when any frame carries them, else all kept
+    patches (what changed)."""
+    use_hot = any(f.hot for f in frames)
     counts: Counter[str] = Counter()
     for f in frames:
-        counts.update(region_name(i, f.grid) for i in f.indices)
+        counts.update(region_name(i, f.grid) for i in (f.hot if use_hot else f.indices))
     total = sum(counts.values())
     if total == 0:
         return ()
@@ -95,6 +100,7 @@ def facts(ev: EventEvidence) -> Facts:
         mean_inside=sum(inside) / len(inside) if inside else None,
         baseline=ev.baseline,
         regions=region_shares(ev.frames),
+        hot=any(f.hot for f in ev.frames),
         changed=sum(changed) / len(changed) if changed else None,
         frames=len(ev.frames),
         ended=ev.end is not None,
@@ -128,7 +134,8 @@ def evidence_lines(f: Facts) -> list[str]:
         lines.append(f"The mean score during the event was {f.mean_inside:.2f}{before}.")
     if f.regions:
         top = ", ".join(f"{name} ({share:.0%})" for name, share in f.regions[:3])
-        lines.append(f"Most change was in the {top} of the frame.")
+        what = "The most anomalous patches were" if f.hot else "Most change was"
+        lines.append(f"{what} in the {top} of the frame.")
     if f.changed is not None:
         lines.append(f"{f.frames} frames were sent; {f.changed:.0%} of each frame changed.")
     return lines

@@ -233,7 +233,8 @@ class ExplainerService:
 
 
 def _frame(t: float, f: TokenFrame) -> FrameEvidence:
-    return FrameEvidence(t, f.smoothed, tuple(int(i) for i in f.indices), f.grid)
+    indices = tuple(int(i) for i in f.indices)
+    return FrameEvidence(t, f.smoothed, indices, f.grid, tuple(int(i) for i in f.hot))
 
 
 def _vis_dim(path: Path) -> int:

@@ -41,6 +41,9 @@ def frame_body(
             smoothed=score.smoothed,
             keyframe=eff.keyframe,
             event_id=event_id,
+            hot=list(score.hot),
+            normality=score.normality,  # None leaves the optional field unset
+            components=dict(score.components),
         ),
     )
     return record.SerializeToString()

@@ -55,3 +55,37 @@ def test_edge_event_window_summary_when_encoded_by_edge_then_cloud_accepts() -> 
     ]
     kinds = [_accept(body, seq).kind for seq, body in enumerate(bodies, start=1)]
     assert kinds == ["event", "window", "summary"]
+
+
+def _eff(seq: int = 10) -> EffectiveTokens:
+    rng = np.random.default_rng(seq)
+    return EffectiveTokens(
+        seq=seq, t=5.0, wall_time=time.time(), indices=np.arange(0, 64, 2, dtype=np.int64),
+        tokens=rng.standard_normal((32, 64)).astype(np.float32),
+        distances=np.ones(32, np.float32), patches=256, grid=(16, 16), keyframe=False,
+    )  # fmt: skip
+
+
+def test_edge_frame_when_score_has_hot_normality_components_then_cloud_keeps_them() -> None:
+    score = FrameScore(
+        10, 5.0, 0.7, 0.6, normality=0.875, hot=(255, 3, 17),
+        components=(("motion", 0.25), ("appearance", 0.875), ("head", 0.5)),
+    )  # fmt: skip
+    body = _accept(edge.frame_body(_eff(), score, "fp16")).body
+    assert isinstance(body, TokenFrame)
+    assert body.hot.tolist() == [255, 3, 17]  # order kept: most anomalous first
+    assert body.normality == 0.875  # exact in float32
+    assert body.components == (("appearance", 0.875), ("head", 0.5), ("motion", 0.25))
+
+
+def test_edge_frame_when_score_has_no_normality_model_then_cloud_reads_none_and_empty() -> None:
+    body = _accept(edge.frame_body(_eff(), FrameScore(10, 5.0, 0.7, 0.6), "int8")).body
+    assert isinstance(body, TokenFrame)
+    assert body.normality is None
+    assert body.hot.shape == (0,) and body.hot.dtype == np.int64
+    assert body.components == ()
+
+
+def test_edge_frame_when_normality_is_zero_then_cloud_tells_it_from_unset() -> None:
+    body = _accept(edge.frame_body(_eff(), FrameScore(10, 5.0, 0.7, 0.6, 0.0), "fp16")).body
+    assert isinstance(body, TokenFrame) and body.normality == 0.0

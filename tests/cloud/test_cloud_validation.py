@@ -92,6 +92,28 @@ def _grid(d: st.DataObject, f: pb.FrameTokens) -> None:
     f.grid_rows = d.draw(st.sampled_from([0, 129, 2**32 - 1]))
 
 
+def _hot(d: st.DataObject, f: pb.FrameTokens) -> None:
+    bad = st.one_of(
+        st.lists(st.integers(0, 255), min_size=1, max_size=8).map(lambda xs: [*xs, xs[0]]),
+        st.tuples(st.just([4, 9]), st.integers(256, 2**32 - 1)).map(lambda t: [*t[0], t[1]]),
+        st.just(list(range(257))),
+    )
+    f.hot.extend(d.draw(bad))
+
+
+def _normality(d: st.DataObject, f: pb.FrameTokens) -> None:
+    f.normality = d.draw(st.sampled_from([math.nan, math.inf, -math.inf, -0.5, 1.5, 1e30]))
+
+
+def _components(d: st.DataObject, f: pb.FrameTokens) -> None:
+    bad = st.one_of(
+        st.tuples(st.sampled_from(["", "a b", "x" * 33, "é"]), st.floats(0, 1)),
+        st.tuples(st.just("motion"), st.sampled_from([math.nan, -0.5, 1.5])),
+    )
+    name, value = d.draw(bad)
+    f.components[name] = value
+
+
 MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "dtype": (_dtype, {"dtype"}),
     "shape": (_shape, {"shape", "size"}),
@@ -100,6 +122,9 @@ MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "indices": (_indices, {"indices"}),
     "score": (_score, {"score"}),
     "grid": (_grid, {"shape", "indices"}),
+    "hot": (_hot, {"hot"}),
+    "normality": (_normality, {"normality"}),
+    "components": (_components, {"components"}),
 }
 
 
@@ -171,7 +196,8 @@ def test_f1_after_fuzzing_server_still_serves_and_counted_every_rejection(
     rejected = sum(
         server.metric("vau_cloud_rejected_total", {"reason": r})
         for r in ("dtype", "shape", "size", "indices", "score", "decode", "hello", "camera",
-                  "body", "seq", "epoch", "time", "text", "values", "state", "device")
+                  "body", "seq", "epoch", "time", "text", "values", "state", "device", "hot",
+                  "normality", "components")
     )  # fmt: skip
     print(f"F1 outcomes {dict(sorted(OUTCOMES.items()))}; rejected total {rejected:.0f}")
     assert rejected >= sum(OUTCOMES.values())
@@ -252,3 +278,50 @@ def test_validator_when_event_state_unknown_or_end_missing_then_rejected(tmp_pat
     msg.record.event.end = 3.0
     body = V.record(_wire(msg), "dev-a", HELLO, time.time()).body
     assert isinstance(body, EventChange) and body.state == "end"
+
+
+def test_validator_when_frame_predates_hot_and_normality_then_accepted_with_none_and_empty() -> (
+    None
+):
+    body = V.record(_wire(frame()), "dev-a", HELLO, time.time()).body
+    assert isinstance(body, TokenFrame)
+    assert body.normality is None and body.hot.size == 0 and body.components == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("hot", [3, 256]),  # index out of range on the 16x16 grid
+        ("hot", [5, 9, 5]),  # duplicate
+        ("hot", [0] * 300),  # more entries than the grid has patches
+        ("normality", math.nan),
+        ("normality", 1.5),
+        ("normality", -0.01),
+        ("components", {"motion": 1.5}),
+        ("components", {"bad name": 0.5}),
+        ("components", {f"c{i}": 0.5 for i in range(17)}),
+    ],
+)
+def test_validator_when_hot_normality_or_components_invalid_then_rejected_naming_the_field(
+    field: str, value: object
+) -> None:
+    msg = frame()
+    msg.record.frame.MergeFrom(pb.FrameTokens(**{field: value}))
+    with pytest.raises(RecordRejected) as exc:
+        V.record(_wire(msg), "dev-a", HELLO, time.time())
+    assert exc.value.reason == field and field in str(exc.value)
+
+
+@pytest.mark.parametrize(("field", "value"), [("hot", [7, 7]), ("normality", math.nan)])
+def test_server_when_hot_or_normality_invalid_then_invalid_argument_naming_the_field(
+    chan: grpc.Channel, field: str, value: object
+) -> None:
+    msg = frame("cam-0", 1)
+    msg.record.frame.MergeFrom(pb.FrameTokens(**{field: value}))
+    stream, _ = open_session(chan, "bad-" + field)
+    stream.send(msg)
+    err, _ = stream.until_error()
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in (err.details() or "")
+    trailing = stream.trailing()
+    assert trailing.get("vau-reject-reason") == field and trailing.get("vau-reject-seq") == "1"

@@ -32,9 +32,12 @@ def accept(body: bytes, seq: int, device: str = "dev-a", camera: str = "cam-0") 
     return V.record(wire, device, V.hello(hello), time.time())
 
 
-def event_records(event_id: str = "ev-1", first_seq: int = 1) -> list[AcceptedRecord]:
+def event_records(
+    event_id: str = "ev-1", first_seq: int = 1, hot: tuple[int, ...] = ()
+) -> list[AcceptedRecord]:
     """An event as the edge ships it in "events" mode: new, end, the window's frames, the window.
-    Changed patches sit in the lower-left ninth of a 16x16 grid."""
+    Changed patches sit in the lower-left ninth of a 16x16 grid; each frame carries `hot` as its
+    most anomalous patches (with a normality score when any)."""
     now = time.time()
     rng = np.random.default_rng(0)
     lower_left = np.array([r * 16 + c for r in range(11, 16) for c in range(0, 5)], np.int64)
@@ -50,7 +53,9 @@ def event_records(event_id: str = "ev-1", first_seq: int = 1) -> list[AcceptedRe
             distances=np.ones(lower_left.size, np.float32), patches=256, grid=(16, 16),
             keyframe=False,
         )  # fmt: skip
-        bodies.append(edge.frame_body(eff, FrameScore(seq, t, 0.9, 0.8), "fp16", event_id))
+        normality = 0.9 if hot else None
+        score = FrameScore(seq, t, 0.9, 0.8, normality, hot)
+        bodies.append(edge.frame_body(eff, score, "fp16", event_id))
     bodies.append(edge.window_body(Window(event_id, 2.0, 6.0, (20, 24, 28), PRIOR), now))
     return [accept(b, first_seq + i) for i, b in enumerate(bodies)]
 

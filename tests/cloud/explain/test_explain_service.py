@@ -81,6 +81,21 @@ def test_service_when_event_ends_with_window_then_one_explanation_each(tmp_path:
     store.close()
 
 
+def test_service_when_frames_carry_hot_patches_then_evidence_names_the_hot_region(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    ingest = IngestStore(data, retention_s=86400)
+    upper_right = (0 * 16 + 15, 1 * 16 + 14, 2 * 16 + 13)  # changed patches stay lower left
+    ingest.commit(event_records("ev-1", 1, hot=upper_right), time.time())
+    ingest.close()
+    notifier, llm = RecordingNotifier(), ScriptedLlm(REPLIES)
+    asyncio.run(_run_until(_service(data, notifier, llm), notifier, 1))
+    prompt = llm.prompts[0][1]["content"]
+    assert "most anomalous patches were in the upper right (100%)" in prompt
+    assert "lower left" not in prompt and "3 frames were sent" in prompt
+
+
 def test_event_store_when_retention_passes_then_events_and_explanations_pruned(
     tmp_path: Path,
 ) -> None:

@@ -12,6 +12,7 @@ from vau.cloud.explain.evidence import (
     EventEvidence,
     FrameEvidence,
     decide,
+    evidence_lines,
     facts,
     region_name,
     region_shares,
@@ -56,6 +57,18 @@ def test_region_name_when_16x16_grid_then_nine_named_thirds() -> None:
     assert region_name(15 * 16 + 7, g) == "lower centre"
     shares = region_shares([FrameEvidence(1.0, 0.5, (0, 1, 255, 17), g)])
     assert shares[0] == ("upper left", 0.75) and shares[1] == ("lower right", 0.25)
+
+
+def test_region_shares_when_frames_carry_hot_patches_then_hot_counted_not_kept() -> None:
+    g = (16, 16)
+    kept = (0, 1, 2, 16, 17)  # upper left: what changed
+    hot_frames = [FrameEvidence(1.0, 0.5, kept, g, (255, 254)), FrameEvidence(2.0, 0.6, kept, g)]
+    assert region_shares(hot_frames) == (("lower right", 1.0),)
+    assert region_shares([FrameEvidence(1.0, 0.5, kept, g)]) == (("upper left", 1.0),)
+    hot_lines = evidence_lines(facts(_event(tuple(hot_frames))))
+    assert "The most anomalous patches were in the lower right (100%) of the frame." in hot_lines
+    old_lines = evidence_lines(facts(_event((FrameEvidence(1.0, 0.5, kept, g),))))
+    assert "Most change was in the upper left (100%) of the frame." in old_lines
 
 
 def test_decide_when_peak_and_duration_vary_then_rules_not_llm_set_fields() -> None:
