@@ -38,6 +38,8 @@ class Analysis:
     effective: EffectiveTokens
     cls: F32  # (C,)
     score: float  # TETG anomaly likelihood in [0, 1], before smoothing
+    patches: F32  # (N, C) every patch token of the frame (the normality model reads them all)
+    change: F32 | None  # (N,) every patch's L1 change since the previous frame; None: keyframe
 
 
 class Analyser(Protocol):
@@ -80,11 +82,12 @@ class SplitAnalyser:
         t1 = time.perf_counter()
         scores = self._head.score(cls)
         t2 = time.perf_counter()
-        out = [
-            Analysis(self._sets.select(tokens), tokens.cls, float(score))
-            for tokens, score in zip(to_tokens(frames, patches, cls, self.input_size), scores,
-                                     strict=True)
-        ]  # fmt: skip
+        out = []
+        for tokens, score in zip(
+            to_tokens(frames, patches, cls, self.input_size), scores, strict=True
+        ):
+            eff, change = self._sets.step(tokens)
+            out.append(Analysis(eff, tokens.cls, float(score), tokens.patches, change))
         times.add("encoder", t1 - t0, n)
         times.add("head", t2 - t1, n)
         times.add("sets", time.perf_counter() - t2, n)
@@ -113,6 +116,7 @@ class FusedAnalyser:
         self._runner = runner
         self._sets = sets
         self._last_t: float | None = None
+        self._prev: F32 | None = None  # the previous frame's patches, for every patch's change
         self.input_size = runner.input_size
 
     def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
@@ -135,7 +139,13 @@ class FusedAnalyser:
                 tokens=kept, distances=dist.astype(np.float32, copy=False),
                 patches=step.patches.shape[0], grid=grid, keyframe=step.keyframe,
             )  # fmt: skip
-            out.append(Analysis(eff, step.cls, step.score))
+            change = (
+                None
+                if step.keyframe or self._prev is None
+                else l1_distance(step.patches, self._prev)
+            )
+            self._prev = step.patches
+            out.append(Analysis(eff, step.cls, step.score, step.patches, change))
             times.add("encoder", t1 - t0)
             times.add("sets", time.perf_counter() - t1)
         return out
@@ -143,6 +153,7 @@ class FusedAnalyser:
     def reset(self) -> None:
         self._runner.reset()
         self._last_t = None
+        self._prev = None
 
     def close(self) -> None:
         self._runner.close()

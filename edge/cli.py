@@ -38,6 +38,10 @@ FLAG_KEYS = {
     "cache_dir": "cache_dir",
     "cloud": "uplink.cloud",
     "data_dir": "uplink.data_dir",
+    "normality": "normality.path",
+    "scorer": "normality.scorer",
+    "select": "sets.select",
+    "warmup": "normality.warmup_s",
 }
 
 
@@ -90,6 +94,16 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--fps", type=float, help="frames per second to process")
     p.add_argument("--keep-ratio", type=float, help="SETS share of patches kept")
     p.add_argument("--head", metavar="DIR", help="TETG head folder ('default' = bundled)")
+    p.add_argument(
+        "--normality", type=Path, metavar="DIR", help="normality model (`vau-edge learn --out`)"
+    )
+    p.add_argument("--scorer", choices=["head", "normality", "fused"], help="how frames are scored")
+    p.add_argument(
+        "--select", choices=["change", "novelty", "both"], help="what SETS keeps (see settings)"
+    )
+    p.add_argument(
+        "--warmup", type=float, metavar="S", help="learn the normal online over the first S s"
+    )
     p.add_argument("--device-id")
     p.add_argument("--camera-id")
     p.set_defaults(handler=cmd_run)
@@ -122,7 +136,8 @@ def _add_config(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vau.edge import bench, bench_bandwidth, train_cli
+    from vau.edge import bench, bench_bandwidth, evaluate, train_cli
+    from vau.edge.normality import learn
 
     parser = argparse.ArgumentParser(prog="vau-edge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_outbox(sub)
     bench.add_parser(sub, _add_common)
     bench_bandwidth.add_parser(sub, _add_common)
+    learn.add_parser(sub, _add_common)
+    evaluate.add_parser(sub, _add_common)
     train_cli.add_parsers(sub, _add_common)
     return parser
 
@@ -173,6 +190,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from vau.assets import AssetError
     from vau.edge.encoders.base import EncoderError
     from vau.edge.manifest import ManifestError
+    from vau.edge.normality.store import NormalityError
     from vau.edge.sources import SourceError
     from vau.edge.tetg import HeadError
     from vau.edge.uplink.channel import UplinkConfigError
@@ -180,7 +198,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     return (
         SettingsError, SourceError, EncoderError, HeadError, AssetError, ManifestError,
-        UplinkConfigError, OutboxError,
+        UplinkConfigError, OutboxError, NormalityError,
     )  # fmt: skip
 
 

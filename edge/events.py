@@ -53,6 +53,11 @@ class EventTracker:
         self._open: _Open | None = None
         self.discarded = 0
 
+    @property
+    def is_open(self) -> bool:
+        """An event (announced or not yet) is open."""
+        return self._open is not None
+
     def observe(self, seq: int, t: float, score: float) -> tuple[FrameScore, list[EventUpdate]]:
         a = self._cfg.smoothing
         s = score if self._smoothed is None else a * score + (1.0 - a) * self._smoothed

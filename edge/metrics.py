@@ -149,3 +149,17 @@ OUTBOX_PUT_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+NORMALITY_MEMORY = Counter(
+    "vau_edge_normality_memory_total",
+    "Online adaptation of the camera's normality memory: 'added' (normal patches joined), "
+    "'evicted' (older adapted patches left to bound the memory), 'refused' (frames kept out: "
+    "scored anomalous, or seen within normality.horizon_s of an open event).",
+    ["camera", "change"],
+    registry=REGISTRY,
+)
+NORMALITY_SCORE = Gauge(
+    "vau_edge_normality_score",
+    "Latest calibrated normality score of the camera in [0, 1].",
+    ["camera"],
+    registry=REGISTRY,
+)

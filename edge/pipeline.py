@@ -1,9 +1,12 @@
-"""The per-stream loop: frames -> model stage (encoder, SETS, TETG) -> events -> windows -> sinks.
+"""The per-stream loop: frames -> model stage (encoder, SETS, TETG) -> scorer -> events -> windows
+-> sinks.
 
 The model stage is an `analysers.Analyser`: the encoder with SETS and the head on the host, or one
-fused graph that does all three. Stages are timed per frame (decode, preprocess, encoder, sets,
-head, events) into Prometheus histograms and into `StageTimes`, which `vau-edge bench` and the
-status line read.
+fused graph that does all three. The scorer (`scoring`) turns its output into the frame's final
+score: the head's, the camera's normality model's, or both fused; with `sets.select` = novelty or
+both, SETS's kept patches are then chosen by the scorer's anomaly map. Stages are timed per frame
+(decode, preprocess, encoder, sets, head, normality, events) into Prometheus histograms and into
+`StageTimes`, which `vau-edge bench` and the status line read.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vau.edge import metrics
-from vau.edge.analysers import Analyser
+from vau.edge.analysers import Analyser, Analysis
 from vau.edge.ats import WindowBuilder
 from vau.edge.encoders.base import preprocess
 from vau.edge.events import EventTracker
+from vau.edge.scoring.base import FrameScorer, Judgement
+from vau.edge.scoring.head import HeadScorer
+from vau.edge.sets import reselect, selection_key, top_k
 from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import Sink
 from vau.edge.timing import STAGES, StageTimes
@@ -47,12 +53,14 @@ class Pipeline:
         analyser: Analyser,
         sinks: Sequence[Sink],
         on_frame: Callable[[RunStats], None] | None = None,
+        scorer: FrameScorer | None = None,
     ) -> None:
         self._cfg = settings
         self._camera = settings.camera_id
         self._analyser = analyser
         self._sinks = sinks
         self._on_frame = on_frame
+        self._scorer: FrameScorer = scorer or HeadScorer()
         self._tracker = EventTracker(settings.events, settings.camera_id)
         self._windows = WindowBuilder(settings.ats)
         self.stats = RunStats()
@@ -64,6 +72,7 @@ class Pipeline:
             last_t = batch[-1].t
             self._process(batch)
         self._emit_events(self._tracker.flush(last_t))
+        self._scorer.close()
         return self.stats
 
     def _batches(self, frames: Iterable[Frame], stop: threading.Event) -> Iterator[list[Frame]]:
@@ -98,13 +107,33 @@ class Pipeline:
         metrics.ENCODER_SECONDS.labels(self._analyser.name).observe(time.perf_counter() - t1)
         for result in results:
             t2 = time.perf_counter()
-            eff = result.effective
-            fs, updates = self._tracker.observe(eff.seq, eff.t, result.score)
+            judged = self._scorer.judge(result)
+            eff = self._select(result, judged)
+            t3 = time.perf_counter()
+            times.add("normality", t3 - t2)
+            fs, updates = self._tracker.observe(eff.seq, eff.t, judged.score)
+            fs = replace(fs, normality=judged.normality, hot=judged.hot,
+                         components=judged.components)  # fmt: skip
+            self._scorer.settle(eff.t, self._tracker.is_open)
             self._windows.observe(fs)
-            times.add("events", time.perf_counter() - t2)
+            times.add("events", time.perf_counter() - t3)
             times.frames += 1
             self._emit_frame(eff, fs)
             self._emit_events(updates)
+
+    def _select(self, result: Analysis, judged: Judgement) -> EffectiveTokens:
+        """SETS's kept patches, re-ranked by the anomaly map when sets.select asks for it."""
+        eff, sets = result.effective, self._cfg.sets
+        amap = judged.anomaly_map
+        if (
+            sets.select == "change"
+            or amap is None
+            or sets.mode != "topk"
+            or eff.kept == eff.patches
+        ):
+            return eff
+        key = selection_key(result.change, amap, sets.select)
+        return reselect(eff, result.patches, result.change, top_k(key, eff.kept))
 
     def _emit_frame(self, eff: EffectiveTokens, fs: FrameScore) -> None:
         self.stats.frames += 1

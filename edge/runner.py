@@ -11,9 +11,11 @@ from vau.edge import metrics
 from vau.edge.analysers import build_analyser
 from vau.edge.console import StatusLine
 from vau.edge.pipeline import Pipeline, RunStats
+from vau.edge.scoring.factory import build_scorer
 from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import JsonlSink, Sink
 from vau.edge.sources import open_source, sampled
+from vau.edge.tetg import load_head
 
 if TYPE_CHECKING:
     from vau.edge.uplink.link import CloudLink
@@ -50,13 +52,14 @@ def open_link(settings: EdgeSettings, dry_run: bool) -> CloudLink | None:
 def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = False) -> int:
     """Run until the source ends, `max_frames` is reached or `stop` is set; 0 on a clean end."""
     analyser = build_analyser(settings)
+    scorer = build_scorer(settings, load_head(settings.head.path).config.embed_dim)
     if settings.output.metrics_port is not None:
         port = metrics.serve(settings.output.metrics_port)
         log.info("metrics on http://0.0.0.0:%d/metrics", port)
     link = open_link(settings, dry_run)
     status = StatusLine() if settings.output.status_line else None
     sinks = build_sinks(settings) + ([link.sink] if link is not None else [])
-    pipeline = Pipeline(settings, analyser, sinks, on_frame=status)
+    pipeline = Pipeline(settings, analyser, sinks, on_frame=status, scorer=scorer)
     try:
         with open_source(settings.source, settings.camera_id, sample_footage(settings)) as source:
             log.info(

@@ -13,6 +13,8 @@ keep every patch, for consumers that want a full refresh.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vau.edge.settings import SetsSettings
@@ -55,6 +57,10 @@ class SetsSelector:
         self._prev = None
 
     def select(self, tokens: Tokens) -> EffectiveTokens:
+        return self.step(tokens)[0]
+
+    def step(self, tokens: Tokens) -> tuple[EffectiveTokens, F32 | None]:
+        """The kept tokens and every patch's change since the previous frame (None: keyframe)."""
         prev, self._prev = self._prev, tokens
         keyframe = prev is None or tokens.t - prev.t > self._cfg.max_gap_s
         n, c = tokens.patches.shape
@@ -63,7 +69,7 @@ class SetsSelector:
         else:
             dist = l1_distance(tokens.patches, tokens.patches.mean(axis=0, keepdims=True))
         indices = self._indices(dist, c, keyframe)
-        return EffectiveTokens(
+        eff = EffectiveTokens(
             seq=tokens.seq,
             t=tokens.t,
             wall_time=tokens.wall_time,
@@ -74,6 +80,7 @@ class SetsSelector:
             grid=tokens.grid,
             keyframe=keyframe,
         )
+        return eff, (None if keyframe else dist)
 
     def _indices(self, dist: F32, channels: int, keyframe: bool) -> I64:
         n = dist.shape[0]
@@ -82,3 +89,34 @@ class SetsSelector:
         if self._cfg.mode == "threshold" and not keyframe:
             return over_threshold(dist, channels, self._cfg.threshold)
         return top_k(dist, keep_count(n, self._cfg.keep_ratio))
+
+
+def ranks(values: F32) -> F32:
+    """0 for the smallest value up to N - 1 for the largest (stable for ties)."""
+    out = np.empty(values.shape[0], np.float32)
+    out[np.argsort(values, kind="stable")] = np.arange(values.shape[0], dtype=np.float32)
+    return out
+
+
+def selection_key(change: F32 | None, novelty: F32, select: str) -> F32:
+    """What top-K ranks by: `novelty` alone, or (`both`) the sum of the change and novelty ranks.
+
+    A keyframe (change None) ranks by novelty in both modes.
+    """
+    if select == "novelty" or change is None:
+        return novelty
+    return ranks(change) + ranks(novelty)
+
+
+def reselect(
+    eff: EffectiveTokens, patches: F32, change: F32 | None, indices: I64
+) -> EffectiveTokens:
+    """`eff` with other kept patches; distances stay each patch's change (keyframe: to the mean)."""
+    if change is None:
+        change = l1_distance(patches, patches.mean(axis=0, keepdims=True))
+    return replace(
+        eff,
+        indices=indices,
+        tokens=np.ascontiguousarray(patches[indices]),
+        distances=np.ascontiguousarray(change[indices]),
+    )

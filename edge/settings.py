@@ -99,10 +99,72 @@ class SetsSettings(Strict):
         description="What a frame with no predecessor keeps: 'distinct' = the same count as any "
         "frame, chosen by L1 distance to the frame's mean token; 'all' = every patch.",
     )
+    select: Literal["change", "novelty", "both"] = Field(
+        "change",
+        description="topk: rank patches by their change since the previous frame ('change', the "
+        "paper's SETS), by the normality model's anomaly map ('novelty'), or by the sum of both "
+        "ranks ('both'); without a normality model every mode ranks by change.",
+    )
 
 
 class HeadSettings(Strict):
     path: str = Field("default", description="TETG head folder, or 'default' for the bundled one.")
+
+
+class NormalitySettings(Strict):
+    """The camera's own normality model (see `vau.edge.normality`) and how frames are scored."""
+
+    scorer: Literal["head", "normality", "fused"] = Field(
+        "fused",
+        description="head = the TETG head alone; normality = the camera's normality model alone; "
+        "fused = both, calibrated on the camera's normal footage (the head alone while no "
+        "normality model is available).",
+    )
+    path: Path | None = Field(
+        None,
+        description="Folder of this camera's normality model (`vau-edge learn --out`); unset = "
+        "none, unless warmup_s > 0 learns one online.",
+    )
+    warmup_s: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        description="Online learning: a camera without a model watches this long (seconds of "
+        "stream time, at least 30) to learn one, saves it to `path` (or the outbox data_dir), "
+        "then scores; 0 = off.",
+    )
+    memory_patches: int = Field(
+        2048,
+        ge=64,
+        le=16_384,
+        description="Normal patch tokens kept (greedy coreset); bounds memory (2.5 KB each with "
+        "the neighbourhood mask; the largest setting, with its adaptation ring, stays under 64 "
+        "MB) and the per-frame search (a 256 x M matmul).",
+    )
+    radius: int = Field(
+        -1,
+        ge=-1,
+        le=64,
+        description="Appearance: compare a patch only with normal patches learnt at most this "
+        "many grid cells away; -1 (default, measured better) = anywhere in the view.",
+    )
+    hot_patches: int = Field(
+        8, ge=0, le=256, description="Most anomalous patches reported per frame ('hot')."
+    )
+    adapt: bool = Field(
+        True,
+        description="After learning, keep adapting from frames scored normal only (bounded "
+        "memory; see horizon_s).",
+    )
+    horizon_s: float = Field(
+        600.0,
+        gt=0,
+        description="Adaptation: a frame joins the memory only after this long with no event "
+        "open, so an anomaly that persists is not absorbed as normal sooner.",
+    )
+    adapt_every_s: float = Field(
+        10.0, gt=0, description="Adaptation: at most one frame joins the memory this often."
+    )
 
 
 class EventSettings(Strict):
@@ -198,10 +260,22 @@ class EdgeSettings(LayeredSettings):
     encoder: EncoderSettings = EncoderSettings()
     sets: SetsSettings = SetsSettings()
     head: HeadSettings = HeadSettings()
+    normality: NormalitySettings = NormalitySettings()
     events: EventSettings = EventSettings()
     ats: AtsSettings = AtsSettings()
     output: OutputSettings = OutputSettings()
     uplink: UplinkSettings = UplinkSettings()
+
+    @model_validator(mode="after")
+    def _warmup_long_enough(self) -> EdgeSettings:
+        from vau.edge.normality.store import MIN_LEARN_S
+
+        w = self.normality.warmup_s
+        if 0 < w < MIN_LEARN_S:
+            raise ValueError(
+                f"normality.warmup_s must be 0 (off) or at least {MIN_LEARN_S:g} s of footage"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fused_needs_topk_one_frame(self) -> EdgeSettings:

@@ -31,6 +31,9 @@ def frame_record(tokens: EffectiveTokens, score: FrameScore) -> dict[str, Any]:
         "patches": tokens.patches,
         "keyframe": tokens.keyframe,
         "indices": tokens.indices.tolist(),
+        "normality": None if score.normality is None else round(score.normality, 6),
+        "hot": list(score.hot),
+        "components": {k: round(v, 6) for k, v in score.components},
     }
 
 

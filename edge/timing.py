@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from vau.edge import metrics
 
 # "encoder" is the model run: DINOv2 alone on the split path, DINOv2 + SETS top-K + head on the
-# fused path; "sets" and "head" are what the host does after it.
-STAGES = ("decode", "preprocess", "encoder", "sets", "head", "events")
+# fused path; "sets" and "head" are what the host does after it; "normality" is the frame scorer
+# (the camera's normality model, fusion, and SETS's novelty selection when configured).
+STAGES = ("decode", "preprocess", "encoder", "sets", "head", "normality", "events")
 
 
 @dataclass

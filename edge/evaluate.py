@@ -1,0 +1,279 @@
+"""`vau-edge eval`: how well each scorer finds the anomalies of a manifest, per kind, as JSON.
+
+For every camera in the manifest (the `camera` key; one camera when absent) the normality model is
+learnt from that camera's `learn` clips with `vau-edge learn`'s code (or taken from `--models
+DIR/<camera>` when already there), then every other clip goes through the real pipeline (source,
+sampling, model stage, fused scorer, events) with adaptation off. One pass records each frame's
+head probability, normality score, fused score and calibrated parts, so every scorer is measured on
+the same frames:
+
+- frame ROC-AUC per kind: the span frames of that kind's clips against every frame outside any
+  span (all cameras pooled: one threshold for all), and pooled over the tuned and held-out kinds;
+- events (the real `EventTracker`, default thresholds, over each scorer's scores): recall = share
+  of anomalous clips with an event overlapping the span; precision = share of events overlapping
+  a span; false events per hour of footage outside spans, and of normal clips alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vau.common.cli import emit_report
+from vau.edge.analysers import Analyser, build_analyser
+from vau.edge.events import EventTracker
+from vau.edge.manifest import NORMAL, Clip, load_manifest
+from vau.edge.normality.learn import learn
+from vau.edge.normality.store import MANIFEST
+from vau.edge.pipeline import Pipeline
+from vau.edge.scoring.factory import build_scorer
+from vau.edge.settings import EdgeSettings, EventSettings, SettingsError
+from vau.edge.sources import open_source, sampled
+from vau.edge.tetg import load_head
+from vau.edge.train import roc_auc
+from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore, Window
+
+log = logging.getLogger(__name__)
+
+SCORERS = ("head", "normality", "fused")
+PARTS = ("appearance", "motion", "speed", "global")
+
+
+@dataclass
+class ClipTrace:
+    """What the pipeline said about one clip, frame by frame."""
+
+    clip: Clip
+    t: list[float] = field(default_factory=list)
+    scores: dict[str, list[float]] = field(default_factory=dict)  # scorer or part -> per frame
+
+    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
+        parts = dict(score.components)
+        self.t.append(tokens.t)
+        row = {"fused": score.score, "normality": score.normality or 0.0}
+        row |= {k: parts.get(k, 0.0) for k in PARTS}
+        for k, v in row.items():
+            self.scores.setdefault(k, []).append(v)
+
+    def event(self, update: EventUpdate) -> None:
+        pass
+
+    def window(self, window: Window) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def labels(self) -> np.ndarray:
+        return np.array([self.clip.label_at(t) for t in self.t], bool)
+
+
+class _HeadProbe:
+    """Wraps the fused scorer to keep the head's raw probability too."""
+
+    def __init__(self, inner: Any, trace: ClipTrace) -> None:
+        self._inner, self._trace, self.name = inner, trace, inner.name
+
+    def judge(self, analysis: Any) -> Any:
+        self._trace.scores.setdefault("head", []).append(analysis.score)
+        return self._inner.judge(analysis)
+
+    def settle(self, t: float, event_open: bool) -> None:
+        self._inner.settle(t, event_open)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def camera_of(clip: Clip) -> str:
+    return clip.camera or "cam-0"
+
+
+def trace_clip(clip: Clip, settings: EdgeSettings, analyser: Analyser, dim: int) -> ClipTrace:
+    cfg = settings.model_copy(
+        update={
+            "source": settings.source.model_copy(update={"uri": str(clip.path)}),
+            "camera_id": camera_of(clip),
+        }
+    )
+    trace = ClipTrace(clip)
+    scorer = _HeadProbe(build_scorer(cfg, dim), trace)
+    analyser.reset()
+    with open_source(cfg.source, cfg.camera_id) as source:
+        Pipeline(cfg, analyser, [trace], scorer=scorer).run(
+            sampled(source, cfg.source.fps, cfg.camera_id)
+        )
+    return trace
+
+
+def ensure_models(clips: Sequence[Clip], settings: EdgeSettings, models: Path) -> dict[str, Path]:
+    """Each camera's model folder, learnt from its `learn` clips when not there yet."""
+    out = {}
+    for camera in sorted({camera_of(c) for c in clips}):
+        folder = models / camera
+        sources = [c.path for c in clips if c.split == "learn" and camera_of(c) == camera]
+        if not (folder / MANIFEST).is_file():
+            if not sources:
+                raise SettingsError(
+                    f"camera {camera} has no normality model in {folder} and no 'learn' clips in "
+                    "the manifest; add its normal footage with split 'learn'"
+                )
+            cfg = settings.model_copy(update={"camera_id": camera})
+            _, summary = learn(sources, folder, cfg)
+            log.info("learnt %s: %s", camera, summary)
+        out[camera] = folder
+    return out
+
+
+def events_of(trace: ClipTrace, scorer: str, cfg: EventSettings) -> list[tuple[float, float]]:
+    tracker = EventTracker(cfg, "eval", "eval")
+    ended: list[tuple[float, float]] = []
+    for t, s in zip(trace.t, trace.scores[scorer], strict=True):
+        ended += [
+            (u.start, u.end or t) for u in tracker.observe(0, t, s)[1] if u.state is EventState.END
+        ]
+    last = trace.t[-1] if trace.t else 0.0
+    ended += [(u.start, u.end or last) for u in tracker.flush(last) if u.state is EventState.END]
+    return ended
+
+
+def _overlaps(
+    event: tuple[float, float], spans: Sequence[tuple[float, float]], slack: float
+) -> bool:
+    return any(event[0] < end + slack and event[1] >= start for start, end in spans)
+
+
+def score_report(
+    traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings, heldout: Sequence[str]
+) -> dict[str, Any]:
+    """Per-kind AUC and event figures of one scorer (or part) over every traced clip."""
+    s = {id(tr): np.asarray(tr.scores[scorer]) for tr in traces}
+    y = {id(tr): tr.labels() for tr in traces}
+    negatives = np.concatenate([s[id(tr)][~y[id(tr)]] for tr in traces])
+    kinds = sorted({tr.clip.kind for tr in traces if tr.clip.kind != NORMAL})
+    per_kind: dict[str, Any] = {}
+    for kind in kinds:
+        pos = np.concatenate([s[id(tr)][y[id(tr)]] for tr in traces if tr.clip.kind == kind])
+        per_kind[kind] = _auc(pos, negatives)
+    groups = {
+        "tuned": [k for k in kinds if k not in heldout],
+        "heldout": [k for k in kinds if k in heldout],
+    }
+    pooled = {}
+    for name, members in groups.items():
+        pos_parts = [s[id(tr)][y[id(tr)]] for tr in traces if tr.clip.kind in members]
+        pooled[name] = _auc(np.concatenate(pos_parts), negatives) if pos_parts else None
+    return {"auc": per_kind, "pooled_auc": pooled, "events": _event_report(traces, scorer, cfg)}
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
+    if pos.size == 0 or neg.size == 0:
+        return None
+    return round(roc_auc(np.r_[pos, neg], np.r_[np.ones(pos.size), np.zeros(neg.size)]), 4)
+
+
+def _event_report(traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings) -> dict[str, Any]:
+    hit: dict[str, list[bool]] = {}
+    true_events = false_events = normal_false = 0
+    outside_s = normal_s = 0.0
+    for tr in traces:
+        step = float(np.median(np.diff(tr.t))) if len(tr.t) > 1 else 0.5
+        seconds = len(tr.t) * step
+        inside = sum(e - s for s, e in tr.clip.spans)
+        outside_s += max(seconds - inside, 0.0)
+        events = events_of(tr, scorer, cfg)
+        good = [e for e in events if _overlaps(e, tr.clip.spans, cfg.merge_gap_s)]
+        true_events += len(good)
+        false_events += len(events) - len(good)
+        if tr.clip.kind == NORMAL:
+            normal_s += seconds
+            normal_false += len(events)
+        else:
+            hit.setdefault(tr.clip.kind, []).append(bool(good))
+    recall = {k: round(float(np.mean(v)), 4) for k, v in hit.items()}
+    total = true_events + false_events
+    return {
+        "recall": recall,
+        "precision": round(true_events / total, 4) if total else None,
+        "false_events": false_events,
+        "false_events_per_hour": round(false_events / max(outside_s, 1e-9) * 3600, 2),
+        "hours_outside_spans": round(outside_s / 3600, 4),
+        "normal_clip_false_events": normal_false,
+        "normal_clip_hours": round(normal_s / 3600, 4),
+    }
+
+
+def run_eval(
+    manifest: Path, settings: EdgeSettings, models: Path, heldout: Sequence[str]
+) -> dict[str, Any]:
+    clips = load_manifest(manifest)
+    folders = ensure_models(clips, settings, models)
+    dim = load_head(settings.head.path).config.embed_dim
+    analyser = build_analyser(settings)
+    traces = []
+    try:
+        for clip in (c for c in clips if c.split != "learn"):
+            cfg = settings.model_copy(
+                update={
+                    "normality": settings.normality.model_copy(
+                        update={"path": folders[camera_of(clip)], "adapt": False, "scorer": "fused"}
+                    )
+                }
+            )
+            traces.append(trace_clip(clip, cfg, analyser, dim))
+            log.info(
+                "eval: %s (%s, %s): %d frames",
+                clip.path.name,
+                clip.kind,
+                camera_of(clip),
+                len(traces[-1].t),
+            )
+    finally:
+        analyser.close()
+    events = settings.events
+    return {
+        "manifest": str(manifest),
+        "cameras": sorted(folders),
+        "clips": len(traces),
+        "frames": sum(len(t.t) for t in traces),
+        "heldout_kinds": list(heldout),
+        "scorers": {k: score_report(traces, k, events, heldout) for k in (*SCORERS, *PARTS)},
+    }
+
+
+def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("eval", help="per-kind AUC and events of head, normality and fused")
+    add_common(p)
+    p.add_argument(
+        "--manifest", type=Path, required=True, help="make-eval-set / make-dataset JSONL"
+    )
+    p.add_argument(
+        "--models",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="normality models per camera (DIR/<camera>); learnt when missing",
+    )
+    p.add_argument(
+        "--heldout",
+        default="fallen,abandoned,lights",
+        help="kinds reported as held out (never tuned on)",
+    )
+    p.add_argument("--fps", type=float, help="frames per second (default: the settings')")
+    p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
+    p.set_defaults(handler=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vau.edge.cli import settings_from
+
+    heldout = [k.strip() for k in args.heldout.split(",") if k.strip()]
+    report = run_eval(args.manifest, settings_from(args), args.models, heldout)
+    emit_report(report, args.json)
+    return 0

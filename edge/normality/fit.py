@@ -1,0 +1,188 @@
+"""Learn a normality model from a camera's normal frames.
+
+Frames are split in time into a *memory* part and a held-out *calibration* part (every third
+block of `BLOCK_S` seconds), so calibration sees normal frames that are not in the memory, as new
+frames at run time will not be. The memory is a greedy k-centre coreset (PatchCore) of the memory
+part's patch tokens, searched in a random 128-d projection so that learning 10 minutes of footage
+takes seconds; motion statistics and class tokens come from the memory part too. The final model
+keeps that memory and the calibration measured against it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vau.edge.normality.calibration import Calibration
+from vau.edge.normality.model import NormalityModel, normalise_rows
+from vau.edge.types import F32, I64
+
+log = logging.getLogger(__name__)
+
+BLOCK_S = 10.0  # calibration takes every third block of this many seconds
+POOL_PER_ENTRY = 16  # coreset candidates per memory entry (a uniform subsample)
+PROJECTION = 128  # dimensions of the coreset's distance search
+MAX_CLS = 1024  # class tokens kept
+SIGMA_FLOOR = 0.05  # motion: no position is more certain than this (log units)
+
+
+@dataclass(frozen=True, eq=False)
+class NormalFrame:
+    """One normal frame as the model stage saw it."""
+
+    t: float  # seconds since its stream started
+    patches: F32  # (N, C)
+    change: F32 | None  # (N,) L1 change since the previous frame; None on a keyframe
+    cls: F32  # (C,)
+    head: float | None = None  # the TETG head's score, for its calibration
+
+
+class LearnError(ValueError):
+    """The frames cannot make a model (too few, wrong shapes); the message says what to do."""
+
+
+def split(frames: Sequence[NormalFrame]) -> tuple[list[NormalFrame], list[NormalFrame]]:
+    """(memory part, calibration part): every third BLOCK_S block is held out."""
+    memory: list[NormalFrame] = []
+    held: list[NormalFrame] = []
+    for f in frames:
+        (held if int(f.t // BLOCK_S) % 3 == 2 else memory).append(f)
+    if not held:  # shorter than three blocks: hold out the last third
+        cut = max(1, (2 * len(frames)) // 3)
+        memory, held = list(frames[:cut]), list(frames[cut:])
+    return memory, held
+
+
+def coreset(candidates: F32, size: int, seed: int = 0) -> I64:
+    """Greedy k-centre selection (PatchCore) of `size` rows, in a random low-d projection."""
+    n = candidates.shape[0]
+    if n <= size:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    proj = rng.standard_normal((candidates.shape[1], PROJECTION)).astype(np.float32)
+    x = candidates @ proj / np.sqrt(PROJECTION)  # (n, P)
+    chosen = np.empty(size, np.int64)
+    chosen[0] = int(rng.integers(n))
+    nearest = ((x - x[chosen[0]]) ** 2).sum(axis=1)
+    for i in range(1, size):
+        chosen[i] = int(np.argmax(nearest))
+        nearest = np.minimum(nearest, ((x - x[chosen[i]]) ** 2).sum(axis=1))
+    return np.sort(chosen)
+
+
+def build_memory(frames: Sequence[NormalFrame], size: int, seed: int = 0) -> tuple[F32, I64]:
+    """(M, C) unit-norm coreset of the frames' patches and the grid index of each."""
+    rng = np.random.default_rng(seed)
+    n = frames[0].patches.shape[0]
+    total = n * len(frames)
+    take = min(total, POOL_PER_ENTRY * size)
+    pick = np.sort(rng.choice(total, size=take, replace=False))
+    frame_of, pos = np.divmod(pick, n)
+    pool = np.stack([frames[f].patches[p] for f, p in zip(frame_of, pos, strict=True)])
+    pool = normalise_rows(pool.astype(np.float32))
+    chosen = coreset(pool, size, seed)
+    return np.ascontiguousarray(pool[chosen]), pos[chosen].astype(np.int64)
+
+
+def motion_stats(frames: Sequence[NormalFrame], grid: tuple[int, int]) -> tuple[F32, F32]:
+    """Per position mean and std of log1p(change), pooled over each 3x3 neighbourhood."""
+    changes = [f.change for f in frames if f.change is not None]
+    rows, cols = grid
+    if len(changes) < 2:
+        raise LearnError(
+            "motion statistics need at least two consecutive frames; give more footage"
+        )
+    logs = np.log1p(np.stack(changes)).reshape(len(changes), rows, cols)  # (T, R, Cc)
+    padded = np.pad(logs, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    shifted = np.stack(
+        [padded[:, dy : dy + rows, dx : dx + cols] for dy in range(3) for dx in range(3)]
+    )
+    mu = shifted.mean(axis=(0, 1)).reshape(-1).astype(np.float32)
+    sigma = shifted.std(axis=(0, 1)).reshape(-1)
+    sigma = np.maximum(sigma, max(SIGMA_FLOOR, 0.25 * float(np.median(sigma))))
+    return mu, sigma.astype(np.float32)
+
+
+def fit(
+    frames: Sequence[NormalFrame],
+    grid: tuple[int, int],
+    memory_patches: int,
+    radius: int,
+    seed: int = 0,
+) -> NormalityModel:
+    """A calibrated model from normal frames in stream order (see the module docstring)."""
+    if len(frames) < 6:
+        raise LearnError(f"{len(frames)} frames are too few to learn what is normal; give more")
+    previous = {id(f): p.patches for p, f in itertools.pairwise(frames) if f.change is not None}
+    memory_part, held = split(frames)
+    draft = _uncalibrated(memory_part, grid, memory_patches, radius, seed)
+    return calibrate(draft, [(f, previous.get(id(f))) for f in held])
+
+
+def _uncalibrated(
+    frames: Sequence[NormalFrame], grid: tuple[int, int], size: int, radius: int, seed: int
+) -> NormalityModel:
+    mem, pos = build_memory(frames, size, seed)
+    mu, sigma = motion_stats(frames, grid)
+    cls = normalise_rows(np.stack([f.cls for f in frames]).astype(np.float32))
+    if cls.shape[0] > MAX_CLS:
+        cls = cls[np.linspace(0, cls.shape[0] - 1, MAX_CLS).astype(np.int64)]
+    return NormalityModel(grid, mem, pos, mu, sigma, np.ascontiguousarray(cls), radius, {}, {})
+
+
+def calibrate(
+    model: NormalityModel, held: Sequence[tuple[NormalFrame, F32 | None]]
+) -> NormalityModel:
+    """`model` with calibration measured on held-out normal frames (and their previous frame's
+    patches, for the token flow)."""
+    values: dict[str, list[float]] = {}
+    patch_values: dict[str, list[F32]] = {"appearance": [], "motion": []}
+    for f, prev in held:
+        maps = model.maps(f.patches, f.change, f.cls, prev)
+        for k, v in maps.raw.items():
+            values.setdefault(k, []).append(v)
+        patch_values["appearance"].append(maps.appearance)
+        if maps.motion is not None:
+            patch_values["motion"].append(maps.motion)
+        if f.head is not None:
+            values.setdefault("head", []).append(head_logit(f.head))
+    if not patch_values["motion"]:
+        raise LearnError("the held-out normal frames have no motion (all keyframes); give more")
+    calib = {k: Calibration.of(v) for k, v in values.items()}
+    patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items()}
+    log.info(
+        "calibrated on %d held-out normal frames: %s",
+        len(held),
+        {k: (round(c.median, 4), round(c.edge, 4)) for k, c in calib.items()},
+    )
+    return NormalityModel(
+        model.grid,
+        model.memory,
+        model.positions,
+        model.motion_mu,
+        model.motion_sigma,
+        model.cls_memory,
+        model.radius,
+        calib,
+        patch_calib,
+    )
+
+
+PATCH_QUANTILE = 0.999  # a patch is "hot" beyond the 1-in-1000 normal patch
+
+
+def patch_calibration(values: F32) -> Calibration:
+    v = values[np.isfinite(values)]
+    median = float(np.median(v))
+    edge = float(np.quantile(v, PATCH_QUANTILE))
+    return Calibration(median, max(edge, median + 1e-6))
+
+
+def head_logit(p: float) -> float:
+    """The head's probability as a logit, so its calibration is not squashed at 0 or 1."""
+    q = min(max(p, 1e-7), 1 - 1e-7)
+    return float(np.log(q / (1 - q)))

@@ -1,0 +1,187 @@
+"""`vau-edge learn`: a camera's normality model from its own normal footage.
+
+The footage goes through the same pipeline `vau-edge run` uses (source, sampling, model stage),
+with a scorer that keeps what the model stage saw; `fit` learns from it and `store` saves it
+atomically. 30 s is the minimum; a real camera should give it 5-10 minutes covering its usual
+traffic and light (more is better: the memory is a coreset, so its size does not grow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vau.edge.analysers import Analyser, Analysis, build_analyser
+from vau.edge.normality.fit import NormalFrame, fit
+from vau.edge.normality.model import NormalityModel
+from vau.edge.normality.store import MIN_LEARN_S, NormalityError, Provenance, save_model
+from vau.edge.pipeline import Pipeline
+from vau.edge.scoring.base import Judgement
+from vau.edge.scoring.factory import encoder_family, head_sha
+from vau.edge.settings import EdgeSettings, SettingsError
+from vau.edge.sources import open_source, sampled
+from vau.edge.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameKeeper:
+    """A frame scorer that keeps what the model stage saw (patches as fp16) and scores by head."""
+
+    offset: float = 0.0  # stream time of this source's start within the whole footage
+    frames: list[NormalFrame] = field(default_factory=list)
+    name: str = "keeper"
+
+    def judge(self, a: Analysis) -> Judgement:
+        f = NormalFrame(
+            self.offset + a.effective.t, a.patches.astype(np.float16), a.change, a.cls, a.score
+        )
+        self.frames.append(f)
+        return Judgement(score=a.score)
+
+    def settle(self, t: float, event_open: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _from(frames: Iterator[Frame], start_s: float) -> Iterator[Frame]:
+    return (f for f in frames if f.t >= start_s)
+
+
+def normal_frames(
+    sources: Sequence[Path], settings: EdgeSettings, analyser: Analyser, start_s: float = 0.0
+) -> tuple[list[NormalFrame], list[dict[str, Any]]]:
+    """Every source through the pipeline; frames in one time line, and what each source gave."""
+    keeper = FrameKeeper()
+    footage = []
+    for path in sources:
+        cfg = settings.model_copy(
+            update={"source": settings.source.model_copy(update={"uri": str(path)})}
+        )
+        analyser.reset()
+        before = len(keeper.frames)
+        with open_source(cfg.source, settings.camera_id) as source:
+            frames = _from(sampled(source, cfg.source.fps, settings.camera_id), start_s)
+            Pipeline(cfg, analyser, [], scorer=keeper).run(frames)
+        got = keeper.frames[before:]
+        seconds = (got[-1].t - got[0].t + 1.0 / cfg.source.fps) if got else 0.0
+        footage.append({"source": str(path), "seconds": round(seconds, 2), "frames": len(got)})
+        keeper.offset = (got[-1].t if got else keeper.offset) + settings.sets.max_gap_s + 1.0
+    return [_f32(f) for f in keeper.frames], footage
+
+
+def _f32(f: NormalFrame) -> NormalFrame:
+    return NormalFrame(f.t, f.patches.astype(np.float32), f.change, f.cls, f.head)
+
+
+def learn(
+    sources: Sequence[Path], out: Path, settings: EdgeSettings, start_s: float = 0.0
+) -> tuple[NormalityModel, dict[str, Any]]:
+    """Learn and save; NormalityError when the footage is shorter than MIN_LEARN_S."""
+    t0 = time.perf_counter()
+    analyser = build_analyser(settings)
+    try:
+        frames, footage = normal_frames(sources, settings, analyser, start_s)
+    finally:
+        analyser.close()
+    seconds = sum(float(f["seconds"]) for f in footage)
+    if seconds < MIN_LEARN_S:
+        raise NormalityError(
+            f"{seconds:.1f} s of footage is too little to learn what is normal: give at least "
+            f"{MIN_LEARN_S:g} s (a real camera: 5-10 minutes of its usual traffic)"
+        )
+    t1 = time.perf_counter()
+    cfg = settings.normality
+    model = fit(frames, grid_of_frames(frames), cfg.memory_patches, cfg.radius)
+    prov = Provenance(
+        encoder=encoder_family(settings),
+        input_size=settings.encoder.input_size,
+        embed_dim=int(frames[0].patches.shape[1]),
+        fps=settings.source.fps,
+        camera=settings.camera_id,
+        footage=footage,
+        frames=len(frames),
+        seconds=seconds,
+        head=head_sha(settings),
+        settings={"memory_patches": cfg.memory_patches, "radius": cfg.radius, "start_s": start_s},
+    )
+    save_model(model, prov, out)
+    summary = {
+        "out": str(out),
+        "camera": settings.camera_id,
+        "frames": len(frames),
+        "seconds": round(seconds, 2),
+        "memory_patches": int(model.memory.shape[0]),
+        "bytes_in_memory": model.nbytes,
+        "encode_s": round(t1 - t0, 2),
+        "fit_s": round(time.perf_counter() - t1, 2),
+        "calibration": {k: c.to_list() for k, c in model.calibration.items()},
+    }
+    return model, summary
+
+
+def grid_of_frames(frames: Sequence[NormalFrame]) -> tuple[int, int]:
+    n = int(frames[0].patches.shape[0])
+    side = round(n**0.5)
+    if side * side != n:
+        raise NormalityError(f"{n} patches do not make a square grid")
+    return side, side
+
+
+def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("learn", help="learn a camera's normality model from its normal footage")
+    add_common(p)
+    p.add_argument(
+        "--source",
+        dest="sources",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="normal footage of the camera (repeat for more files; >= 30 s in all)",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the model")
+    p.add_argument("--camera-id", help="the camera this model is for")
+    p.add_argument("--fps", type=float, help="frames per second (as the camera will run)")
+    p.add_argument(
+        "--start",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="skip the first S seconds of each file",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(handler=cmd_learn)
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from vau.edge.cli import settings_from
+
+    missing = [str(s) for s in args.sources if not s.is_file()]
+    if missing:
+        raise SettingsError(
+            f"--source {missing[0]} is not a file; pass normal footage of the camera"
+        )
+    if args.start < 0:
+        raise SettingsError(f"--start must be >= 0, got {args.start}")
+    settings = settings_from(args)
+    _model, summary = learn(args.sources, args.out, settings, args.start)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"learnt {summary['camera']} from {summary['seconds']} s ({summary['frames']} "
+            f"frames) in {summary['encode_s'] + summary['fit_s']:.1f} s -> {args.out}"
+        )
+    return 0

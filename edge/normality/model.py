@@ -1,0 +1,183 @@
+"""The normality model's maths: per-patch anomaly maps and per-frame raw measures.
+
+For a frame with patch tokens F (N, C), change c (N,) (SETS's L1 distance to the previous frame;
+None on a keyframe) and class token z (C,):
+
+- appearance (AnomalyDINO, PatchCore): a_i = 1 - max_m cos(F_i, M_m) over the normal memory M
+  (M, C), restricted to entries learnt within `radius` grid cells of patch i (position-aware; -1 =
+  anywhere); frame value = mean of the top 10% of a_i (AnomalyDINO takes the top 1%; on video
+  the top 10% measured better: diffuse anomalies such as haze or a covered lens spread out);
+- motion (per-position change statistics): m_i = (log1p(c_i) - mu_i) / sigma_i, mu and sigma
+  learnt per grid position from normal frames (pooled over the 3x3 neighbourhood); frame value =
+  mean of the top `tail` m_i. Catches speed and "movement where nothing moves", which no single
+  frame shows;
+- speed (token flow): each of the top `tail` most changed patches is matched to its most similar
+  patch of the previous frame within `FLOW_RADIUS` cells; the frame value is their mean
+  displacement in cells. Change magnitude saturates once a walker has left a patch; displacement
+  keeps growing with speed, so people suddenly running show here first;
+- global: g = 1 - max_q cos(z, Z_q) over normal class tokens Z (Q, C): the whole view changed
+  (camera moved, covered, defocused, lights).
+
+Each frame value is calibrated (`calibration`) into [0, 1]; the normality score is their maximum.
+The anomaly map is the larger of each patch's calibrated appearance and motion units; `hot` is its
+top patches that lie beyond the edge of normal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from vau.edge.normality.calibration import Calibration
+from vau.edge.types import F32, I64
+
+PARTS = ("appearance", "motion", "speed", "global")
+FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
+TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
+
+
+def normalise_rows(x: F32) -> F32:
+    """Rows scaled to unit L2 norm (cosine similarity becomes a dot product)."""
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    out: F32 = (x / np.maximum(n, 1e-12)).astype(np.float32, copy=False)
+    return out
+
+
+def tail_mean(values: F32, k: int) -> float:
+    """Mean of the k largest values (the 'tail value at risk')."""
+    k = min(k, values.shape[0])
+    return float(np.partition(values, -k)[-k:].mean())
+
+
+def tail_size(patches: int) -> int:
+    return max(3, round(TAIL_SHARE * patches))
+
+
+def neighbourhood_mask(grid: tuple[int, int], positions: I64, radius: int) -> F32:
+    """(N, M) additive mask: 0 where memory entry m lies within `radius` cells of patch i, else
+    -inf-like (-4, below any cosine); all zeros for radius < 0."""
+    rows, cols = grid
+    n = rows * cols
+    if radius < 0:
+        return np.zeros((n, positions.shape[0]), np.float32)
+    pr, pc = np.divmod(np.arange(n), cols)
+    mr, mc = np.divmod(positions.astype(np.int64), cols)
+    near = (np.abs(pr[:, None] - mr[None, :]) <= radius) & (
+        np.abs(pc[:, None] - mc[None, :]) <= radius
+    )
+    return np.where(near, 0.0, -4.0).astype(np.float32)
+
+
+def _cell_distances(grid: tuple[int, int]) -> tuple[F32, npt.NDArray[np.bool_]]:
+    rows, cols = grid
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    dr, dc = r[:, None] - r[None, :], c[:, None] - c[None, :]
+    near = (np.abs(dr) <= FLOW_RADIUS) & (np.abs(dc) <= FLOW_RADIUS)
+    return np.hypot(dr, dc).astype(np.float32), near
+
+
+def flow_speed(patches: F32, previous: F32, change: F32, grid: tuple[int, int]) -> float:
+    """Mean displacement (cells) of the most changed patches to their best match a frame ago."""
+    dist, near = _cell_distances(grid)
+    top = np.argpartition(-change, tail_size(change.shape[0]) - 1)[: tail_size(change.shape[0])]
+    sims = normalise_rows(patches[top]) @ normalise_rows(previous).T  # (k, N)
+    sims[~near[top]] = -4.0
+    return float(dist[top, sims.argmax(axis=1)].mean())
+
+
+@dataclass(frozen=True, eq=False)
+class FrameMaps:
+    """What the model sees in one frame, before calibration."""
+
+    appearance: F32  # (N,) distance to the nearest normal patch, in [0, 2]
+    motion: F32 | None  # (N,) change z-score per position; None on a keyframe
+    global_: float  # distance of the class token to the nearest normal one
+    raw: dict[str, float]  # frame values of the parts present ("appearance", "motion", "global")
+
+
+@dataclass(frozen=True, eq=False)
+class Scored:
+    """A frame after calibration."""
+
+    parts: dict[str, float]  # calibrated frame score of each part present, in [0, 1]
+    score: float  # max of parts
+    anomaly_map: F32  # (N,) per-patch units: > 1 is beyond the edge of normal
+    hot: tuple[int, ...]  # most anomalous patches beyond the edge of normal, most anomalous first
+
+
+@dataclass(frozen=True, eq=False)
+class NormalityModel:
+    """Learnt arrays and calibration of one camera (immutable; `online` swaps whole models)."""
+
+    grid: tuple[int, int]  # (rows, cols) of the patch grid
+    memory: F32  # (M, C) unit-norm normal patch tokens
+    positions: I64  # (M,) grid index each memory entry was learnt at
+    motion_mu: F32  # (N,) mean of log1p(change) per position
+    motion_sigma: F32  # (N,) its standard deviation (floored)
+    cls_memory: F32  # (Q, C) unit-norm normal class tokens
+    radius: int  # appearance neighbourhood in grid cells; -1 = anywhere
+    calibration: dict[str, Calibration]  # frame value -> [0, 1], per part (and "head")
+    patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion")
+    mask: F32 = field(init=False, repr=False)  # (N, M) neighbourhood_mask, derived
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask", neighbourhood_mask(self.grid, self.positions, self.radius))
+
+    @property
+    def patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.memory, self.positions, self.motion_mu, self.motion_sigma, self.cls_memory)
+        return sum(a.nbytes for a in arrays) + self.mask.nbytes
+
+    def maps(
+        self, patches: F32, change: F32 | None, cls: F32, previous: F32 | None = None
+    ) -> FrameMaps:
+        """(N, C) patches, (N,) change or None, (C,) class token, (N, C) the previous frame's
+        patches when there is one -> uncalibrated maps."""
+        sims = normalise_rows(patches) @ self.memory.T  # (N, M)
+        if self.radius >= 0:
+            sims += self.mask
+        appearance = (1.0 - sims.max(axis=1)).astype(np.float32)
+        k = tail_size(self.patches)
+        raw = {"appearance": tail_mean(appearance, k)}
+        motion = None
+        if change is not None:
+            motion = ((np.log1p(change) - self.motion_mu) / self.motion_sigma).astype(np.float32)
+            raw["motion"] = tail_mean(motion, k)
+            if previous is not None:
+                raw["speed"] = flow_speed(patches, previous, change, self.grid)
+        z = normalise_rows(cls[None, :])[0]
+        global_ = float(1.0 - (self.cls_memory @ z).max())
+        raw["global"] = global_
+        return FrameMaps(appearance, motion, global_, raw)
+
+    def score(
+        self,
+        patches: F32,
+        change: F32 | None,
+        cls: F32,
+        hot_patches: int,
+        previous: F32 | None = None,
+    ) -> Scored:
+        maps = self.maps(patches, change, cls, previous)
+        return self.calibrate(maps, hot_patches)
+
+    def calibrate(self, maps: FrameMaps, hot_patches: int) -> Scored:
+        parts = {k: float(self.calibration[k].score(v)) for k, v in maps.raw.items()}
+        amap = self.patch_calibration["appearance"].units(maps.appearance)
+        if maps.motion is not None:
+            amap = np.maximum(amap, self.patch_calibration["motion"].units(maps.motion))
+        return Scored(parts, max(parts.values()), amap, hot_of(amap, hot_patches))
+
+
+def hot_of(amap: F32, most: int) -> tuple[int, ...]:
+    """Up to `most` patches whose map value exceeds 1 (beyond normal), most anomalous first."""
+    if most <= 0:
+        return ()
+    order = np.argsort(-amap, kind="stable")[:most]
+    return tuple(int(i) for i in order if amap[i] > 1.0)

@@ -1,0 +1,86 @@
+"""The normality model's maths on hand-made grids: calibration, coreset, maps, hot patches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from support.normal_scene import GRID, frame_tokens, normal_frames, scene
+
+from vau.edge.normality.calibration import Calibration
+from vau.edge.normality.fit import LearnError, coreset, fit, split
+from vau.edge.normality.model import hot_of, neighbourhood_mask
+
+
+def test_calibration_maps_the_edge_of_normal_below_exit_and_twice_it_above_enter() -> None:
+    cal = Calibration.of(np.linspace(0.0, 1.0, 1001))
+    assert cal.median == pytest.approx(0.5)
+    low, edge, past = cal.score(np.array([0.5, cal.edge, 2 * cal.edge - cal.median]))
+    assert low < 0.1
+    assert edge == pytest.approx(0.30, abs=1e-3)
+    assert past == pytest.approx(0.75, abs=1e-3)
+
+
+def test_calibration_of_constant_values_does_not_divide_by_zero() -> None:
+    cal = Calibration.of([2.0] * 10)
+    assert cal.edge > cal.median
+    assert np.isfinite(cal.score(5.0))
+
+
+def test_coreset_keeps_far_apart_points_before_near_duplicates() -> None:
+    rng = np.random.default_rng(0)
+    cluster = rng.standard_normal((500, 16)).astype(np.float32) * 0.01
+    outlier = np.full((1, 16), 5.0, np.float32)
+    chosen = coreset(np.concatenate([cluster, outlier]), 2)
+    assert 500 in chosen.tolist()
+
+
+def test_split_holds_out_every_third_block_in_time() -> None:
+    frames = normal_frames(seconds=60)
+    memory, held = split(frames)
+    assert held and memory
+    assert all(int(f.t // 10) % 3 == 2 for f in held)
+
+
+def test_neighbourhood_mask_allows_only_nearby_memory_entries() -> None:
+    mask = neighbourhood_mask(GRID, np.array([0, 255]), radius=1)
+    assert mask[0, 0] == 0 and mask[17, 0] == 0 and mask[34, 0] < -1
+    assert (neighbourhood_mask(GRID, np.array([0, 255]), radius=-1) == 0).all()
+
+
+def test_a_new_object_where_nothing_goes_is_hot_and_scores_high() -> None:
+    model = fit(normal_frames(), GRID, memory_patches=512, radius=2)
+    background, walker = scene()
+    normal = frame_tokens(background, walker, 61.0)
+    odd = normal.copy()
+    odd[2 * 16 + 3] = walker  # the walker's look, on row 2 where nobody walks
+    s_normal = model.score(normal, None, normal.mean(0), hot_patches=8)
+    s_odd = model.score(odd, None, odd.mean(0), hot_patches=8)
+    assert s_odd.parts["appearance"] > 0.6 > 0.3 > s_normal.parts["appearance"]  # enter, edge
+    assert s_odd.hot[0] == 2 * 16 + 3
+    assert s_normal.hot == ()
+
+
+def test_faster_change_than_normal_raises_motion_not_appearance() -> None:
+    frames = normal_frames()
+    model = fit(frames, GRID, memory_patches=512, radius=-1)
+    background, walker = scene()
+    prev = frame_tokens(background, walker, 70.0)
+    cur = frame_tokens(background, walker, 70.5)
+    change = np.abs(cur - prev).sum(1)
+    s_walk = model.score(cur, change, cur.mean(0), hot_patches=8)
+    s_run = model.score(cur, 4.0 * change, cur.mean(0), hot_patches=8)
+    assert s_run.parts["motion"] > 0.9 > 0.3 > s_walk.parts["motion"]
+    assert s_run.parts["appearance"] == pytest.approx(s_walk.parts["appearance"])
+
+
+def test_fit_refuses_too_few_frames() -> None:
+    with pytest.raises(LearnError, match="too few"):
+        fit(normal_frames(seconds=2), GRID, memory_patches=64, radius=2)
+
+
+def test_hot_lists_only_patches_beyond_normal_most_anomalous_first() -> None:
+    amap = np.zeros(256, np.float32)
+    amap[[5, 9, 40]] = [1.5, 3.0, 0.9]
+    assert hot_of(amap, 8) == (9, 5)
+    assert hot_of(amap, 1) == (9,)
+    assert hot_of(amap, 0) == ()

@@ -1,0 +1,75 @@
+"""Online learning: a camera without a model warms up, then scores; adaptation is bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from support.normal_scene import frame_tokens, scene
+
+from vau.edge.analysers import Analysis
+from vau.edge.normality.online import OnlineNormality
+from vau.edge.normality.store import Provenance, load_model
+from vau.edge.settings import NormalitySettings
+from vau.edge.types import EffectiveTokens
+
+PROV = Provenance(encoder="dinov2-s14", input_size=224, embed_dim=32, fps=2.0, camera="cam-1")
+
+
+def analysis(t: float, patches: np.ndarray, prev: np.ndarray | None) -> Analysis:
+    change = None if prev is None else np.abs(patches - prev).sum(axis=1).astype(np.float32)
+    idx = np.arange(8, dtype=np.int64)
+    eff = EffectiveTokens(int(t * 2), t, t, idx, patches[idx], np.zeros(8, np.float32), 256,
+                          (16, 16), prev is None)  # fmt: skip
+    return Analysis(eff, patches.mean(axis=0), 0.05, patches, change)
+
+
+def feed(source: OnlineNormality, start: float, seconds: float, odd: bool = False) -> list:
+    background, walker = scene()
+    out, prev = [], None
+    for i in range(int(seconds * 2)):
+        t = start + i / 2
+        patches = frame_tokens(background, walker, t)
+        if odd:
+            patches[2 * 16 + 3 : 2 * 16 + 6] = walker  # something stays where nobody goes
+        out.append(source.observe(analysis(t, patches, prev)))
+        source.settle(t, event_open=odd)
+        prev = patches
+    return out
+
+
+def test_a_camera_without_a_model_learns_during_warm_up_then_scores(tmp_path: Path) -> None:
+    cfg = NormalitySettings(warmup_s=30, memory_patches=256)
+    source = OnlineNormality(cfg, "cam-1", None, PROV, tmp_path / "m", False)
+    during = feed(source, 0.0, 30.5)
+    assert all(s is None for s in during)
+    assert source.model is not None and (tmp_path / "m" / "normality.json").is_file()
+    after = feed(source, 31.0, 5.0)
+    assert all(s is not None and s.score < 0.6 for s in after)
+    load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+
+
+def test_adaptation_does_not_absorb_a_persistent_anomaly_within_its_horizon(tmp_path: Path) -> None:
+    cfg = NormalitySettings(warmup_s=30, memory_patches=256, horizon_s=60, adapt_every_s=5)
+    source = OnlineNormality(cfg, "cam-1", None, PROV, tmp_path / "m", False)
+    feed(source, 0.0, 31.0)
+    size = source.model.memory.shape[0]  # type: ignore[union-attr]
+    scores = feed(source, 40.0, 120.0, odd=True)  # twice the horizon, an event open throughout
+    assert source.counts["added"] == 0 and source.counts["refused"] > 0
+    assert source.model.memory.shape[0] == size  # type: ignore[union-attr]
+    assert all(s is not None and s.score > 0.6 for s in scores[-10:])  # still anomalous
+
+
+def test_adaptation_adds_normal_frames_after_the_horizon_and_evicts_within_bounds(
+    tmp_path: Path,
+) -> None:
+    cfg = NormalitySettings(warmup_s=30, memory_patches=64, horizon_s=20, adapt_every_s=1)
+    source = OnlineNormality(cfg, "cam-1", None, PROV, tmp_path / "m", False)
+    feed(source, 0.0, 31.0)
+    core = source.model.memory.shape[0]  # type: ignore[union-attr]
+    feed(source, 32.0, 120.0)
+    assert source.counts["added"] > 0 and source.counts["evicted"] > 0
+    assert source.model.memory.shape[0] <= core + 16  # type: ignore[union-attr]  # ring = 64 / 4
+    source.close()
+    _, raw = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+    assert raw["updates"]["added"] == source.counts["added"]

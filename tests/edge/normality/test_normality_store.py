@@ -1,0 +1,87 @@
+"""A normality model on disk: round trip, refusal of another encoder or size, atomic writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support.normal_scene import GRID, normal_frames
+
+from vau.edge.normality import store
+from vau.edge.normality.fit import fit
+from vau.edge.normality.model import NormalityModel
+from vau.edge.normality.store import NormalityError, Provenance, load_model, save_model
+
+PROV = Provenance(encoder="dinov2-s14", input_size=224, embed_dim=32, fps=2.0, camera="cam-1")
+
+
+@pytest.fixture(scope="module")
+def model() -> NormalityModel:
+    return fit(normal_frames(), GRID, memory_patches=256, radius=2)
+
+
+def test_a_saved_model_loads_with_the_same_scores(model: NormalityModel, tmp_path: Path) -> None:
+    save_model(model, PROV, tmp_path / "m")
+    loaded, raw = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+    frame = normal_frames(seconds=2)[1]
+    a = model.score(frame.patches, frame.change, frame.cls, 8)
+    b = loaded.score(frame.patches, frame.change, frame.cls, 8)
+    assert a.parts == pytest.approx(b.parts, abs=2e-3)  # memory is stored as fp16
+    assert raw["camera"] == "cam-1" and raw["sizes"]["memory_patches"] == 256
+
+
+def test_a_model_from_another_encoder_is_refused(model: NormalityModel, tmp_path: Path) -> None:
+    save_model(model, PROV, tmp_path / "m")
+    with pytest.raises(NormalityError, match=r"learnt with encoder 'dinov2-s14'.*learn it"):
+        load_model(tmp_path / "m", "facebook/dinov2-base", 224, 32)
+
+
+def test_a_model_from_another_input_size_is_refused(model: NormalityModel, tmp_path: Path) -> None:
+    save_model(model, PROV, tmp_path / "m")
+    with pytest.raises(NormalityError, match=r"learnt at 224px.*runs at 448px"):
+        load_model(tmp_path / "m", "dinov2-s14", 448, 32)
+
+
+def test_a_missing_model_names_the_learn_command(tmp_path: Path) -> None:
+    with pytest.raises(NormalityError, match="vau-edge learn"):
+        load_model(tmp_path / "none", "dinov2-s14", 224, 32)
+
+
+def test_an_interrupted_save_leaves_the_previous_model(
+    model: NormalityModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "m"
+    save_model(model, PROV, folder)
+    before = (folder / store.WEIGHTS).read_bytes()
+
+    def killed(path: Path) -> None:  # the process dies after the new files were written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "_fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(model, PROV, folder)
+    assert (folder / store.WEIGHTS).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no half-written stage left
+    load_model(folder, "dinov2-s14", 224, 32)
+
+
+def test_a_damaged_model_is_refused_with_a_fix(model: NormalityModel, tmp_path: Path) -> None:
+    save_model(model, PROV, tmp_path / "m")
+    (tmp_path / "m" / store.WEIGHTS).write_bytes(b"\x00" * 10)
+    with pytest.raises(NormalityError, match=r"damaged.*learn it again"):
+        load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+
+
+def test_a_model_at_the_largest_memory_setting_stays_within_64_mb() -> None:
+    from vau.edge.normality.calibration import Calibration
+    from vau.edge.settings import NormalitySettings
+
+    largest = NormalitySettings.model_fields["memory_patches"].metadata[1].le
+    m = int(largest * 1.25)  # the learnt core plus the adaptation ring
+    model = NormalityModel(
+        GRID, np.zeros((m, 384), np.float32), np.zeros(m, np.int64), np.zeros(256, np.float32),
+        np.ones(256, np.float32), np.zeros((1024, 384), np.float32), 2,
+        {"appearance": Calibration(0, 1)}, {"appearance": Calibration(0, 1)},
+    )  # fmt: skip
+    assert model.nbytes <= 64 * 2**20
