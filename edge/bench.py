@@ -1,8 +1,9 @@
 """`vau-edge bench`: the real encoder on real footage, every backend on the same frames.
 
-One run decodes N frames once, then runs the full pipeline (preprocess, encoder, SETS, head, events)
-per backend and writes JSON: per-stage ms/frame, frames/s, peak RSS, agreement with the first
-backend (the reference, torch fp32 by default) and frames/s ratios between backends.
+One run decodes N frames once, then runs the full pipeline (preprocess, encoder, SETS, head, the
+frame scorer with the camera's normality model when `--normality DIR` is given, events) per backend
+and writes JSON: per-stage ms/frame, frames/s, peak RSS, agreement with the first backend (the
+reference, torch fp32 by default; the normality parts too) and frames/s ratios between backends.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import numpy as np
 from vau.common.cli import emit_report
 from vau.edge.analysers import Analyser, Analysis, build_analyser
 from vau.edge.pipeline import Pipeline
+from vau.edge.scoring.factory import build_scorer
 from vau.edge.settings import EdgeSettings, SettingsError
 from vau.edge.sources import open_source, sampled
+from vau.edge.tetg import load_head
 from vau.edge.timing import StageTimes
 from vau.edge.types import F32, EffectiveTokens, EventUpdate, Frame, FrameScore, Window
 
@@ -50,6 +53,8 @@ class Recorder:
     cls: list[F32] = field(default_factory=list)
     indices: list[set[int]] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    normality: list[float] = field(default_factory=list)  # calibrated, when a model is configured
+    parts: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -73,6 +78,9 @@ class Recorder:
     def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
         self.indices.append(set(tokens.indices.tolist()))
         self.scores.append(score.score)
+        if score.normality is not None:
+            self.normality.append(score.normality)
+            self.parts.append(dict(score.components))
 
     def event(self, update: EventUpdate) -> None:
         pass
@@ -109,19 +117,20 @@ def measure(settings: EdgeSettings, name: str, frames: list[Frame]) -> dict[str,
     Pipeline(chosen, analyser, []).run(frames[:WARMUP])
     analyser.reset()  # a new stream on a warm runtime
     rec = Recorder(analyser)
-    pipeline = Pipeline(chosen, rec, [rec])
+    pipeline = Pipeline(chosen, rec, [rec], scorer=build_scorer(chosen, embed_dim(chosen)))
     t0 = time.perf_counter()
     stats = pipeline.run(frames)
     wall = time.perf_counter() - t0
     rec.close()
     stages = stats.times.ms_per_frame()
     stages.pop("decode")
-    after = stages["sets"] + stages["head"] + stages["events"]
+    after = stages["sets"] + stages["head"] + stages["normality"] + stages["events"]
     return {
         "fps": len(frames) / wall,
         "ms_per_frame": 1000.0 * wall / len(frames),
         "stages_ms": stages,
         "post_encoder_share": after / max(stages["encoder"], 1e-9),
+        "normality_share": stages["normality"] / max(stages["encoder"], 1e-9),
         "peak_rss_mb": peak_rss_mb(),
         "_rec": rec,
     }
@@ -136,13 +145,31 @@ def agreement(ref: Recorder, other: Recorder) -> dict[str, float]:
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     overlap = [len(x & y) / max(len(x), 1) for x, y in zip(ref.indices, other.indices, strict=True)]
     diffs = np.abs(np.array(ref.scores) - np.array(other.scores))
-    return {
+    out = {
         "cls_cosine": float(cos.min()),
         "cls_max_abs_diff": float(np.abs(a - b).max()),
         "index_overlap": float(np.mean(overlap)),
         "score_abs_diff": float(diffs.max()),  # the worst frame
         "score_mean_abs_diff": float(diffs.mean()),
     }
+    if ref.normality and len(ref.normality) == len(other.normality):
+        out |= component_agreement(ref, other)
+    return out
+
+
+def component_agreement(ref: Recorder, other: Recorder) -> dict[str, float]:
+    """How far each calibrated normality part moves between two backends on the same frames."""
+    out = {"normality_abs_diff": float(np.abs(np.subtract(ref.normality, other.normality)).max())}
+    for name in sorted(set(ref.parts[-1]) & set(other.parts[-1])):
+        a = np.array([p.get(name, 0.0) for p in ref.parts])
+        b = np.array([p.get(name, 0.0) for p in other.parts])
+        out[f"{name}_abs_diff"] = float(np.abs(a - b).max())
+        out[f"{name}_mean_abs_diff"] = float(np.abs(a - b).mean())
+    return out
+
+
+def embed_dim(settings: EdgeSettings) -> int:
+    return load_head(settings.head.path).config.embed_dim
 
 
 def run_bench(
@@ -165,6 +192,9 @@ def run_bench(
         "backends": results,
         "ratios": {f"{k}_vs_{names[0]}_fps": v / fps[names[0]] for k, v in fps.items()},
         "peak_rss_mb": peak_rss_mb(),
+        "normality_model": None
+        if settings.normality.path is None
+        else str(settings.normality.path),
     }
 
 
@@ -174,6 +204,9 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--source", metavar="PATH|URL", help="footage (default: bundled vtest.avi)")
     p.add_argument("--frames", type=int, default=40, help="frames per backend (default 40)")
     p.add_argument("--backends", default="torch,onnx", help=f"comma list of {', '.join(BACKENDS)}")
+    p.add_argument(
+        "--normality", type=Path, metavar="DIR", help="a normality model to measure and compare"
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
     p.set_defaults(handler=cmd_bench)
 

@@ -38,7 +38,7 @@ FLAG_KEYS = {
     "cache_dir": "cache_dir",
     "cloud": "uplink.cloud",
     "data_dir": "uplink.data_dir",
-    "normality": "normality.path",
+    "normality": "normality.path",  # run and bench
     "scorer": "normality.scorer",
     "select": "sets.select",
     "warmup": "normality.warmup_s",

@@ -151,6 +151,11 @@ class NormalitySettings(Strict):
     hot_patches: int = Field(
         8, ge=0, le=256, description="Most anomalous patches reported per frame ('hot')."
     )
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu",
+        description="Where the nearest-normal-patch search runs: cpu (NumPy) or cuda (torch, "
+        "the memory resident on the GPU; Jetson and GPU hosts).",
+    )
     adapt: bool = Field(
         True,
         description="After learning, keep adapting from frames scored normal only (bounded "

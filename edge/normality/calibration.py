@@ -4,13 +4,16 @@ A raw measure x (a distance, a z-score, a logit) means nothing across cameras: o
 frames sit at 0.05, another's at 0.3. Calibration measures the camera's own *held-out* normal
 frames (not the ones in its memory) and rescales each measure by where those frames lie:
 
-    u = (x - median) / (q - median)      q = the `QUANTILE` of the held-out normal values
+    u = (x - median) / (edge - median)   edge = median + MARGIN * (q - median),
+                                         q = the `QUANTILE` of the held-out normal values
     s = sigmoid(SLOPE * (u - CENTRE))
 
-so u = 0 is a typical normal frame, u = 1 the edge of normal (1 frame in 100), and s crosses the
-event thresholds at the same u on every camera: s(u = 1) = 0.30 (below `events.exit` = 0.4) and
-s(u = 2) = 0.75 (above `events.enter` = 0.6). SLOPE and CENTRE follow from those two points; they
-were chosen on the tuned synthetic kinds only (docs/normality.md).
+so u = 0 is a typical normal frame and u = 1 the edge of normal (half as far again past the
+normal 99th percentile: the camera's next hours hold more than its learning minutes did). s
+crosses the event thresholds at the same u on every camera: s(u = 1) = 0.30 (below `events.exit`
+= 0.4) and s(u = 2) = 0.75 (above `events.enter` = 0.6). SLOPE and CENTRE follow from those two
+points; they and MARGIN were chosen on the tuned synthetic kinds and normal clips only
+(docs/normality.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from vau.edge.types import F32
 
 QUANTILE = 0.99
+MARGIN = 1.5
 _LOW, _HIGH = 0.30, 0.75  # s at u = 1 and u = 2
 SLOPE = math.log(_HIGH / (1 - _HIGH)) - math.log(_LOW / (1 - _LOW))  # ~1.946
 CENTRE = 1.0 - math.log(_LOW / (1 - _LOW)) / SLOPE  # ~1.435
@@ -33,7 +37,7 @@ class Calibration:
     """Where one measure's held-out normal values lie."""
 
     median: float
-    edge: float  # the QUANTILE of the normal values, > median
+    edge: float  # median + MARGIN * (QUANTILE of the normal values - median), > median
 
     @classmethod
     def of(cls, values: F32 | list[float]) -> Calibration:
@@ -43,7 +47,7 @@ class Calibration:
         if v.size == 0:
             raise ValueError("calibration needs at least one finite value")
         median = float(np.median(v))
-        edge = float(np.quantile(v, QUANTILE))
+        edge = median + MARGIN * (float(np.quantile(v, QUANTILE)) - median)
         floor = max(1e-6, 0.05 * abs(median))
         return cls(median, max(edge, median + floor))
 

@@ -1,11 +1,16 @@
 """Learn a normality model from a camera's normal frames.
 
-Frames are split in time into a *memory* part and a held-out *calibration* part (every third
-block of `BLOCK_S` seconds), so calibration sees normal frames that are not in the memory, as new
-frames at run time will not be. The memory is a greedy k-centre coreset (PatchCore) of the memory
-part's patch tokens, searched in a random 128-d projection so that learning 10 minutes of footage
-takes seconds; motion statistics and class tokens come from the memory part too. The final model
-keeps that memory and the calibration measured against it.
+The memory is a greedy k-centre coreset (PatchCore) of every frame's patch tokens, searched in a
+random 128-d projection so that learning 10 minutes of footage takes seconds; motion statistics
+and class tokens come from every frame too.
+
+Calibration must see normal frames as the camera will: frames whose exact configuration (who is
+where) the memory has never seen. A held-out block between memory blocks does not: its frames have
+near-duplicates a second away in the memory, and on real footage its distances came out at half
+of what later footage of the same camera gave (docs/normality.md). So `CAL_BLOCKS` blocks of
+`BLOCK_S` seconds spread over the footage are each measured against a model built like the final
+one (same coreset size, motion statistics, class tokens) from the frames more than `GAP_S` away
+from the block: the block's moment is new to it, as the next minute will be.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,7 +28,9 @@ from vau.edge.types import F32, I64
 
 log = logging.getLogger(__name__)
 
-BLOCK_S = 10.0  # calibration takes every third block of this many seconds
+BLOCK_S = 5.0  # calibration blocks are this long
+GAP_S = 5.0  # a calibration block never meets memory learnt this close to it in time
+CAL_BLOCKS = 4  # blocks calibration measures, evenly spread over the footage
 POOL_PER_ENTRY = 16  # coreset candidates per memory entry (a uniform subsample)
 PROJECTION = 128  # dimensions of the coreset's distance search
 MAX_CLS = 1024  # class tokens kept
@@ -45,18 +52,6 @@ class LearnError(ValueError):
     """The frames cannot make a model (too few, wrong shapes); the message says what to do."""
 
 
-def split(frames: Sequence[NormalFrame]) -> tuple[list[NormalFrame], list[NormalFrame]]:
-    """(memory part, calibration part): every third BLOCK_S block is held out."""
-    memory: list[NormalFrame] = []
-    held: list[NormalFrame] = []
-    for f in frames:
-        (held if int(f.t // BLOCK_S) % 3 == 2 else memory).append(f)
-    if not held:  # shorter than three blocks: hold out the last third
-        cut = max(1, (2 * len(frames)) // 3)
-        memory, held = list(frames[:cut]), list(frames[cut:])
-    return memory, held
-
-
 def coreset(candidates: F32, size: int, seed: int = 0) -> I64:
     """Greedy k-centre selection (PatchCore) of `size` rows, in a random low-d projection."""
     n = candidates.shape[0]
@@ -74,12 +69,14 @@ def coreset(candidates: F32, size: int, seed: int = 0) -> I64:
     return np.sort(chosen)
 
 
-def build_memory(frames: Sequence[NormalFrame], size: int, seed: int = 0) -> tuple[F32, I64]:
+def build_memory(
+    frames: Sequence[NormalFrame], size: int, seed: int = 0, pool_per_entry: int = POOL_PER_ENTRY
+) -> tuple[F32, I64]:
     """(M, C) unit-norm coreset of the frames' patches and the grid index of each."""
     rng = np.random.default_rng(seed)
     n = frames[0].patches.shape[0]
     total = n * len(frames)
-    take = min(total, POOL_PER_ENTRY * size)
+    take = min(total, pool_per_entry * size)
     pick = np.sort(rng.choice(total, size=take, replace=False))
     frame_of, pos = np.divmod(pick, n)
     pool = np.stack([frames[f].patches[p] for f, p in zip(frame_of, pos, strict=True)])
@@ -117,16 +114,19 @@ def fit(
     """A calibrated model from normal frames in stream order (see the module docstring)."""
     if len(frames) < 6:
         raise LearnError(f"{len(frames)} frames are too few to learn what is normal; give more")
-    previous = {id(f): p.patches for p, f in itertools.pairwise(frames) if f.change is not None}
-    memory_part, held = split(frames)
-    draft = _uncalibrated(memory_part, grid, memory_patches, radius, seed)
-    return calibrate(draft, [(f, previous.get(id(f))) for f in held])
+    model = _uncalibrated(frames, grid, memory_patches, radius, seed)
+    return calibrate(model, frames, seed)
 
 
 def _uncalibrated(
-    frames: Sequence[NormalFrame], grid: tuple[int, int], size: int, radius: int, seed: int
+    frames: Sequence[NormalFrame],
+    grid: tuple[int, int],
+    size: int,
+    radius: int,
+    seed: int,
+    pool_per_entry: int = POOL_PER_ENTRY,
 ) -> NormalityModel:
-    mem, pos = build_memory(frames, size, seed)
+    mem, pos = build_memory(frames, size, seed, pool_per_entry)
     mu, sigma = motion_stats(frames, grid)
     cls = normalise_rows(np.stack([f.cls for f in frames]).astype(np.float32))
     if cls.shape[0] > MAX_CLS:
@@ -134,42 +134,47 @@ def _uncalibrated(
     return NormalityModel(grid, mem, pos, mu, sigma, np.ascontiguousarray(cls), radius, {}, {})
 
 
+def calibration_blocks(frames: Sequence[NormalFrame]) -> list[tuple[float, float]]:
+    """[start, end) of the blocks calibration measures, evenly spread over the footage."""
+    t0, t1 = frames[0].t, frames[-1].t
+    centres = [t0 + (t1 - t0) * (2 * k + 1) / (2 * CAL_BLOCKS) for k in range(CAL_BLOCKS)]
+    return [(c - BLOCK_S / 2, c + BLOCK_S / 2) for c in centres]
+
+
 def calibrate(
-    model: NormalityModel, held: Sequence[tuple[NormalFrame, F32 | None]]
+    model: NormalityModel, frames: Sequence[NormalFrame], seed: int = 0
 ) -> NormalityModel:
-    """`model` with calibration measured on held-out normal frames (and their previous frame's
-    patches, for the token flow)."""
+    """`model` with calibration measured block by block against models that never saw the block
+    or anything within GAP_S of it (see the module docstring)."""
+    previous = {id(f): p.patches for p, f in itertools.pairwise(frames) if f.change is not None}
     values: dict[str, list[float]] = {}
     patch_values: dict[str, list[F32]] = {"appearance": [], "motion": []}
-    for f, prev in held:
-        maps = model.maps(f.patches, f.change, f.cls, prev)
-        for k, v in maps.raw.items():
-            values.setdefault(k, []).append(v)
-        patch_values["appearance"].append(maps.appearance)
-        if maps.motion is not None:
-            patch_values["motion"].append(maps.motion)
-        if f.head is not None:
-            values.setdefault("head", []).append(head_logit(f.head))
+    for start, end in calibration_blocks(frames):
+        block = [f for f in frames if start <= f.t < end]
+        rest = [f for f in frames if f.t < start - GAP_S or f.t >= end + GAP_S]
+        if not block or sum(f.change is not None for f in rest) < 6:
+            continue  # footage too short around this block to leave it out
+        size = int(model.memory.shape[0])
+        draft = _uncalibrated(rest, model.grid, size, model.radius, seed, POOL_PER_ENTRY // 2)
+        for f in block:
+            maps = draft.maps(f.patches, f.change, f.cls, previous.get(id(f)))
+            for k, v in maps.raw.items():
+                values.setdefault(k, []).append(v)
+            patch_values["appearance"].append(maps.appearance)
+            if maps.motion is not None:
+                patch_values["motion"].append(maps.motion)
+            if f.head is not None:
+                values.setdefault("head", []).append(head_logit(f.head))
     if not patch_values["motion"]:
-        raise LearnError("the held-out normal frames have no motion (all keyframes); give more")
+        raise LearnError(
+            f"calibration needs {GAP_S:g} s of other normal footage on either side of each of "
+            f"its {BLOCK_S:g} s blocks; give more footage (at least 30 s)"
+        )
     calib = {k: Calibration.of(v) for k, v in values.items()}
     patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items()}
-    log.info(
-        "calibrated on %d held-out normal frames: %s",
-        len(held),
-        {k: (round(c.median, 4), round(c.edge, 4)) for k, c in calib.items()},
-    )
-    return NormalityModel(
-        model.grid,
-        model.memory,
-        model.positions,
-        model.motion_mu,
-        model.motion_sigma,
-        model.cls_memory,
-        model.radius,
-        calib,
-        patch_calib,
-    )
+    log.info("calibrated on %d normal frames: %s", len(patch_values["appearance"]),
+             {k: (round(c.median, 4), round(c.edge, 4)) for k, c in calib.items()})  # fmt: skip
+    return replace(model, calibration=calib, patch_calibration=patch_calib)
 
 
 PATCH_QUANTILE = 0.999  # a patch is "hot" beyond the 1-in-1000 normal patch

@@ -25,12 +25,14 @@ top patches that lie beyond the edge of normal.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from vau.edge.normality.calibration import Calibration
+from vau.edge.normality.search import MemorySearch, build_search
 from vau.edge.types import F32, I64
 
 PARTS = ("appearance", "motion", "speed", "global")
@@ -55,13 +57,13 @@ def tail_size(patches: int) -> int:
     return max(3, round(TAIL_SHARE * patches))
 
 
-def neighbourhood_mask(grid: tuple[int, int], positions: I64, radius: int) -> F32:
+def neighbourhood_mask(grid: tuple[int, int], positions: I64, radius: int) -> F32 | None:
     """(N, M) additive mask: 0 where memory entry m lies within `radius` cells of patch i, else
-    -inf-like (-4, below any cosine); all zeros for radius < 0."""
+    -inf-like (-4, below any cosine); None for radius < 0 (anywhere)."""
     rows, cols = grid
     n = rows * cols
     if radius < 0:
-        return np.zeros((n, positions.shape[0]), np.float32)
+        return None
     pr, pc = np.divmod(np.arange(n), cols)
     mr, mc = np.divmod(positions.astype(np.int64), cols)
     near = (np.abs(pr[:, None] - mr[None, :]) <= radius) & (
@@ -70,6 +72,7 @@ def neighbourhood_mask(grid: tuple[int, int], positions: I64, radius: int) -> F3
     return np.where(near, 0.0, -4.0).astype(np.float32)
 
 
+@functools.cache
 def _cell_distances(grid: tuple[int, int]) -> tuple[F32, npt.NDArray[np.bool_]]:
     rows, cols = grid
     r, c = np.divmod(np.arange(rows * cols), cols)
@@ -120,10 +123,14 @@ class NormalityModel:
     radius: int  # appearance neighbourhood in grid cells; -1 = anywhere
     calibration: dict[str, Calibration]  # frame value -> [0, 1], per part (and "head")
     patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion")
-    mask: F32 = field(init=False, repr=False)  # (N, M) neighbourhood_mask, derived
+    device: str = "cpu"  # where the memory search runs ("cpu" NumPy, "cuda" torch)
+    mask: F32 | None = field(init=False, repr=False)  # (N, M) neighbourhood_mask; None: anywhere
+    search: MemorySearch = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mask", neighbourhood_mask(self.grid, self.positions, self.radius))
+        mask = neighbourhood_mask(self.grid, self.positions, self.radius)
+        object.__setattr__(self, "mask", mask)
+        object.__setattr__(self, "search", build_search(self.memory, mask, self.device))
 
     @property
     def patches(self) -> int:
@@ -132,17 +139,14 @@ class NormalityModel:
     @property
     def nbytes(self) -> int:
         arrays = (self.memory, self.positions, self.motion_mu, self.motion_sigma, self.cls_memory)
-        return sum(a.nbytes for a in arrays) + self.mask.nbytes
+        return sum(a.nbytes for a in arrays) + (0 if self.mask is None else self.mask.nbytes)
 
     def maps(
         self, patches: F32, change: F32 | None, cls: F32, previous: F32 | None = None
     ) -> FrameMaps:
         """(N, C) patches, (N,) change or None, (C,) class token, (N, C) the previous frame's
         patches when there is one -> uncalibrated maps."""
-        sims = normalise_rows(patches) @ self.memory.T  # (N, M)
-        if self.radius >= 0:
-            sims += self.mask
-        appearance = (1.0 - sims.max(axis=1)).astype(np.float32)
+        appearance = (1.0 - self.search.nearest(normalise_rows(patches))).astype(np.float32)
         k = tail_size(self.patches)
         raw = {"appearance": tail_mean(appearance, k)}
         motion = None
@@ -168,7 +172,11 @@ class NormalityModel:
         return self.calibrate(maps, hot_patches)
 
     def calibrate(self, maps: FrameMaps, hot_patches: int) -> Scored:
-        parts = {k: float(self.calibration[k].score(v)) for k, v in maps.raw.items()}
+        parts = {
+            k: float(self.calibration[k].score(v))
+            for k, v in maps.raw.items()
+            if k in self.calibration  # a part the model was not calibrated for stays out
+        }
         amap = self.patch_calibration["appearance"].units(maps.appearance)
         if maps.motion is not None:
             amap = np.maximum(amap, self.patch_calibration["motion"].units(maps.motion))

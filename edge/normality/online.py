@@ -115,6 +115,8 @@ class OnlineNormality:
             ],
         )
         self.model, self._core, self._head_ok = model, int(model.memory.shape[0]), True
+        if self._cfg.device != "cpu":
+            self.model = replace(model, device=self._cfg.device)
         if self._folder is not None:
             save_model(model, self._prov, self._folder)
         log.info(

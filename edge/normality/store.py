@@ -160,7 +160,7 @@ def check_fits(raw: dict[str, Any], folder: Path, encoder: str, input_size: int,
 
 
 def load_model(
-    folder: Path, encoder: str, input_size: int, dim: int
+    folder: Path, encoder: str, input_size: int, dim: int, device: str = "cpu"
 ) -> tuple[NormalityModel, dict[str, Any]]:
     """The model in `folder` and its manifest; NormalityError when missing, damaged or unfit."""
     from safetensors import SafetensorError
@@ -183,6 +183,7 @@ def load_model(
             radius=int(raw["radius"]),
             calibration=calib,
             patch_calibration=patch,
+            device=device,
         )
     except (SafetensorError, KeyError, TypeError, ValueError, OSError) as exc:
         raise NormalityError(

@@ -65,7 +65,7 @@ def build_source(settings: EdgeSettings, embed_dim: int) -> OnlineNormality | No
     if cfg.path is None and cfg.warmup_s == 0:
         return None
     if (folder / "normality.json").exists() or cfg.warmup_s == 0:
-        model, raw = load_model(folder, prov.encoder, enc.input_size, embed_dim)
+        model, raw = load_model(folder, prov.encoder, enc.input_size, embed_dim, cfg.device)
         if abs(float(raw.get("fps", prov.fps)) - prov.fps) > 1e-6:
             log.warning(
                 "normality model learnt at %s fps, camera runs at %s fps: motion "

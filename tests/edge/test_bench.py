@@ -23,7 +23,14 @@ def test_bench_compares_backends_on_the_same_frames_and_writes_json(
     onnx = report["backends"]["onnx"]
     for key in ("fps", "ms_per_frame", "cls_cosine", "index_overlap", "score_abs_diff"):
         assert isinstance(onnx[key], float)
-    assert set(onnx["stages_ms"]) == {"preprocess", "encoder", "sets", "head", "events"}
+    assert set(onnx["stages_ms"]) == {
+        "preprocess",
+        "encoder",
+        "sets",
+        "head",
+        "normality",
+        "events",
+    }
     assert onnx["cls_cosine"] > 0.9999 and onnx["index_overlap"] > 0.95
     assert report["backends"]["torch"]["index_overlap"] == 1.0
     assert report["ratios"]["onnx_vs_torch_fps"] > 0

@@ -19,3 +19,13 @@ def gpu_missing() -> str:
 
 # for @pytest.mark.skipif(bool(GPU_MISSING), reason=GPU_MISSING or "runs")
 GPU_MISSING = gpu_missing()
+
+
+def cuda_missing() -> str:
+    """Why a torch CUDA test cannot run here ('' when it can); TensorRT is not needed."""
+    import torch
+
+    return "" if torch.cuda.is_available() else "needs a CUDA GPU (torch sees none on this host)"
+
+
+CUDA_MISSING = cuda_missing()
