@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the embedded defaults: sample footage with an injected anomaly -> edge ->
-# cloud (ingest + SmolLM2 explainer) -> MQTT (a real Mosquitto when installed) -> vau-alerts.
+# The main job on the embedded defaults: the camera learns its normal from its own footage, then
+# sample footage with an injected anomaly -> edge -> cloud (ingest + SmolLM2 explainer) -> MQTT
+# (a real Mosquitto when installed) -> vau-alerts.
 # Without Mosquitto, the cloud's alerts are printed from its log instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== 1/4 a 24 s clip of vtest.avi with a camera tamper from 8 s to 16 s"
+echo "== 1/4 a 24 s clip of vtest.avi with a camera tamper from 8 s to 16 s; the camera learns"
+echo "        its normal from the rest of its footage (24 s to 79 s, no anomaly in it)"
 "$BIN/vau-edge" make-clip --kind tamper --span 8 16 --seconds 24 --out "$OUT/clip.avi"
+"$BIN/vau-edge" learn --source "$("$BIN/vau-models" path vtest.avi)" --start 24 \
+  --out "$OUT/normality" --camera-id cam-0
 
 MOSQUITTO=$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null || true)
 CLOUD_PORT=$(free_port)
@@ -41,7 +45,8 @@ for _ in $(seq 100); do grep -q "explainer\|listening" "$OUT/cloud.log" 2>/dev/n
 
 echo "== 3/4 vau-edge run on the clip, streaming to the cloud"
 "$BIN/vau-edge" run --source "$OUT/clip.avi" --cloud "127.0.0.1:$CLOUD_PORT" \
-  --data-dir "$OUT/edge" --device-id edge-demo --log-format text 2> "$OUT/edge.log"
+  --data-dir "$OUT/edge" --device-id edge-demo --normality "$OUT/normality" \
+  --jsonl "$OUT/edge.jsonl" --log-format text 2> "$OUT/edge.log"
 tail -n 2 "$OUT/edge.log"
 
 echo "== 4/4 waiting for the explanation (SmolLM2 on this CPU: a few seconds)"

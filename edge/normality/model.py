@@ -84,7 +84,8 @@ def _cell_distances(grid: tuple[int, int]) -> tuple[F32, npt.NDArray[np.bool_]]:
 def flow_speed(patches: F32, previous: F32, change: F32, grid: tuple[int, int]) -> float:
     """Mean displacement (cells) of the most changed patches to their best match a frame ago."""
     dist, near = _cell_distances(grid)
-    top = np.argpartition(-change, tail_size(change.shape[0]) - 1)[: tail_size(change.shape[0])]
+    k = tail_size(change.shape[0])
+    top = np.argpartition(-change, k - 1)[:k]
     sims = normalise_rows(patches[top]) @ normalise_rows(previous).T  # (k, N)
     sims[~near[top]] = -4.0
     return float(dist[top, sims.argmax(axis=1)].mean())

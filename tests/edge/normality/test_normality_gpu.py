@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from support.gpu import CUDA_MISSING
 from support.normal_scene import GRID, normal_frames
+
 from vau.edge.normality.fit import fit
 from vau.edge.normality.search import NumpySearch, TorchSearch
 

@@ -1,0 +1,136 @@
+"""Learn a camera's normal from real footage, then run on it: `vau-edge learn` and `run --normality`.
+
+The camera is vtest.avi: its normal is learnt from 30 s to the end (49.5 s) and the clips are cut
+from its first 30 s, so no frame is both learnt and scored.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vau.edge.synth import make_clip
+
+CLI = [sys.executable, "-m", "vau.edge.cli"]
+pytestmark = pytest.mark.slow
+
+
+def vau_edge(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def records(path: Path, kind: str) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [r for r in rows if r["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def model(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("normality") / "cam-0"
+    proc = vau_edge("learn", "--source", str(vtest_path), "--start", "30", "--out", str(out),
+                    "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["seconds"] >= 30 and summary["memory_patches"] == 2048
+    return out
+
+
+def test_learn_writes_a_model_with_its_provenance(model: Path) -> None:
+    manifest = json.loads((model / "normality.json").read_text())
+    assert manifest["encoder"] == "dinov2-s14" and manifest["input_size"] == 224
+    assert manifest["footage"][0]["source"].endswith("vtest.avi")
+    assert manifest["frames"] >= 60 and manifest["fps"] == 2.0
+    assert set(manifest["calibration"]) >= {"appearance", "motion", "speed", "global", "head"}
+    assert sorted(p.name for p in model.iterdir()) == ["normality.json", "normality.safetensors"]
+
+
+def test_learn_refuses_less_than_30_seconds_naming_the_minimum(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    proc = vau_edge("learn", "--source", str(vtest_path), "--start", "60", "--out",
+                    str(tmp_path / "m"))  # fmt: skip
+    assert proc.returncode == 2
+    assert "at least 30 s" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_normal_clip_raises_no_event_and_frames_carry_normality_and_hot(
+    model: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "normal.jsonl"
+    proc = vau_edge("run", "--source", str(vtest_path), "--max-frames", "60", "--dry-run",
+                    "--normality", str(model), "--jsonl", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    frames = records(out, "frame")
+    assert len(frames) == 60 and records(out, "event") == []
+    for r in frames:
+        assert 0.0 <= r["normality"] <= 1.0 and isinstance(r["hot"], list)
+        assert set(r["components"]) >= {"head", "appearance", "global"}
+        assert r["score"] == pytest.approx(max(r["components"].values()), abs=1e-5)
+
+
+def test_an_object_where_nobody_goes_raises_an_event_with_hot_patches_on_it(
+    model: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    # A person pasted into the view's quietest cell from 4 s to 12 s (seed 1: a clearly visible
+    # one; not every intruder is found, see docs/normality.md for the per-kind recall).
+    clip = make_clip(vtest_path, tmp_path / "intruder.avi", "intruder", (4.0, 12.0), 16.0, seed=1)
+    out = tmp_path / "intruder.jsonl"
+    proc = vau_edge("run", "--source", str(clip.path), "--dry-run", "--normality", str(model),
+                    "--jsonl", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ends = [e for e in records(out, "event") if e["state"] == "end"]
+    assert len(ends) == 1 and 3.0 <= ends[0]["start"] <= 12.0
+    inside = [r for r in records(out, "frame") if 4.0 <= r["t"] < 12.0 and r["hot"]]
+    assert inside, "span frames name their most anomalous patches"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: people moving 3x faster than normal are not flagged at the default "
+    "calibration (token-flow speed per-camera AUC ~0.8 but below the edge of normal; "
+    "docs/normality.md)",
+)
+def test_faster_than_normal_motion_raises_an_event(
+    model: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    clip = make_clip(vtest_path, tmp_path / "running.avi", "running", (4.0, 9.0), 16.0)
+    out = tmp_path / "running.jsonl"
+    proc = vau_edge("run", "--source", str(clip.path), "--dry-run", "--normality", str(model),
+                    "--jsonl", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert any(e["state"] == "end" for e in records(out, "event"))
+
+
+def test_a_model_learnt_at_another_input_size_is_refused_in_one_line(
+    model: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    manifest = json.loads((other / "normality.json").read_text())
+    (other / "normality.json").write_text(json.dumps(manifest | {"input_size": 448}))
+    proc = vau_edge("run", "--source", str(vtest_path), "--dry-run", "--max-frames", "2",
+                    "--normality", str(other), timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "learnt at 448px" in proc.stderr and "224px" in proc.stderr
+
+
+def test_a_camera_without_a_model_warms_up_saves_one_then_scores(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "warm.jsonl"
+    proc = vau_edge("run", "--source", str(vtest_path), "--dry-run", "--warmup", "30",
+                    "--max-frames", "70", "--data-dir", str(tmp_path / "edge"),
+                    "--jsonl", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    saved = tmp_path / "edge" / "normality" / "cam-0" / "normality.json"
+    assert json.loads(saved.read_text())["footage"][0]["source"] == "online warm-up"
+    frames = records(out, "frame")
+    assert all(r["normality"] is None for r in frames if r["t"] < 30.0)
+    assert all(r["normality"] is not None for r in frames if r["t"] > 30.5)
