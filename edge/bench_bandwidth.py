@@ -1,17 +1,21 @@
 """`vau-edge bench-bandwidth`: uplink bytes per frame and per camera-hour, against real H.264.
 
-One run encodes the footage once with the real encoder and head, then, for each keep ratio and
-token dtype, serializes exactly the messages the uplink would send (the real codec) in two modes:
-continuous (every frame's tokens) and event-driven (event changes, the ATS-chosen frames of each
-ended event, window markers and score summaries). The same footage is encoded with libx264 (PyAV)
-at its native frame rate and at the sampled rate, and every byte is counted.
+One run puts the footage once through the pipeline `vau-edge run` uses (encoder, head, the
+camera's normality model when `--normality DIR` is given), then, for each keep ratio, selection
+mode (`sets.select`: change, and with a model novelty and both) and token dtype, serializes
+exactly the messages the uplink would send (the real codec) in two modes: continuous (every
+frame's tokens) and event-driven (event changes, the ATS-chosen frames of each ended event,
+window markers and score summaries). The same footage is encoded with libx264 (PyAV)
+at its native frame rate and at the sampled rate, and every byte is counted. `hot_patches_kept`
+says how many of the shipped frames' hot patches (where the anomaly is) the cloud receives.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,62 +24,113 @@ import numpy as np
 
 from vau.common.cli import emit_report
 from vau.common.tokens import TokenDType
-from vau.edge.ats import WindowBuilder
-from vau.edge.encoders.base import preprocess, to_tokens
-from vau.edge.encoders.factory import build_encoder
-from vau.edge.events import EventTracker
-from vau.edge.sets import SetsSelector
+from vau.edge.analysers import Analysis, build_analyser
+from vau.edge.pipeline import Pipeline
+from vau.edge.scoring.base import FrameScorer, Judgement
+from vau.edge.scoring.factory import build_scorer
+from vau.edge.sets import SetsSelector, reselect, selection_key, top_k
 from vau.edge.settings import EdgeSettings
 from vau.edge.sources import open_source, sampled
 from vau.edge.tetg import load_head
-from vau.edge.types import EffectiveTokens, EventUpdate, FrameScore, Tokens, Window
+from vau.edge.types import F32, EffectiveTokens, EventUpdate, FrameScore, Tokens, Window
 from vau.edge.uplink import codec
 
 RATIOS = (0.1, 0.25, 0.5)
+SELECTIONS = ("change", "novelty", "both")  # with a normality model (--normality DIR)
 DTYPES: tuple[TokenDType, ...] = ("fp16", "int8")
 HOUR = 3600.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Encoded:
-    tokens: list[Tokens]
-    scores: list[FrameScore]
-    events: list[EventUpdate]
-    windows: list[Window]
-    duration_s: float
+    """What the pipeline produced for the footage: every frame's tokens and scores, the events and
+    windows, and (with a normality model) each frame's change and anomaly map for re-selection."""
+
+    tokens: list[Tokens] = field(default_factory=list)
+    changes: list[F32 | None] = field(default_factory=list)
+    maps: list[F32 | None] = field(default_factory=list)
+    scores: list[FrameScore] = field(default_factory=list)
+    events: list[EventUpdate] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    # -- the pipeline's sink ---------------------------------------------------------------------
+    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
+        self.scores.append(score)
+
+    def event(self, update: EventUpdate) -> None:
+        self.events.append(update)
+
+    def window(self, window: Window) -> None:
+        self.windows.append(window)
+
+    def close(self) -> None:
+        pass
+
+
+class _Keep:
+    """Wraps the configured scorer; keeps every frame's full tokens, change and anomaly map."""
+
+    def __init__(self, inner: FrameScorer, out: Encoded) -> None:
+        self._inner, self._out, self.name = inner, out, inner.name
+
+    def judge(self, a: Analysis) -> Judgement:
+        e = a.effective
+        self._out.tokens.append(Tokens(e.seq, e.t, e.wall_time, a.patches, a.cls, e.grid))
+        self._out.changes.append(a.change)
+        judged = self._inner.judge(a)
+        self._out.maps.append(judged.anomaly_map)
+        return judged
+
+    def settle(self, t: float, event_open: bool) -> None:
+        self._inner.settle(t, event_open)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def encode_footage(settings: EdgeSettings, source: Path) -> Encoded:
-    encoder = build_encoder(settings.encoder, settings.cache_dir)
-    head = load_head(settings.head.path)
-    tracker = EventTracker(settings.events, settings.camera_id, run_id="bench")
-    windows = WindowBuilder(settings.ats)
-    out = Encoded([], [], [], [], 0.0)
-    cfg = settings.source.model_copy(update={"uri": str(source)})
-    with open_source(cfg, settings.camera_id) as src:
-        for frame in sampled(src, cfg.fps, settings.camera_id):
-            pixels = preprocess([frame.image], encoder.input_size)
-            patches, cls = encoder.encode(pixels)
-            out.tokens.extend(to_tokens([frame], patches, cls, encoder.input_size))
-            fs, updates = tracker.observe(frame.seq, frame.t, float(head.score(cls)[0]))
-            _track(out, windows, fs, updates)
+    """The footage through the same pipeline `vau-edge run` uses (scorer included)."""
+    cfg = settings.model_copy(
+        update={"source": settings.source.model_copy(update={"uri": str(source)})}
+    )
+    out = Encoded()
+    analyser = build_analyser(cfg)
+    scorer = _Keep(build_scorer(cfg, load_head(cfg.head.path).config.embed_dim), out)
+    try:
+        with open_source(cfg.source, cfg.camera_id) as src:
+            Pipeline(cfg, analyser, [out], scorer=scorer).run(
+                sampled(src, cfg.source.fps, cfg.camera_id)
+            )
+    finally:
+        analyser.close()
     last = out.tokens[-1].t if out.tokens else 0.0
-    _track(out, windows, None, tracker.flush(last))
-    encoder.close()
-    return Encoded(out.tokens, out.scores, out.events, out.windows, last + 1.0 / cfg.fps)
+    out.duration_s = last + 1.0 / cfg.source.fps
+    return out
 
 
-def _track(
-    out: Encoded, windows: WindowBuilder, fs: FrameScore | None, updates: list[EventUpdate]
-) -> None:
-    if fs is not None:
-        out.scores.append(fs)
-        windows.observe(fs)
-    for update in updates:
-        out.events.append(update)
-        window = windows.on_event(update)
-        if window is not None:
-            out.windows.append(window)
+def select(data: Encoded, ratio: float, how: str, settings: EdgeSettings) -> list[EffectiveTokens]:
+    """Every frame's kept tokens at `ratio`, ranked by change (SETS) or by the anomaly map."""
+    selector = SetsSelector(settings.sets.model_copy(update={"keep_ratio": ratio}))
+    out = []
+    for tokens, change, amap in zip(data.tokens, data.changes, data.maps, strict=True):
+        eff = selector.select(tokens)
+        if how != "change" and amap is not None:
+            key = selection_key(change, amap, how)
+            eff = reselect(eff, tokens.patches, change, top_k(key, eff.kept))
+        out.append(eff)
+    return out
+
+
+def hot_kept(data: Encoded, effective: list[EffectiveTokens]) -> float | None:
+    """Share of the hot patches of the frames shipped in event windows that were kept."""
+    shipped = {s for w in data.windows for s in w.seqs}
+    hot = kept = 0
+    for eff, score in zip(effective, data.scores, strict=True):
+        if eff.seq in shipped and score.hot:
+            hot += len(score.hot)
+            kept += len(set(score.hot) & set(eff.indices.tolist()))
+    return kept / hot if hot else None
 
 
 def wire_size(body: bytes) -> int:
@@ -135,9 +190,9 @@ def run_bandwidth(settings: EdgeSettings, source: Path, events_per_hour: float) 
     h264_hour = native_bytes * HOUR / seconds
     per_hour = HOUR / data.duration_s
     rows: list[dict[str, Any]] = []
-    for ratio in RATIOS:
-        selector = SetsSelector(settings.sets.model_copy(update={"keep_ratio": ratio}))
-        effective = [selector.select(t) for t in data.tokens]
+    modes = SELECTIONS if any(m is not None for m in data.maps) else ("change",)
+    for ratio, how in itertools.product(RATIOS, modes):
+        effective = select(data, ratio, how, settings)
         for dtype in DTYPES:
             b = mode_bytes(data, effective, dtype, settings.uplink.summary_every_s)
             summaries = b["summary"] * HOUR / settings.uplink.summary_every_s
@@ -145,7 +200,9 @@ def run_bandwidth(settings: EdgeSettings, source: Path, events_per_hour: float) 
             stated = summaries + b["per_event"] * events_per_hour if data.windows else None
             clip = b["event_driven"] * per_hour
             rows.append({
-                "keep_ratio": ratio, "dtype": dtype, "tokens_per_frame": effective[-1].kept,
+                "keep_ratio": ratio, "select": how, "dtype": dtype,
+                "tokens_per_frame": effective[-1].kept,
+                "hot_patches_kept": hot_kept(data, effective),
                 "bytes_per_frame_continuous": b["frame_mean"],
                 "bytes_per_event": b["per_event"],
                 "continuous_bytes_per_hour": b["continuous"] * per_hour,
@@ -189,6 +246,9 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
     )
     p.add_argument("--fps", type=float, help="frames per second to process")
     p.add_argument("--events-per-hour", type=float, default=6.0, help="stated event rate")
+    p.add_argument(
+        "--normality", type=Path, metavar="DIR", help="a normality model: selection modes too"
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
     p.set_defaults(handler=cmd_bench_bandwidth)
 

@@ -21,7 +21,7 @@ def _toml(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_valid_and_documented() -> None:
     s = load_settings()
     assert s.sets.keep_ratio == 0.5 and s.encoder.backend == "onnx"
-    sections = {"source", "encoder", "sets", "head", "events", "ats", "output", "uplink"}
+    sections = {"source", "encoder", "sets", "head", "events", "ats", "output", "uplink", "normality"}
     for name, field in EdgeSettings.model_fields.items():
         assert field.description or name in sections
     for section in sections:

@@ -1,4 +1,4 @@
-"""Learn a camera's normal from real footage, then run on it: `vau-edge learn` and `run --normality`.
+"""Learn a camera's normal from real footage, then run on it (`vau-edge learn`, `run --normality`).
 
 The camera is vtest.avi: its normal is learnt from 30 s to the end (49.5 s) and the clips are cut
 from its first 30 s, so no frame is both learnt and scored.
