@@ -26,8 +26,9 @@ from vau.common.cli import emit_report
 from vau.common.tokens import TokenDType
 from vau.edge.analysers import Analysis, build_analyser
 from vau.edge.pipeline import Pipeline
-from vau.edge.scoring.base import FrameScorer, Judgement
+from vau.edge.scoring.base import Judgement
 from vau.edge.scoring.factory import build_scorer
+from vau.edge.scoring.tap import Tap
 from vau.edge.sets import SetsSelector, reselect, selection_key, top_k
 from vau.edge.settings import EdgeSettings
 from vau.edge.sources import open_source, sampled
@@ -67,26 +68,12 @@ class Encoded:
     def close(self) -> None:
         pass
 
-
-class _Keep:
-    """Wraps the configured scorer; keeps every frame's full tokens, change and anomaly map."""
-
-    def __init__(self, inner: FrameScorer, out: Encoded) -> None:
-        self._inner, self._out, self.name = inner, out, inner.name
-
-    def judge(self, a: Analysis) -> Judgement:
+    # -- what the sink does not see ----------------------------------------------------------------
+    def keep(self, a: Analysis, judged: Judgement) -> None:
         e = a.effective
-        self._out.tokens.append(Tokens(e.seq, e.t, e.wall_time, a.patches, a.cls, e.grid))
-        self._out.changes.append(a.change)
-        judged = self._inner.judge(a)
-        self._out.maps.append(judged.anomaly_map)
-        return judged
-
-    def settle(self, t: float, event_open: bool) -> None:
-        self._inner.settle(t, event_open)
-
-    def close(self) -> None:
-        self._inner.close()
+        self.tokens.append(Tokens(e.seq, e.t, e.wall_time, a.patches, a.cls, e.grid))
+        self.changes.append(a.change)
+        self.maps.append(judged.anomaly_map)
 
 
 def encode_footage(settings: EdgeSettings, source: Path) -> Encoded:
@@ -96,7 +83,7 @@ def encode_footage(settings: EdgeSettings, source: Path) -> Encoded:
     )
     out = Encoded()
     analyser = build_analyser(cfg)
-    scorer = _Keep(build_scorer(cfg, load_head(cfg.head.path).config.embed_dim), out)
+    scorer = Tap(build_scorer(cfg, load_head(cfg.head.path).config.embed_dim), out.keep)
     try:
         with open_source(cfg.source, cfg.camera_id) as src:
             Pipeline(cfg, analyser, [out], scorer=scorer).run(

@@ -33,6 +33,7 @@ from vau.edge.normality.learn import learn
 from vau.edge.normality.store import MANIFEST
 from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.factory import build_scorer
+from vau.edge.scoring.tap import Tap
 from vau.edge.settings import EdgeSettings, EventSettings, SettingsError
 from vau.edge.sources import open_source, sampled
 from vau.edge.tetg import load_head
@@ -74,23 +75,6 @@ class ClipTrace:
         return np.array([self.clip.label_at(t) for t in self.t], bool)
 
 
-class _HeadProbe:
-    """Wraps the fused scorer to keep the head's raw probability too."""
-
-    def __init__(self, inner: Any, trace: ClipTrace) -> None:
-        self._inner, self._trace, self.name = inner, trace, inner.name
-
-    def judge(self, analysis: Any) -> Any:
-        self._trace.scores.setdefault("head", []).append(analysis.score)
-        return self._inner.judge(analysis)
-
-    def settle(self, t: float, event_open: bool) -> None:
-        self._inner.settle(t, event_open)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 def camera_of(clip: Clip) -> str:
     return clip.camera or "cam-0"
 
@@ -103,7 +87,8 @@ def trace_clip(clip: Clip, settings: EdgeSettings, analyser: Analyser, dim: int)
         }
     )
     trace = ClipTrace(clip)
-    scorer = _HeadProbe(build_scorer(cfg, dim), trace)
+    head = trace.scores.setdefault("head", [])
+    scorer = Tap(build_scorer(cfg, dim), lambda a, _: head.append(a.score))
     analyser.reset()
     with open_source(cfg.source, cfg.camera_id) as source:
         Pipeline(cfg, analyser, [trace], scorer=scorer).run(

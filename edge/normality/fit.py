@@ -19,14 +19,18 @@ import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.model import NormalityModel, normalise_rows
 from vau.edge.types import F32, I64
 
 log = logging.getLogger(__name__)
+
+Floats = npt.NDArray[np.floating[Any]]
 
 BLOCK_S = 5.0  # calibration blocks are this long
 GAP_S = 5.0  # a calibration block never meets memory learnt this close to it in time
@@ -42,7 +46,7 @@ class NormalFrame:
     """One normal frame as the model stage saw it."""
 
     t: float  # seconds since its stream started
-    patches: F32  # (N, C)
+    patches: Floats  # (N, C); float16 while kept for learning, float32 when fitted
     change: F32 | None  # (N,) L1 change since the previous frame; None on a keyframe
     cls: F32  # (C,)
     head: float | None = None  # the TETG head's score, for its calibration

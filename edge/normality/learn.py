@@ -26,6 +26,8 @@ from vau.edge.normality.store import MIN_LEARN_S, NormalityError, Provenance, sa
 from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.base import Judgement
 from vau.edge.scoring.factory import encoder_family, head_sha
+from vau.edge.scoring.head import HeadScorer
+from vau.edge.scoring.tap import Tap
 from vau.edge.settings import EdgeSettings, SettingsError
 from vau.edge.sources import open_source, sampled
 from vau.edge.types import Frame
@@ -34,25 +36,17 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class FrameKeeper:
-    """A frame scorer that keeps what the model stage saw (patches as fp16) and scores by head."""
+class _Kept:
+    """What the model stage saw, frame by frame (patches as fp16), in one time line."""
 
     offset: float = 0.0  # stream time of this source's start within the whole footage
     frames: list[NormalFrame] = field(default_factory=list)
-    name: str = "keeper"
 
-    def judge(self, a: Analysis) -> Judgement:
-        f = NormalFrame(
-            self.offset + a.effective.t, a.patches.astype(np.float16), a.change, a.cls, a.score
+    def keep(self, a: Analysis, _: Judgement) -> None:
+        patches = a.patches.astype(np.float16)
+        self.frames.append(
+            NormalFrame(self.offset + a.effective.t, patches, a.change, a.cls, a.score)
         )
-        self.frames.append(f)
-        return Judgement(score=a.score)
-
-    def settle(self, t: float, event_open: bool) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def _from(frames: Iterator[Frame], start_s: float) -> Iterator[Frame]:
@@ -63,7 +57,7 @@ def normal_frames(
     sources: Sequence[Path], settings: EdgeSettings, analyser: Analyser, start_s: float = 0.0
 ) -> tuple[list[NormalFrame], list[dict[str, Any]]]:
     """Every source through the pipeline; frames in one time line, and what each source gave."""
-    keeper = FrameKeeper()
+    keeper = _Kept()
     footage = []
     for path in sources:
         cfg = settings.model_copy(
@@ -73,7 +67,7 @@ def normal_frames(
         before = len(keeper.frames)
         with open_source(cfg.source, settings.camera_id) as source:
             frames = _from(sampled(source, cfg.source.fps, settings.camera_id), start_s)
-            Pipeline(cfg, analyser, [], scorer=keeper).run(frames)
+            Pipeline(cfg, analyser, [], scorer=Tap(HeadScorer(), keeper.keep)).run(frames)
         got = keeper.frames[before:]
         seconds = (got[-1].t - got[0].t + 1.0 / cfg.source.fps) if got else 0.0
         footage.append({"source": str(path), "seconds": round(seconds, 2), "frames": len(got)})
