@@ -257,8 +257,11 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from vau.edge.cli import settings_from
+    from vau.edge.console import setup_logging
 
     heldout = [k.strip() for k in args.heldout.split(",") if k.strip()]
-    report = run_eval(args.manifest, settings_from(args), args.models, heldout)
+    settings = settings_from(args)
+    setup_logging(settings.output.log_format)  # progress per clip on stderr
+    report = run_eval(args.manifest, settings, args.models, heldout)
     emit_report(report, args.json)
     return 0

@@ -176,8 +176,11 @@ def calibrate(
         )
     calib = {k: Calibration.of(v) for k, v in values.items()}
     patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items()}
-    log.info("calibrated on %d normal frames: %s", len(patch_values["appearance"]),
-             {k: (round(c.median, 4), round(c.edge, 4)) for k, c in calib.items()})  # fmt: skip
+    log.info(
+        "calibrated on %d normal frames: %s",
+        len(patch_values["appearance"]),
+        {k: (round(c.median, 4), round(c.edge, 4)) for k, c in calib.items()},
+    )
     return replace(model, calibration=calib, patch_calibration=patch_calib)
 
 

@@ -161,6 +161,7 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
 
 def cmd_learn(args: argparse.Namespace) -> int:
     from vau.edge.cli import settings_from
+    from vau.edge.console import setup_logging
 
     missing = [str(s) for s in args.sources if not s.is_file()]
     if missing:
@@ -170,6 +171,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     if args.start < 0:
         raise SettingsError(f"--start must be >= 0, got {args.start}")
     settings = settings_from(args)
+    setup_logging(settings.output.log_format)
     _model, summary = learn(args.sources, args.out, settings, args.start)
     if args.json:
         print(json.dumps(summary))

@@ -21,7 +21,17 @@ def _toml(tmp_path: Path, text: str) -> Path:
 def test_defaults_are_valid_and_documented() -> None:
     s = load_settings()
     assert s.sets.keep_ratio == 0.5 and s.encoder.backend == "onnx"
-    sections = {"source", "encoder", "sets", "head", "events", "ats", "output", "uplink", "normality"}
+    sections = {
+        "source",
+        "encoder",
+        "sets",
+        "head",
+        "normality",
+        "events",
+        "ats",
+        "output",
+        "uplink",
+    }
     for name, field in EdgeSettings.model_fields.items():
         assert field.description or name in sections
     for section in sections:
@@ -90,8 +100,12 @@ def test_every_firmware_config_loads(path: Path) -> None:
 
 def test_firmware_configs_cover_each_device_class() -> None:
     names = {p.stem for p in FIRMWARE.glob("*.toml")}
-    assert {"x86-cpu", "jetson-orin-nano-8gb", "jetson-orin-nx-16gb",
-            "jetson-agx-orin-64gb"} <= names  # fmt: skip
+    assert {
+        "x86-cpu",
+        "jetson-orin-nano-8gb",
+        "jetson-orin-nx-16gb",
+        "jetson-agx-orin-64gb",
+    } <= names
 
 
 def test_cli_flags_map_to_nested_overrides_and_unset_flags_do_not_override() -> None:

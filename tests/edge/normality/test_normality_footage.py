@@ -33,8 +33,9 @@ def records(path: Path, kind: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def model(vtest_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("normality") / "cam-0"
-    proc = vau_edge("learn", "--source", str(vtest_path), "--start", "30", "--out", str(out),
-                    "--json")  # fmt: skip
+    proc = vau_edge(
+        "learn", "--source", str(vtest_path), "--start", "30", "--out", str(out), "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["seconds"] >= 30 and summary["memory_patches"] == 2048
@@ -53,8 +54,9 @@ def test_learn_writes_a_model_with_its_provenance(model: Path) -> None:
 def test_learn_refuses_less_than_30_seconds_naming_the_minimum(
     vtest_path: Path, tmp_path: Path
 ) -> None:
-    proc = vau_edge("learn", "--source", str(vtest_path), "--start", "60", "--out",
-                    str(tmp_path / "m"))  # fmt: skip
+    proc = vau_edge(
+        "learn", "--source", str(vtest_path), "--start", "60", "--out", str(tmp_path / "m")
+    )
     assert proc.returncode == 2
     assert "at least 30 s" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "m").exists()
@@ -64,8 +66,18 @@ def test_a_normal_clip_raises_no_event_and_frames_carry_normality_and_hot(
     model: Path, vtest_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "normal.jsonl"
-    proc = vau_edge("run", "--source", str(vtest_path), "--max-frames", "60", "--dry-run",
-                    "--normality", str(model), "--jsonl", str(out))  # fmt: skip
+    proc = vau_edge(
+        "run",
+        "--source",
+        str(vtest_path),
+        "--max-frames",
+        "60",
+        "--dry-run",
+        "--normality",
+        str(model),
+        "--jsonl",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     frames = records(out, "frame")
     assert len(frames) == 60 and records(out, "event") == []
@@ -82,8 +94,16 @@ def test_an_object_where_nobody_goes_raises_an_event_with_hot_patches_on_it(
     # one; not every intruder is found, see docs/normality.md for the per-kind recall).
     clip = make_clip(vtest_path, tmp_path / "intruder.avi", "intruder", (4.0, 12.0), 16.0, seed=1)
     out = tmp_path / "intruder.jsonl"
-    proc = vau_edge("run", "--source", str(clip.path), "--dry-run", "--normality", str(model),
-                    "--jsonl", str(out))  # fmt: skip
+    proc = vau_edge(
+        "run",
+        "--source",
+        str(clip.path),
+        "--dry-run",
+        "--normality",
+        str(model),
+        "--jsonl",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     ends = [e for e in records(out, "event") if e["state"] == "end"]
     assert len(ends) == 1 and 3.0 <= ends[0]["start"] <= 12.0
@@ -102,8 +122,16 @@ def test_faster_than_normal_motion_raises_an_event(
 ) -> None:
     clip = make_clip(vtest_path, tmp_path / "running.avi", "running", (4.0, 9.0), 16.0)
     out = tmp_path / "running.jsonl"
-    proc = vau_edge("run", "--source", str(clip.path), "--dry-run", "--normality", str(model),
-                    "--jsonl", str(out))  # fmt: skip
+    proc = vau_edge(
+        "run",
+        "--source",
+        str(clip.path),
+        "--dry-run",
+        "--normality",
+        str(model),
+        "--jsonl",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     assert any(e["state"] == "end" for e in records(out, "event"))
 
@@ -115,8 +143,17 @@ def test_a_model_learnt_at_another_input_size_is_refused_in_one_line(
     shutil.copytree(model, other)
     manifest = json.loads((other / "normality.json").read_text())
     (other / "normality.json").write_text(json.dumps(manifest | {"input_size": 448}))
-    proc = vau_edge("run", "--source", str(vtest_path), "--dry-run", "--max-frames", "2",
-                    "--normality", str(other), timeout=120)  # fmt: skip
+    proc = vau_edge(
+        "run",
+        "--source",
+        str(vtest_path),
+        "--dry-run",
+        "--max-frames",
+        "2",
+        "--normality",
+        str(other),
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "learnt at 448px" in proc.stderr and "224px" in proc.stderr
 
@@ -125,9 +162,20 @@ def test_a_camera_without_a_model_warms_up_saves_one_then_scores(
     vtest_path: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "warm.jsonl"
-    proc = vau_edge("run", "--source", str(vtest_path), "--dry-run", "--warmup", "30",
-                    "--max-frames", "70", "--data-dir", str(tmp_path / "edge"),
-                    "--jsonl", str(out))  # fmt: skip
+    proc = vau_edge(
+        "run",
+        "--source",
+        str(vtest_path),
+        "--dry-run",
+        "--warmup",
+        "30",
+        "--max-frames",
+        "70",
+        "--data-dir",
+        str(tmp_path / "edge"),
+        "--jsonl",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     saved = tmp_path / "edge" / "normality" / "cam-0" / "normality.json"
     assert json.loads(saved.read_text())["footage"][0]["source"] == "online warm-up"

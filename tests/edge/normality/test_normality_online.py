@@ -19,8 +19,9 @@ PROV = Provenance(encoder="dinov2-s14", input_size=224, embed_dim=32, fps=2.0, c
 def analysis(t: float, patches: np.ndarray, prev: np.ndarray | None) -> Analysis:
     change = None if prev is None else np.abs(patches - prev).sum(axis=1).astype(np.float32)
     idx = np.arange(8, dtype=np.int64)
-    eff = EffectiveTokens(int(t * 2), t, t, idx, patches[idx], np.zeros(8, np.float32), 256,
-                          (16, 16), prev is None)  # fmt: skip
+    eff = EffectiveTokens(
+        int(t * 2), t, t, idx, patches[idx], np.zeros(8, np.float32), 256, (16, 16), prev is None
+    )
     return Analysis(eff, patches.mean(axis=0), 0.05, patches, change)
 
 

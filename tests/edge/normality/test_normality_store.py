@@ -80,8 +80,14 @@ def test_a_model_at_the_largest_memory_setting_stays_within_64_mb() -> None:
     largest = NormalitySettings.model_fields["memory_patches"].metadata[1].le
     m = int(largest * 1.25)  # the learnt core plus the adaptation ring
     model = NormalityModel(
-        GRID, np.zeros((m, 384), np.float32), np.zeros(m, np.int64), np.zeros(256, np.float32),
-        np.ones(256, np.float32), np.zeros((1024, 384), np.float32), 2,
-        {"appearance": Calibration(0, 1)}, {"appearance": Calibration(0, 1)},
-    )  # fmt: skip
+        GRID,
+        np.zeros((m, 384), np.float32),
+        np.zeros(m, np.int64),
+        np.zeros(256, np.float32),
+        np.ones(256, np.float32),
+        np.zeros((1024, 384), np.float32),
+        2,
+        {"appearance": Calibration(0, 1)},
+        {"appearance": Calibration(0, 1)},
+    )
     assert model.nbytes <= 64 * 2**20
