@@ -20,7 +20,7 @@ echo "== 1/4 a 24 s clip of vtest.avi with a camera tamper from 8 s to 16 s; the
 echo "        its normal from the rest of its footage (24 s to 79 s, no anomaly in it)"
 "$BIN/vau-edge" make-clip --kind tamper --span 8 16 --seconds 24 --out "$OUT/clip.avi"
 "$BIN/vau-edge" learn --source "$("$BIN/vau-models" path vtest.avi)" --start 24 \
-  --out "$OUT/normality" --camera-id cam-0
+  --out "$OUT/normality" --camera-id cam-0 --log-format text
 
 MOSQUITTO=$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null || true)
 CLOUD_PORT=$(free_port)
