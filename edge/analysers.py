@@ -116,7 +116,6 @@ class FusedAnalyser:
         self._runner = runner
         self._sets = sets
         self._last_t: float | None = None
-        self._prev: F32 | None = None  # the previous frame's patches, for every patch's change
         self.input_size = runner.input_size
 
     def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
@@ -139,13 +138,7 @@ class FusedAnalyser:
                 tokens=kept, distances=dist.astype(np.float32, copy=False),
                 patches=step.patches.shape[0], grid=grid, keyframe=step.keyframe,
             )  # fmt: skip
-            change = (
-                None
-                if step.keyframe or self._prev is None
-                else l1_distance(step.patches, self._prev)
-            )
-            self._prev = step.patches
-            out.append(Analysis(eff, step.cls, step.score, step.patches, change))
+            out.append(Analysis(eff, step.cls, step.score, step.patches, step.change))
             times.add("encoder", t1 - t0)
             times.add("sets", time.perf_counter() - t1)
         return out
@@ -153,7 +146,6 @@ class FusedAnalyser:
     def reset(self) -> None:
         self._runner.reset()
         self._last_t = None
-        self._prev = None
 
     def close(self) -> None:
         self._runner.close()

@@ -29,7 +29,7 @@ from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.base import Judgement
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.scoring.tap import Tap
-from vau.edge.sets import SetsSelector, reselect, selection_key, top_k
+from vau.edge.sets import SetsSelector, prefer
 from vau.edge.settings import EdgeSettings
 from vau.edge.sources import open_source, sampled
 from vau.edge.tetg import load_head
@@ -45,10 +45,9 @@ HOUR = 3600.0
 @dataclass
 class Encoded:
     """What the pipeline produced for the footage: every frame's tokens and scores, the events and
-    windows, and (with a normality model) each frame's change and anomaly map for re-selection."""
+    windows, and (with a normality model) each frame's anomaly map for re-selection."""
 
     tokens: list[Tokens] = field(default_factory=list)
-    changes: list[F32 | None] = field(default_factory=list)
     maps: list[F32 | None] = field(default_factory=list)
     scores: list[FrameScore] = field(default_factory=list)
     events: list[EventUpdate] = field(default_factory=list)
@@ -72,7 +71,6 @@ class Encoded:
     def keep(self, a: Analysis, judged: Judgement) -> None:
         e = a.effective
         self.tokens.append(Tokens(e.seq, e.t, e.wall_time, a.patches, a.cls, e.grid))
-        self.changes.append(a.change)
         self.maps.append(judged.anomaly_map)
 
 
@@ -100,12 +98,9 @@ def select(data: Encoded, ratio: float, how: str, settings: EdgeSettings) -> lis
     """Every frame's kept tokens at `ratio`, ranked by change (SETS) or by the anomaly map."""
     selector = SetsSelector(settings.sets.model_copy(update={"keep_ratio": ratio}))
     out = []
-    for tokens, change, amap in zip(data.tokens, data.changes, data.maps, strict=True):
-        eff = selector.select(tokens)
-        if how != "change" and amap is not None:
-            key = selection_key(change, amap, how)
-            eff = reselect(eff, tokens.patches, change, top_k(key, eff.kept))
-        out.append(eff)
+    for tokens, amap in zip(data.tokens, data.maps, strict=True):
+        eff, change = selector.step(tokens)
+        out.append(prefer(eff, tokens.patches, change, amap, how))
     return out
 
 

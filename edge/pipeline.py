@@ -23,7 +23,7 @@ from vau.edge.encoders.base import preprocess
 from vau.edge.events import EventTracker
 from vau.edge.scoring.base import FrameScorer, Judgement
 from vau.edge.scoring.head import HeadScorer
-from vau.edge.sets import reselect, selection_key, top_k
+from vau.edge.sets import prefer
 from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import Sink
 from vau.edge.timing import STAGES, StageTimes
@@ -112,8 +112,9 @@ class Pipeline:
             t3 = time.perf_counter()
             times.add("normality", t3 - t2)
             fs, updates = self._tracker.observe(eff.seq, eff.t, judged.score)
-            fs = replace(fs, normality=judged.normality, hot=judged.hot,
-                         components=judged.components)  # fmt: skip
+            fs = replace(
+                fs, normality=judged.normality, hot=judged.hot, components=judged.components
+            )
             self._scorer.settle(eff.t, self._tracker.is_open)
             self._windows.observe(fs)
             times.add("events", time.perf_counter() - t3)
@@ -124,16 +125,9 @@ class Pipeline:
     def _select(self, result: Analysis, judged: Judgement) -> EffectiveTokens:
         """SETS's kept patches, re-ranked by the anomaly map when sets.select asks for it."""
         eff, sets = result.effective, self._cfg.sets
-        amap = judged.anomaly_map
-        if (
-            sets.select == "change"
-            or amap is None
-            or sets.mode != "topk"
-            or eff.kept == eff.patches
-        ):
+        if sets.mode != "topk":
             return eff
-        key = selection_key(result.change, amap, sets.select)
-        return reselect(eff, result.patches, result.change, top_k(key, eff.kept))
+        return prefer(eff, result.patches, result.change, judged.anomaly_map, sets.select)
 
     def _emit_frame(self, eff: EffectiveTokens, fs: FrameScore) -> None:
         self.stats.frames += 1

@@ -108,10 +108,15 @@ def selection_key(change: F32 | None, novelty: F32, select: str) -> F32:
     return ranks(change) + ranks(novelty)
 
 
-def reselect(
-    eff: EffectiveTokens, patches: F32, change: F32 | None, indices: I64
+def prefer(
+    eff: EffectiveTokens, patches: F32, change: F32 | None, novelty: F32 | None, select: str
 ) -> EffectiveTokens:
-    """`eff` with other kept patches; distances stay each patch's change (keyframe: to the mean)."""
+    """`eff` with the same number of patches, re-ranked by `selection_key` for `select` = novelty
+    or both; unchanged for `change`, without an anomaly map, or when every patch is kept. Distances
+    stay each patch's change (a keyframe's: to its mean token)."""
+    if select == "change" or novelty is None or eff.kept == eff.patches:
+        return eff
+    indices = top_k(selection_key(change, novelty, select), eff.kept)
     if change is None:
         change = l1_distance(patches, patches.mean(axis=0, keepdims=True))
     return replace(

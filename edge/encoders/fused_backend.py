@@ -45,6 +45,7 @@ class FusedStep:
     kept: F32  # (K, C)
     distances: F32  # (K,) L1 distance of each kept patch to its reference
     keyframe: bool
+    change: F32 | None = None  # (N,) every patch's L1 change since the last frame; None: keyframe
 
 
 class GraphSession(Protocol):
@@ -114,14 +115,16 @@ class FusedRunner:
 
         A keyframe's reference is its own mean token, unknown before the run, so its top-K is
         taken on the host from the returned patches (`sets.top_k`, ~0.1 ms), not a second run.
-        Distances of the kept patches are recomputed on the host (K x C, a few microseconds).
+        Every patch's change is recomputed on the host (N x C, ~0.05 ms): the normality model reads
+        all of them, and the kept patches' distances are their share.
         """
         prev = self._prev
+        change = None
         if prev is not None:
             out = self.run(image, prev)
             patches, idx = out.patches[0], out.indices[0]
-            dist = l1_distance(out.kept[0], prev[0][idx])
-            kept = out.kept[0]
+            change = l1_distance(patches, prev[0])
+            dist, kept = change[idx], out.kept[0]
         else:
             n, c = self.manifest.patches, self.embed_dim
             out = self.run(image, np.zeros((1, n, c), dtype=np.float32))
@@ -132,7 +135,7 @@ class FusedRunner:
         self._prev = out.patches
         return FusedStep(
             patches, out.cls[0], float(out.score[0]), idx, np.ascontiguousarray(kept),
-            np.ascontiguousarray(dist), keyframe=prev is None,
+            np.ascontiguousarray(dist), keyframe=prev is None, change=change,
         )  # fmt: skip
 
     def reset(self) -> None:

@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vau.edge.sets import SetsSelector, keep_count, l1_distance, over_threshold, top_k
+from vau.edge.sets import (
+    SetsSelector,
+    keep_count,
+    l1_distance,
+    over_threshold,
+    prefer,
+    top_k,
+)
 from vau.edge.settings import SetsSettings
 from vau.edge.types import Tokens
 
@@ -112,3 +119,30 @@ def test_selector_count_follows_keep_ratio_on_dinov2_sized_grid(ratio: float) ->
     for t in range(3):
         eff = sel.select(_tokens(rng.normal(size=(256, 384)), t=float(t)))
         assert eff.kept == round(256 * ratio)
+
+
+def _two_frames() -> tuple[SetsSelector, np.ndarray, np.ndarray]:
+    sel = SetsSelector(SetsSettings(keep_ratio=0.4))  # 2 of 5 patches
+    prev = np.zeros((5, 2), np.float32)
+    cur = np.array([[5, 0], [4, 0], [0, 0], [1, 0], [0, 0]], np.float32)  # change: 5 4 0 1 0
+    sel.select(_tokens(prev, t=0.0))
+    return sel, cur, np.array([0.0, 0.1, 0.2, 3.0, 2.0], np.float32)  # novelty
+
+
+def test_novelty_selection_keeps_the_most_anomalous_patches_at_the_same_count() -> None:
+    sel, cur, novelty = _two_frames()
+    eff, change = sel.step(_tokens(cur, t=0.5))
+    assert eff.indices.tolist() == [0, 1]  # SETS: most changed
+    picked = prefer(eff, cur, change, novelty, "novelty")
+    assert picked.indices.tolist() == [3, 4] and picked.kept == eff.kept
+    assert picked.tokens.tolist() == cur[[3, 4]].tolist()
+    assert picked.distances.tolist() == [1.0, 0.0]  # still each patch's change
+
+
+def test_both_ranks_change_and_novelty_together_and_change_leaves_sets_alone() -> None:
+    sel, cur, novelty = _two_frames()
+    eff, change = sel.step(_tokens(cur, t=0.5))
+    # rank sums: change ranks 4 3 0 2 1 (ties stable), novelty ranks 0 1 2 4 3 -> 4 4 2 6 4
+    assert prefer(eff, cur, change, novelty, "both").indices.tolist() == [0, 3]
+    assert prefer(eff, cur, change, novelty, "change") is eff
+    assert prefer(eff, cur, change, None, "novelty") is eff  # no model: SETS as it was
