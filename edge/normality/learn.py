@@ -72,11 +72,9 @@ def normal_frames(
         seconds = (got[-1].t - got[0].t + 1.0 / cfg.source.fps) if got else 0.0
         footage.append({"source": str(path), "seconds": round(seconds, 2), "frames": len(got)})
         keeper.offset = (got[-1].t if got else keeper.offset) + settings.sets.max_gap_s + 1.0
-    return [_f32(f) for f in keeper.frames], footage
-
-
-def _f32(f: NormalFrame) -> NormalFrame:
-    return NormalFrame(f.t, f.patches.astype(np.float32), f.change, f.cls, f.head)
+    # Patches stay float16 (half the memory): the model reads them through normalise_rows,
+    # which works in float32.
+    return keeper.frames, footage
 
 
 def learn(

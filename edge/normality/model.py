@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,10 +41,12 @@ FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
 TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
 
 
-def normalise_rows(x: F32) -> F32:
-    """Rows scaled to unit L2 norm (cosine similarity becomes a dot product)."""
+def normalise_rows(x: npt.NDArray[np.floating[Any]]) -> F32:
+    """Rows (float32, or the float16 kept while learning) scaled to unit L2 norm in float32, so
+    cosine similarity becomes a dot product."""
+    x = np.asarray(x, np.float32)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
-    out: F32 = (x / np.maximum(n, 1e-12)).astype(np.float32, copy=False)
+    out: F32 = x / np.maximum(n, 1e-12)
     return out
 
 

@@ -100,8 +100,7 @@ class OnlineNormality:
         seconds = eff.t - self._warm[0].t
         if seconds < max(self._cfg.warmup_s, MIN_LEARN_S):
             return
-        frames = [replace(f, patches=f.patches.astype(np.float32)) for f in self._warm]
-        self._warm = []
+        frames, self._warm = self._warm, []
         try:
             model = fit(frames, eff.grid, self._cfg.memory_patches, self._cfg.radius)
         except LearnError as exc:

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from vau.edge.normality.online import OnlineNormality
-from vau.edge.normality.store import NormalityError, Provenance, load_model
+from vau.edge.normality.store import MANIFEST, NormalityError, Provenance, load_model
 from vau.edge.scoring.base import FrameScorer
 from vau.edge.scoring.fused import FusedScorer
 from vau.edge.scoring.head import HeadScorer
@@ -51,6 +52,8 @@ def model_folder(settings: EdgeSettings) -> Path:
 def build_source(settings: EdgeSettings, embed_dim: int) -> OnlineNormality | None:
     """The camera's model (loaded, or to be learnt online); None when neither is configured."""
     cfg = settings.normality
+    if cfg.path is None and cfg.warmup_s == 0:
+        return None
     enc = settings.encoder
     folder = model_folder(settings)
     prov = Provenance(
@@ -62,9 +65,7 @@ def build_source(settings: EdgeSettings, embed_dim: int) -> OnlineNormality | No
         head=head_sha(settings),
         settings={"memory_patches": cfg.memory_patches, "radius": cfg.radius},
     )
-    if cfg.path is None and cfg.warmup_s == 0:
-        return None
-    if (folder / "normality.json").exists() or cfg.warmup_s == 0:
+    if (folder / MANIFEST).exists() or cfg.warmup_s == 0:
         model, raw = load_model(folder, prov.encoder, enc.input_size, embed_dim, cfg.device)
         if abs(float(raw.get("fps", prov.fps)) - prov.fps) > 1e-6:
             log.warning(
@@ -81,15 +82,13 @@ def build_source(settings: EdgeSettings, embed_dim: int) -> OnlineNormality | No
                 folder,
             )
         core = raw.get("settings", {}).get("core_patches")
-        loaded = Provenance(
-            **{
-                **prov.__dict__,
-                "footage": raw.get("footage", []),
-                "frames": raw.get("frames", 0),
-                "seconds": raw.get("seconds", 0.0),
-                "created": raw.get("created", ""),
-                "updates": raw.get("updates", {}),
-            }
+        loaded = replace(
+            prov,
+            footage=raw.get("footage", []),
+            frames=raw.get("frames", 0),
+            seconds=raw.get("seconds", 0.0),
+            created=raw.get("created", ""),
+            updates=raw.get("updates", {}),
         )
         log.info(
             "normality model %s (%s patches, learnt from %.0f s)",
