@@ -26,6 +26,7 @@ FLAG_KEYS = {  # flag dest -> settings key; a flag left unset does not override 
     "data_dir": "data_dir",
     "metrics_port": "metrics_port",
     "tokens_file": "tokens_file",
+    "http_port": "http_port",
 }
 
 
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of ingest.sqlite3")
     p.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus port")
     p.add_argument("--tokens-file", type=Path, metavar="F", help="device token hashes (JSON)")
+    p.add_argument("--http-port", type=int, metavar="P", help="review page port (0 = any)")
     p.set_defaults(handler=cmd_serve)
     p = sub.add_parser("stats", help="per-device, per-camera ingest counts")
     p.add_argument("--data-dir", type=Path, required=True, metavar="DIR")

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vau.cloud.explain.settings import ExplainSettings
-from vau.common.net import host_port, is_loopback
+from vau.common.net import host_port, is_loopback, is_loopback_host
 from vau.common.settings import LayeredSettings, SettingsError, Strict, environment_keys, load
 
 __all__ = [
@@ -193,6 +193,21 @@ class CloudSettings(LayeredSettings):
     tokens_file: Path | None = Field(
         None, description="JSON file of per-device token hashes (`vau-cloud tokens add`)."
     )
+    http_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the review page (events live, explanations, where they happened) "
+        "and its JSON API; 0 = any free one; unset = no page.",
+    )
+    http_host: str | None = Field(
+        None, min_length=1, description="Address the review page binds; unset = the listen host."
+    )
+    http_public: bool = Field(
+        False,
+        description="Allow the review page, which has no login, on a non-loopback address "
+        "(put an authenticating proxy in front of it).",
+    )
     query_readers: tuple[str, ...] = Field(
         (),
         description="Identities (certificate CN or tokens-file name) that may read every "
@@ -219,6 +234,21 @@ class CloudSettings(LayeredSettings):
     def _listen_is_host_port(cls, v: str) -> str:
         host_port(v)
         return v
+
+    @property
+    def http_bind_host(self) -> str:
+        """The review page's address: http_host, else the host of `listen`."""
+        return self.http_host if self.http_host is not None else host_port(self.listen)[0]
+
+    @model_validator(mode="after")
+    def _public_page_needs_consent(self) -> CloudSettings:
+        host = self.http_bind_host
+        if self.http_port is not None and not self.http_public and not is_loopback_host(host):
+            raise ValueError(
+                f"the review page has no login: refusing to serve it on {host}; set http_host "
+                "= 127.0.0.1 (with an authenticating proxy in front) or http_public = true"
+            )
+        return self
 
     @model_validator(mode="after")
     def _token_mode_needs_tokens(self) -> CloudSettings:
