@@ -16,6 +16,8 @@ $(BIN)/python:
 install: $(BIN)/python  ## venv, dependencies, the project (editable) and the offline assets
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
+	@if command -v npm >/dev/null; then cd cloud/review/web && npm ci --silent; else \
+		echo "npm not found: the review page cannot draw score curves (install npm, then make install)"; fi
 	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq mosquitto; } || \
 		echo "Mosquitto not installed: make demo prints alerts from the cloud's log instead"

@@ -28,6 +28,7 @@ from vau.cloud.mqtt import MqttConfigError, MqttService
 from vau.cloud.notify import LogNotifier, Notifier
 from vau.cloud.query.query_codec import SERVICE as QUERY_SERVICE
 from vau.cloud.query.servicer import QueryServicer
+from vau.cloud.review import ReviewBindError, ReviewPage
 from vau.cloud.servicer import UplinkServicer
 from vau.cloud.sessions import SessionRegistry
 from vau.cloud.settings import CloudSettings, TlsSettings, is_loopback
@@ -57,6 +58,7 @@ class CloudServer:
     mqtt: MqttService | None = None  # set when settings.mqtt.host is
     explainer: ExplainerService | None = None  # set when settings.explain.enabled
     query: QueryServicer | None = None
+    review: ReviewPage | None = None  # set when settings.http_port is
     _stopping: bool = field(default=False, repr=False)
 
     async def start(self) -> None:
@@ -69,6 +71,8 @@ class CloudServer:
             await self.explainer.start()
         if self.settings.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.settings.metrics_port)
+        if self.review is not None:
+            await self.review.start()
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Graceful stop; safe to call twice."""
@@ -81,6 +85,8 @@ class CloudServer:
         self.admission.stop_all()
         await self.grpc_server.stop(self.settings.shutdown.grace_s if grace is None else grace)
         self.sessions.close()
+        if self.review is not None:
+            await self.review.stop()
         if self.query is not None:
             await self.query.close()
         if self.explainer is not None:
@@ -118,6 +124,7 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     port = _bind(server, settings.listen, creds, store)
     cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
     cloud.port, cloud.mqtt, cloud.query = port, mqtt, query
+    cloud.review = _review_page(settings, metrics, store)
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
         cloud.explainer = ExplainerService(
@@ -137,6 +144,21 @@ def _mqtt_service(
     except (MqttConfigError, OSError, sqlite3.Error) as exc:
         store.close()
         raise ServerConfigError(f"cannot set up MQTT alerts: {exc}") from None
+
+
+def _review_page(s: CloudSettings, metrics: CloudMetrics, store: AsyncStore) -> ReviewPage | None:
+    if s.http_port is None:
+        return None
+    if not s.explain.enabled:
+        log.warning(
+            "review page: the explainer is off, and today only the explainer records events "
+            "in the event store, so the page lists none (set explain.enabled = true)"
+        )
+    try:
+        return ReviewPage.bind(s.http_bind_host, s.http_port, s.data_dir, metrics.registry)
+    except ReviewBindError as exc:
+        store.close()
+        raise ServerConfigError(str(exc)) from None
 
 
 def _open_store(s: CloudSettings) -> AsyncStore:

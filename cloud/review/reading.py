@@ -1,0 +1,87 @@
+"""Everything the review page reads from storage, in one place (issue 11 moves storage behind
+interfaces; this is the module to move).
+
+Events and explanations come from the event store through the Query service's `EventReader` (one
+worker thread, the SQLite connection opened there) and its `EventView`; an event's frames come from
+the ingest store, chosen as the explainer chooses its evidence: the frames of the event's stored
+window, or, while it is open, its newest frames since it started. The ingest reader is used only
+on that same worker thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vau.cloud.event_store import EventKey, EventStore, StoredEvent
+from vau.cloud.explain.ingest_reader import IngestReader
+from vau.cloud.query.model import EventView, explanation_of
+from vau.cloud.query.servicer import EventReader
+from vau.cloud.records import TokenFrame
+from vau.cloud.review.model import EventDetail, EventFilter, FrameCells
+
+OPEN_FRAMES = 64  # frames shown for an event without a window (newest, since its start)
+MIN_SCAN = 64  # window frames are looked for among max(MIN_SCAN, 4 x window) frames before it
+
+
+class ReviewReader:
+    def __init__(self, data_dir: Path) -> None:
+        self._events = EventReader(data_dir)
+        self._ingest = IngestReader(data_dir)  # touched only inside self._events.run
+
+    async def events(self, f: EventFilter) -> list[EventView]:
+        return await self._events.run(lambda s: _events(s, f))
+
+    async def detail(self, key: EventKey) -> EventDetail | None:
+        return await self._events.run(lambda s: _detail(s, self._ingest, key))
+
+    async def close(self) -> None:
+        await self._events.run(lambda _s: self._ingest.close())
+        await self._events.close()
+
+
+def _view(store: EventStore, e: StoredEvent) -> EventView:
+    return EventView(e, explanation_of(store.explanation((e.device, e.camera, e.event_id))))
+
+
+def _events(store: EventStore, f: EventFilter) -> list[EventView]:
+    """Newest change first; the store filters device and camera, the time range is applied here
+    (reading further back while the range is not yet covered)."""
+    fetch = f.limit
+    while True:
+        rows = store.events(f.device, f.camera, fetch)
+        chosen = [e for e in rows if f.contains(e.updated)]
+        exhausted = len(rows) < fetch or (f.since is not None and rows[-1].updated < f.since)
+        if len(chosen) >= f.limit or exhausted:
+            return [_view(store, e) for e in chosen[: f.limit]]
+        fetch *= 4
+
+
+def _detail(store: EventStore, ingest: IngestReader, key: EventKey) -> EventDetail | None:
+    event = store.event(key)
+    if event is None:
+        return None
+    window = store.window(key)
+    device, camera, _ = key
+    if window is not None:
+        scan = max(MIN_SCAN, 4 * len(window.frame_seqs))
+        got = ingest.frames(device, camera, event.epoch, window.record_seq, scan)
+        wanted = set(window.frame_seqs)
+        frames = [(t, f) for t, f in got if f.frame_seq in wanted]
+    else:
+        got = ingest.frames(device, camera, event.epoch, 2**63 - 1, OPEN_FRAMES)
+        frames = [(t, f) for t, f in got if t >= event.start]
+    grid = frames[0][1].grid if frames else None
+    cells = tuple(_cells(t, f) for t, f in frames if f.grid == grid)
+    return EventDetail(_view(store, event), window, grid, cells)
+
+
+def _cells(t: float, f: TokenFrame) -> FrameCells:
+    return FrameCells(
+        seq=f.frame_seq,
+        t=t,
+        score=f.score,
+        smoothed=f.smoothed,
+        normality=f.normality,
+        kept=tuple(int(i) for i in f.indices),
+        hot=tuple(int(i) for i in f.hot),
+    )
