@@ -36,7 +36,10 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from vau.cloud.store import check_data_dir
+
     settings = load_settings(args.config, overrides_from(args))
+    check_data_dir(settings.data_dir)  # before anything is logged: the error is the one line
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if cloud_environment_keys():
         log.info("settings from environment: %s", ", ".join(cloud_environment_keys()))
@@ -48,7 +51,11 @@ async def _serve(settings: CloudSettings) -> int:
     from vau.common.net import host_port
 
     server, port = create_server(settings)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:  # e.g. the metrics port taken: stop what did start, on this loop
+        await server.shutdown(grace=0)
+        raise
     host, _ = host_port(settings.listen)
     shown = f"[{host}]" if ":" in host else host
     log.info("listening on %s:%d (auth: %s, data: %s)", shown, port, server.auth_mode,
@@ -162,8 +169,9 @@ def user_errors() -> tuple[type[Exception], ...]:
     from vau.cloud.certs import CertError
     from vau.cloud.server import ServerConfigError
     from vau.cloud.store import StoreError
+    from vau.common.net import PortError
 
-    return SettingsError, ServerConfigError, StoreError, CertError, TokenFileError
+    return SettingsError, ServerConfigError, StoreError, CertError, TokenFileError, PortError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

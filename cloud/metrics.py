@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from vau.common.net import port_error
+
 _COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -55,8 +57,12 @@ class CloudMetrics:
         )
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Expose /metrics over HTTP on `port` (0 = any free one) from a daemon thread; the port."""
-        httpd, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        """Expose /metrics over HTTP on `port` (0 = any free one) from a daemon thread; the port.
+        PortError when it cannot be listened on."""
+        try:
+            httpd, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        except OSError as exc:
+            raise port_error("metrics", port, exc, "--metrics-port") from None
         return int(httpd.server_port)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vau.cloud.records import AcceptedRecord
+from vau.common.dirs import DataDirError, ensure_data_dir
 
 DB_NAME = "ingest.sqlite3"
 SCHEMA_VERSION = 1
@@ -83,11 +84,19 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def check_data_dir(data_dir: Path) -> None:
+    """Create the server's data folder if missing; StoreError saying what to change otherwise."""
+    try:
+        ensure_data_dir(data_dir, "--data-dir (data_dir)")
+    except DataDirError as exc:
+        raise StoreError(str(exc)) from None
+
+
 class IngestStore:
     """Owns one SQLite connection; use it from one thread only."""
 
     def __init__(self, data_dir: Path, retention_s: float) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        check_data_dir(data_dir)
         self.path = data_dir / DB_NAME
         self.retention_s = retention_s
         self._conn = connect(self.path)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -113,6 +114,13 @@ def _check_env_names(cls: type[LayeredSettings]) -> None:
         )
 
 
+def _message(err: ErrorDetails, key: str) -> str:
+    """The error without pydantic's "Value error, " prefix, and the value unless already named."""
+    msg = err["msg"].removeprefix("Value error, ")
+    value = "<secret>" if "token" in key or "password" in key else repr(err.get("input"))
+    return msg if value in msg else f"{msg} (got {value})"
+
+
 def _describe(exc: ValidationError, config: Path | None, prefix: str) -> str:
     where = f" (layers: defaults, {config or 'no config file'}, {prefix}* env, flags)"
     lines = [f"invalid settings{where}:"]
@@ -122,6 +130,5 @@ def _describe(exc: ValidationError, config: Path | None, prefix: str) -> str:
             env = prefix + key.replace(".", "__").upper()
             lines.append(f"  {key}: unknown setting (check spelling; env form would be {env})")
         else:
-            value = "<secret>" if "token" in key or "password" in key else repr(err.get("input"))
-            lines.append(f"  {key}: {err['msg']} (got {value})")
+            lines.append(f"  {key}: {_message(err, key)}")
     return "\n".join(lines)

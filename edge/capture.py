@@ -36,6 +36,11 @@ class SourceError(Exception):
     """The source cannot deliver frames; the message says what to check."""
 
 
+class SourceCancelledError(Exception):
+    """A stop was requested while a live source was still connecting (like asyncio.CancelledError:
+    a request, not a failure)."""
+
+
 class SourceKind(StrEnum):
     CAMERA = "camera"
     STREAM = "stream"

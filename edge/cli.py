@@ -132,6 +132,11 @@ def cmd_outbox_stats(args: argparse.Namespace) -> int:
 def _add_config(sub: Any) -> None:
     p = sub.add_parser("config", help="print the effective settings as JSON")
     _add_common(p)
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="a table instead: key, value, default, bounds or choices, description",
+    )
     p.set_defaults(handler=cmd_config)
 
 
@@ -153,7 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    print(settings_from(args).model_dump_json(indent=2))
+    settings = settings_from(args)
+    if args.explain:
+        from vau.common.settings_table import format_table, setting_rows
+
+        print(format_table(setting_rows(settings)))
+    else:
+        print(settings.model_dump_json(indent=2))
     return 0
 
 
@@ -176,6 +187,9 @@ def _setup_logging(settings: EdgeSettings) -> None:
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
+    """The first SIGINT / SIGTERM sets `stop`, which every waiting part of a run watches (the
+    source's connecting and reconnecting included); a second one ends the process at once."""
+
     def handle(signum: int, _frame: object) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
@@ -188,6 +202,7 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 def user_errors() -> tuple[type[Exception], ...]:
     """Errors that mean the user must change something: one line, exit 2, no traceback."""
     from vau.assets import AssetError
+    from vau.common.net import PortError
     from vau.edge.encoders.base import EncoderError
     from vau.edge.manifest import ManifestError
     from vau.edge.normality.store import NormalityError
@@ -198,7 +213,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
     return (
         SettingsError, SourceError, EncoderError, HeadError, AssetError, ManifestError,
-        UplinkConfigError, OutboxError, NormalityError,
+        UplinkConfigError, OutboxError, NormalityError, PortError,
     )  # fmt: skip
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from vau.common.net import port_error
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
@@ -99,8 +101,11 @@ WINDOW_FRAMES_MISSING = Counter(
 
 
 def serve(port: int, addr: str = "0.0.0.0") -> int:
-    """Expose /metrics; returns the bound port (pass 0 for a free one)."""
-    server, _thread = start_http_server(port, addr=addr, registry=REGISTRY)
+    """Expose /metrics; returns the bound port (pass 0 for a free one). PortError when taken."""
+    try:
+        server, _thread = start_http_server(port, addr=addr, registry=REGISTRY)
+    except OSError as exc:
+        raise port_error("metrics", port, exc, "--metrics-port (output.metrics_port)") from None
     return int(server.server_port)
 
 

@@ -14,7 +14,7 @@ from vau.edge.pipeline import Pipeline, RunStats
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.settings import EdgeSettings
 from vau.edge.sinks import JsonlSink, Sink
-from vau.edge.sources import open_source, sampled
+from vau.edge.sources import SourceCancelledError, open_source, sampled
 from vau.edge.tetg import load_head
 
 if TYPE_CHECKING:
@@ -60,14 +60,18 @@ def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = Fal
     status = StatusLine() if settings.output.status_line else None
     sinks = build_sinks(settings) + ([link.sink] if link is not None else [])
     pipeline = Pipeline(settings, analyser, sinks, on_frame=status, scorer=scorer)
+    footage = sample_footage(settings)
     try:
-        with open_source(settings.source, settings.camera_id, sample_footage(settings)) as source:
+        with open_source(settings.source, settings.camera_id, footage, stop) as source:
             log.info(
                 "running camera=%s source=%s backend=%s keep_ratio=%s fps=%s",
                 settings.camera_id, source.describe(), analyser.name,
                 settings.sets.keep_ratio, settings.source.fps,
             )  # fmt: skip
             stats = pipeline.run(sampled(source, settings.source.fps, settings.camera_id), stop)
+    except SourceCancelledError as exc:  # a stop request while connecting: a clean stop
+        log.info("%s", exc)
+        return 0
     finally:
         if status is not None:
             status.finish()

@@ -42,6 +42,12 @@ class FrameBuffer:
         with self._cond:
             return len(self._frames)
 
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called (frames may still wait to be drained)."""
+        with self._cond:
+            return self._closed
+
     def put(self, frame: Frame) -> bool:
         """Add `frame`; True when an older waiting frame had to be discarded to make room."""
         with self._cond:

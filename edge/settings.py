@@ -43,10 +43,25 @@ class SourceSettings(Strict):
     buffer_frames: int = Field(
         2, ge=1, le=64, description="Live sources only: frames buffered; the newest frame wins."
     )
-    reconnect_initial_s: float = Field(0.5, gt=0, le=60, description="First reconnect delay.")
-    reconnect_max_s: float = Field(30.0, gt=0, le=600, description="Reconnect delay ceiling.")
+    reconnect_initial_s: float = Field(
+        0.5, gt=0, le=60, description="Live sources: first reconnect delay (doubles, jittered)."
+    )
+    reconnect_max_s: float = Field(
+        30.0, gt=0, le=600, description="Live sources: reconnect delay ceiling."
+    )
     reconnect_attempts: int = Field(
-        0, ge=0, description="Consecutive failed reconnects before giving up; 0 retries forever."
+        0,
+        ge=0,
+        description="Live sources: consecutive failed reconnects before giving up; 0 retries "
+        "forever.",
+    )
+    first_connect_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        le=86_400,
+        description="Live sources: give up (exit 2) when the first connection has not succeeded "
+        "within this long (a mistyped URL); once frames came, reconnect_attempts applies. 0 "
+        "retries forever.",
     )
 
 

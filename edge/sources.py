@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import cv2
 from vau.edge.capture import (
     FALLBACK_FPS,
     FrameSource,
+    SourceCancelledError,
     SourceError,
     SourceKind,
     SourceSpec,
@@ -34,10 +36,22 @@ from vau.edge.settings import SourceSettings
 from vau.edge.types import U8, Frame
 
 __all__ = [
-    "FALLBACK_FPS", "FileSource", "FrameBuffer", "FrameSource", "LiveSource", "Sampler",
-    "SourceError", "SourceKind", "SourceSpec", "backoff_delay", "classify", "open_source",
-    "redact_uri", "sampled",
-]  # fmt: skip
+    "FALLBACK_FPS",
+    "FileSource",
+    "FrameBuffer",
+    "FrameSource",
+    "LiveSource",
+    "Sampler",
+    "SourceCancelledError",
+    "SourceError",
+    "SourceKind",
+    "SourceSpec",
+    "backoff_delay",
+    "classify",
+    "open_source",
+    "redact_uri",
+    "sampled",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +118,20 @@ class FileSource(FrameSource):
         return t
 
 
-def open_source(cfg: SourceSettings, camera: str, sample_path: Path | None = None) -> FrameSource:
-    """Open the source `cfg.uri` names; raises SourceError saying what to fix."""
+def open_source(
+    cfg: SourceSettings,
+    camera: str,
+    sample_path: Path | None = None,
+    stop: threading.Event | None = None,
+) -> FrameSource:
+    """Open the source `cfg.uri` names; raises SourceError saying what to fix, or
+    SourceCancelledError when `stop` is set before a live source connects (a live source also ends
+    its frames on `stop`)."""
     spec = classify(cfg.uri, sample_path)
     source: FrameSource
     if spec.kind is SourceKind.FILE:
         source = FileSource(spec, camera)
     else:
-        source = LiveSource(spec, cfg, camera)
+        source = LiveSource(spec, cfg, camera, stop)
     log.info("opened %s: %dx%d at %.2f fps", source.describe(), *source.size, source.fps)
     return source

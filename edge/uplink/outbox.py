@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from vau.common.dirs import DataDirError, ensure_data_dir
 from vau.edge import metrics
 from vau.edge.uplink import outbox_db as odb
 from vau.edge.uplink.outbox_db import FILENAME, OutboxError, Removed
@@ -60,7 +61,10 @@ class Outbox:
         if max_bytes <= 0 or ttl_s <= 0:
             raise ValueError(f"max_bytes ({max_bytes}) and ttl_s ({ttl_s}) must be positive")
         self.max_bytes, self.ttl_s, self._clock = max_bytes, ttl_s, clock
-        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            ensure_data_dir(data_dir, "--data-dir (uplink.data_dir)")
+        except DataDirError as exc:
+            raise OutboxError(str(exc)) from None
         self.path = data_dir / FILENAME
         self._claim = odb.claim(data_dir)
         try:

@@ -23,6 +23,7 @@ from vau.edge.settings import SourceSettings
 from vau.edge.sources import (
     FrameBuffer,
     Sampler,
+    SourceCancelledError,
     SourceError,
     SourceKind,
     backoff_delay,
@@ -369,3 +370,50 @@ def test_vtest_sampled_at_2fps_gives_half_second_steps(camera: str, vtest_path: 
         frames = list(sampled(source, 2.0, camera))
     assert len(frames) in (159, 160)
     assert np.diff([f.t for f in frames]) == pytest.approx(0.5)
+
+
+def test_live_source_first_connect_gives_up_after_its_timeout_with_the_fix(camera: str) -> None:
+    """A mistyped URL is a user error: with unlimited reconnects the first connection still ends."""
+    cfg = SourceSettings(
+        uri=f"rtsp://user:pw@127.0.0.1:{free_port()}/x",
+        first_connect_timeout_s=0.6,
+        reconnect_initial_s=0.05,
+        reconnect_max_s=0.1,
+    )
+    assert cfg.reconnect_attempts == 0  # the default: a stream that once worked retries forever
+    start = time.monotonic()
+    with pytest.raises(SourceError, match=r"no connection within 0\.6 s .*check the URL") as err:
+        open_source(cfg, camera)
+    assert 0.6 <= time.monotonic() - start < 3.0
+    assert "pw" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_open_source_cancelled_promptly_when_stop_is_set_while_connecting(camera: str) -> None:
+    cfg = SourceSettings(uri=f"rtsp://127.0.0.1:{free_port()}/x", reconnect_initial_s=5.0)
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    start = time.monotonic()
+    with pytest.raises(SourceCancelledError, match="stopped while connecting"):
+        open_source(cfg, camera, stop=stop)
+    assert time.monotonic() - start < 0.3 + 1.0
+
+
+def test_live_source_ends_frames_promptly_when_stop_is_set_while_reconnecting(
+    tmp_path: Path, camera: str
+) -> None:
+    write_clip(tmp_path / "cam.avi")
+    server = serve_files(tmp_path)
+    cfg = SourceSettings(uri=f"http://127.0.0.1:{server.server_address[1]}/cam.avi")
+    cfg = cfg.model_copy(update={"reconnect_initial_s": 5.0, "reconnect_max_s": 5.0})
+    stop = threading.Event()
+    with open_source(cfg, camera, stop=stop) as source:
+        next(source)
+        stop_server(server)  # the rest of the clip is read, then it reconnects (unlimited)
+        deadline = time.monotonic() + 10
+        while metric("vau_edge_source_up", camera=camera) == 1:  # 0 while reconnecting
+            assert time.monotonic() < deadline, "never started reconnecting"
+            time.sleep(0.05)
+        stop.set()
+        start = time.monotonic()
+        rest = list(source)  # at most the frames already buffered, then StopIteration
+        assert time.monotonic() - start < 1.0 and len(rest) <= cfg.buffer_frames
