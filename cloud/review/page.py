@@ -53,7 +53,9 @@ class ReviewPage:
         self._sock = sock
         self.host, self.port = sock.getsockname()[:2]
         self.reader = ReviewReader(data_dir)
-        self._runner = web.AppRunner(build_app(self.reader, registry), access_log=None)
+        self._runner = web.AppRunner(
+            build_app(self.reader, registry), access_log=None, shutdown_timeout=SHUTDOWN_S
+        )
         self._started = False
 
     @classmethod
@@ -67,7 +69,7 @@ class ReviewPage:
 
     async def start(self) -> None:
         await self._runner.setup()
-        await web.SockSite(self._runner, self._sock, shutdown_timeout=SHUTDOWN_S).start()
+        await web.SockSite(self._runner, self._sock).start()
         self._started = True
         log.info("review page on %s", self.url)
         if chart_missing():

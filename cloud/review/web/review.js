@@ -24,7 +24,11 @@ const el = (tag, cls, text) => {
   return e;
 };
 const keyOf = (e) => `${e.device}/${e.camera}/${e.event_id}`;
-const when = (unix) => new Date(unix * 1000).toLocaleString();
+const when = (unix) => { // the time alone for today's events
+  const d = new Date(unix * 1000);
+  const today = d.toDateString() === new Date().toDateString();
+  return today ? d.toLocaleTimeString() : d.toLocaleString();
+};
 const secs = (t) => (t === null || t === undefined ? "…" : `${t.toFixed(1)}s`);
 
 // ----- filters ------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ function drawChart(d) {
     u.ctx.restore();
   };
   const opts = {
-    width: Math.max(320, box.clientWidth - 8), height: 200, series,
+    width: Math.max(320, box.clientWidth - 8), height: 170, series,
     scales: { x: { time: false }, y: { range: [0, 1] } },
     axes: [{ label: "seconds since the stream started" }, {}],
     hooks: { drawClear: [band] },
