@@ -164,3 +164,25 @@ def _check_api_detail(url: str, shipped: ShippedEvent) -> None:
     assert d["event"]["explanation"]["anomaly"] is True
     assert [f["seq"] for f in d["frames"]] == list(shipped.frame_seqs)
     assert set().union(*(f["hot"] for f in d["frames"])) == shipped.hot
+
+
+def test_review_page_when_chart_library_missing_then_banner_and_events_still_listed(
+    tmp_path: Path, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vau.cloud.event_store import EventStore, StoredEvent
+    from vau.cloud.review import app as review_app
+
+    store = EventStore(tmp_path / "data")
+    store.put_event(StoredEvent("dev-a", "cam-0", "ev-1", "new", 1.0, None, 0.8, 1.5, "p", 1, 0.0))
+    store.close()
+    monkeypatch.setitem(review_app.ASSETS, "uplot.js", (tmp_path / "absent.js", "text/javascript"))
+    server = ServerThread(cloud_settings(tmp_path / "data", http_port=0))
+    try:
+        assert server.server.review is not None
+        browser.get(f"http://127.0.0.1:{server.server.review.port}/#event/dev-a/cam-0/ev-1")
+        _wait("the event listed", 10, lambda: _row(browser, "dev-a/cam-0/ev-1"))
+        assert "make install" in browser.find_element("id", "banner").text
+        _wait("the view says why there is no curve", 10,
+              lambda: "make install" in browser.find_element("id", "chart").text)  # fmt: skip
+    finally:
+        server.stop()
