@@ -1,12 +1,13 @@
 """The per-frame model stage: normalised pixels -> SETS's kept tokens, the CLS token and the score.
 
 Two implementations behind one interface, picked by `encoder.backend`:
-- `SplitAnalyser`: an encoder backend (torch, onnx, tensorrt), then `SetsSelector` and the NumPy
-  head on the host. Any SETS mode, any batch size.
+- `SplitAnalyser`: an encoder backend (torch, onnx, tensorrt), then SETS and the NumPy head on the
+  host. Any SETS mode, any batch size.
 - `FusedAnalyser`: one `vau-export` graph does DINOv2 + SETS top-K + the head, so only K tokens
-  leave the runtime (`encoder.backend = "fused"`). Top-K mode, one frame per call (each frame's
-  SETS reference is the previous frame's output).
-Both keep the same keyframe rule (stream start, or a gap over `sets.max_gap_s`).
+  leave the runtime (`encoder.backend = "fused"`). Top-K mode; a batch holds at most one frame of
+  each stream per call (each frame's SETS reference is its stream's previous output).
+Neither keeps stream state: each frame comes with its stream's `sets.StreamMemory`, and both apply
+SETS's one keyframe rule (`sets.choose`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from vau.edge.encoders.base import Encoder, EncoderError, grid_of, to_tokens
 from vau.edge.encoders.fused_backend import FusedRunner
-from vau.edge.sets import SetsSelector, l1_distance
+from vau.edge.sets import StreamMemory, choose, effective
 from vau.edge.settings import EdgeSettings, SetsSettings
 from vau.edge.tetg import AnomalyHead, load_head
 from vau.edge.timing import StageTimes
@@ -43,18 +44,24 @@ class Analysis:
 
 
 class Analyser(Protocol):
+    """The shared, stateless model stage: each frame comes with its stream's `StreamMemory`, so
+    one analyser (one copy of the model) serves every camera."""
+
     @property
     def name(self) -> str: ...
 
     @property
     def input_size(self) -> int: ...
 
-    def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
-        """Frames and their preprocessed (B, 3, S, S) pixels -> one Analysis per frame."""
-        ...
-
-    def reset(self) -> None:
-        """Forget the stream: the next frame is a keyframe."""
+    def analyse(
+        self,
+        frames: Sequence[Frame],
+        pixels: F32,
+        times: StageTimes,
+        memories: Sequence[StreamMemory],
+    ) -> list[Analysis]:
+        """Frames, their preprocessed (B, 3, S, S) pixels and each frame's stream memory (the
+        same memory for frames of one stream, in stream order) -> one Analysis per frame."""
         ...
 
     def close(self) -> None: ...
@@ -65,7 +72,7 @@ class SplitAnalyser:
         head.check_encoder(encoder.embed_dim, encoder.input_size)
         self._encoder = encoder
         self._head = head
-        self._sets = SetsSelector(sets)
+        self._sets = sets
 
     @property
     def name(self) -> str:
@@ -75,7 +82,13 @@ class SplitAnalyser:
     def input_size(self) -> int:
         return self._encoder.input_size
 
-    def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
+    def analyse(
+        self,
+        frames: Sequence[Frame],
+        pixels: F32,
+        times: StageTimes,
+        memories: Sequence[StreamMemory],
+    ) -> list[Analysis]:
         n = len(frames)
         t0 = time.perf_counter()
         patches, cls = self._encoder.encode(pixels)
@@ -83,24 +96,26 @@ class SplitAnalyser:
         scores = self._head.score(cls)
         t2 = time.perf_counter()
         out = []
-        for tokens, score in zip(
-            to_tokens(frames, patches, cls, self.input_size), scores, strict=True
-        ):
-            eff, change = self._sets.step(tokens)
-            out.append(Analysis(eff, tokens.cls, float(score), tokens.patches, change))
+        all_tokens = to_tokens(frames, patches, cls, self.input_size)
+        for tokens, score, memory in zip(all_tokens, scores, memories, strict=True):
+            ref = memory.reference(tokens.t, self._sets.max_gap_s)
+            choice = choose(tokens.patches, ref, self._sets)
+            memory.remember(tokens.t, tokens.patches)
+            eff = effective(tokens, choice)
+            out.append(Analysis(eff, tokens.cls, float(score), tokens.patches, choice.change))
         times.add("encoder", t1 - t0, n)
         times.add("head", t2 - t1, n)
         times.add("sets", time.perf_counter() - t2, n)
         return out
-
-    def reset(self) -> None:
-        self._sets.reset()
 
     def close(self) -> None:
         self._encoder.close()
 
 
 class FusedAnalyser:
+    """The fused graph; frames of different streams in one batch run in one call (each with its
+    own reference), frames of one stream in turn."""
+
     name = "fused"
 
     def __init__(
@@ -115,45 +130,68 @@ class FusedAnalyser:
         check_head(runner.path, head_ref)
         self._runner = runner
         self._sets = sets
-        self._last_t: float | None = None
         self.input_size = runner.input_size
 
-    def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
-        out = []
+    def analyse(
+        self,
+        frames: Sequence[Frame],
+        pixels: F32,
+        times: StageTimes,
+        memories: Sequence[StreamMemory],
+    ) -> list[Analysis]:
+        out: list[Analysis] = []
+        for run in distinct_runs(memories):
+            out.extend(self._run(frames[run], pixels[run], times, memories[run]))
+        return out
+
+    def _run(
+        self,
+        frames: Sequence[Frame],
+        pixels: F32,
+        times: StageTimes,
+        memories: Sequence[StreamMemory],
+    ) -> list[Analysis]:
         grid = grid_of(self.input_size)
-        for i, frame in enumerate(frames):
-            if self._last_t is not None and frame.t - self._last_t > self._sets.max_gap_s:
-                self._runner.reset()
-            self._last_t = frame.t
-            t0 = time.perf_counter()
-            step = self._runner.step(pixels[i : i + 1])
-            t1 = time.perf_counter()
-            indices, kept, dist = step.indices, step.kept, step.distances
-            if step.keyframe and self._sets.keyframe == "all":
-                n = step.patches.shape[0]
-                indices, kept = np.arange(n, dtype=np.int64), step.patches
-                dist = l1_distance(kept, kept.mean(axis=0, keepdims=True))
+        refs = [
+            m.reference(f.t, self._sets.max_gap_s) for f, m in zip(frames, memories, strict=True)
+        ]
+        t0 = time.perf_counter()
+        steps = self._runner.steps(pixels, refs, self._sets)
+        t1 = time.perf_counter()
+        out = []
+        for frame, memory, step in zip(frames, memories, steps, strict=True):
+            memory.remember(frame.t, step.patches)
             eff = EffectiveTokens(
-                seq=frame.seq, t=frame.t, wall_time=frame.wall_time, indices=indices,
-                tokens=kept, distances=dist.astype(np.float32, copy=False),
+                seq=frame.seq, t=frame.t, wall_time=frame.wall_time, indices=step.indices,
+                tokens=step.kept, distances=step.distances.astype(np.float32, copy=False),
                 patches=step.patches.shape[0], grid=grid, keyframe=step.keyframe,
             )  # fmt: skip
             out.append(Analysis(eff, step.cls, step.score, step.patches, step.change))
-            times.add("encoder", t1 - t0)
-            times.add("sets", time.perf_counter() - t1)
+        times.add("encoder", t1 - t0, len(frames))
+        times.add("sets", time.perf_counter() - t1, len(frames))
         return out
-
-    def reset(self) -> None:
-        self._runner.reset()
-        self._last_t = None
 
     def close(self) -> None:
         self._runner.close()
 
 
+def distinct_runs(memories: Sequence[StreamMemory]) -> list[slice]:
+    """Consecutive slices in which no stream appears twice (a frame's reference is the output of
+    its stream's previous frame, so two frames of one stream cannot share a fused call)."""
+    runs, start, seen = [], 0, set[int]()
+    for i, memory in enumerate(memories):
+        if id(memory) in seen:
+            runs.append(slice(start, i))
+            start, seen = i, set()
+        seen.add(id(memory))
+    if start < len(memories):
+        runs.append(slice(start, len(memories)))
+    return runs
+
+
 def check_head(artefact: Path, head_ref: str) -> None:
     """Refuse a fused graph that carries a different TETG head than the one configured."""
-    from vau.export.cached import carries_head
+    from vau.edge.encoders.cache import carries_head
 
     if not carries_head(artefact, head_ref):
         raise EncoderError(
@@ -168,12 +206,12 @@ def build_analyser(settings: EdgeSettings) -> Analyser:
     head = load_head(settings.head.path)
     enc = settings.encoder
     if enc.backend == "fused":
-        from vau.export.cached import fused_artefact
-        from vau.export.settings import ExportError
+        from vau.edge.encoders.artefact import ArtefactError
+        from vau.edge.encoders.cache import fused_artefact
 
         try:
             path = fused_artefact(settings)
-        except (ExportError, OSError) as exc:
+        except (ArtefactError, OSError) as exc:
             raise EncoderError(f"cannot prepare the fused graph: {exc}") from None
         runner = FusedRunner(path, enc.input_size, settings.sets.keep_ratio, enc.threads)
         log.info("model stage: fused graph %s (%s, K=%d)", path, runner.manifest.precision,

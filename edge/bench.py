@@ -20,8 +20,10 @@ import numpy as np
 
 from vau.common.cli import emit_report
 from vau.edge.analysers import Analyser, Analysis, build_analyser
+from vau.edge.bench_cameras import bench_cameras
 from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.factory import build_scorer
+from vau.edge.sets import StreamMemory
 from vau.edge.settings import EdgeSettings, SettingsError
 from vau.edge.sources import open_source, sampled
 from vau.edge.tetg import load_head
@@ -64,13 +66,16 @@ class Recorder:
     def input_size(self) -> int:
         return self.analyser.input_size
 
-    def analyse(self, frames: Sequence[Frame], pixels: F32, times: StageTimes) -> list[Analysis]:
-        out = self.analyser.analyse(frames, pixels, times)
+    def analyse(
+        self,
+        frames: Sequence[Frame],
+        pixels: F32,
+        times: StageTimes,
+        memories: Sequence[StreamMemory],
+    ) -> list[Analysis]:
+        out = self.analyser.analyse(frames, pixels, times, memories)
         self.cls.extend(a.cls for a in out)
         return out
-
-    def reset(self) -> None:
-        self.analyser.reset()
 
     def close(self) -> None:
         self.analyser.close()
@@ -110,17 +115,20 @@ def backend_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
     return settings.model_copy(update={"encoder": encoder})
 
 
-def measure(settings: EdgeSettings, name: str, frames: list[Frame]) -> dict[str, Any]:
-    """The whole pipeline (preprocess, model stage, events) on `frames`, after a warm-up."""
+def measure(
+    settings: EdgeSettings, name: str, frames: list[Frame], counts: Sequence[int] = ()
+) -> dict[str, Any]:
+    """The whole pipeline (preprocess, model stage, events) on `frames`, after a warm-up; with
+    `counts`, also that many cameras through the same model stage (`bench_cameras`)."""
     chosen = backend_settings(settings, name)
     analyser = build_analyser(chosen)
     Pipeline(chosen, analyser, []).run(frames[:WARMUP])
-    analyser.reset()  # a new stream on a warm runtime
     rec = Recorder(analyser)
     pipeline = Pipeline(chosen, rec, [rec], scorer=build_scorer(chosen, embed_dim(chosen)))
     t0 = time.perf_counter()
     stats = pipeline.run(frames)
     wall = time.perf_counter() - t0
+    cameras = {"cameras": bench_cameras(chosen, analyser, frames, counts)} if counts else {}
     rec.close()
     stages = stats.times.ms_per_frame()
     stages.pop("decode")
@@ -133,7 +141,7 @@ def measure(settings: EdgeSettings, name: str, frames: list[Frame]) -> dict[str,
         "normality_share": stages["normality"] / max(stages["encoder"], 1e-9),
         "peak_rss_mb": peak_rss_mb(),
         "_rec": rec,
-    }
+    } | cameras
 
 
 def peak_rss_mb() -> float:
@@ -172,11 +180,27 @@ def embed_dim(settings: EdgeSettings) -> int:
     return load_head(settings.head.path).config.embed_dim
 
 
+def camera_counts(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        counts = sorted({int(c) for c in text.split(",") if c.strip()})
+    except ValueError:
+        counts = []
+    if not counts or counts[0] < 1 or counts[-1] > 64:
+        raise SettingsError(f"--cameras must be a comma list of counts in 1..64, got {text!r}")
+    return counts
+
+
 def run_bench(
-    settings: EdgeSettings, names: list[str], n: int, sample: Path | None
+    settings: EdgeSettings,
+    names: list[str],
+    n: int,
+    sample: Path | None,
+    counts: Sequence[int] = (),
 ) -> dict[str, Any]:
     frames, decode_ms = decode_frames(settings, n, sample)
-    results = {name: measure(settings, name, frames) for name in names}
+    results = {name: measure(settings, name, frames, counts) for name in names}
     ref: Recorder = results[names[0]]["_rec"]
     for res in results.values():
         res.update(agreement(ref, res.pop("_rec")))
@@ -207,6 +231,13 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument(
         "--normality", type=Path, metavar="DIR", help="a normality model to measure and compare"
     )
+    p.add_argument(
+        "--cameras",
+        metavar="N,N",
+        help="also run N cameras through one model stage per backend, e.g. 1,2,4: aggregate "
+        "frames/s (one frame per call and batched across cameras), per-camera latency at "
+        "source.fps, memory per extra camera",
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
     p.set_defaults(handler=cmd_bench)
 
@@ -221,7 +252,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise SettingsError(f"unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}")
     if args.frames < WARMUP + 1:
         raise SettingsError(f"--frames must be at least {WARMUP + 1}")
+    counts = camera_counts(args.cameras)
     settings = settings_from(args)
-    report = run_bench(settings, names, args.frames, sample_footage(settings))
+    report = run_bench(settings, names, args.frames, sample_footage(settings), counts)
     emit_report(report, args.json)
     return 0

@@ -67,6 +67,34 @@ def settings_from(args: argparse.Namespace) -> EdgeSettings:
     return load_settings(args.config, overrides_from(args))
 
 
+def run_settings(args: argparse.Namespace) -> EdgeSettings:
+    """`run`'s settings: one --source is source.uri (as in the settings file); several are one
+    camera each, named by the --camera-id flags in order (else cam-0, cam-1, ...), and replace any
+    [cameras] table of the settings file."""
+    sources: list[str] = args.source or []
+    ids: list[str] | None = args.camera_id
+    many = len(sources) > 1
+    one = argparse.Namespace(**vars(args))
+    one.source = None if many or not sources else sources[0]
+    one.camera_id = None if many or not ids else ids[-1]
+    settings = settings_from(one)
+    return cameras_from_flags(settings, sources, ids) if many else settings
+
+
+def cameras_from_flags(
+    settings: EdgeSettings, sources: list[str], ids: list[str] | None
+) -> EdgeSettings:
+    if ids is not None and len(ids) != len(sources):
+        raise SettingsError(
+            f"{len(sources)} --source but {len(ids)} --camera-id; give one id per source, or none"
+        )
+    names = ids or [f"cam-{i}" for i in range(len(sources))]
+    if len(set(names)) != len(names):
+        raise SettingsError(f"--camera-id values must differ: {', '.join(names)}")
+    cameras = {name: {"source": uri} for name, uri in zip(names, sources, strict=True)}
+    return load_settings(None, settings.model_dump() | {"cameras": cameras})
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML settings file (see firmware_configs/)")
     p.add_argument(
@@ -83,7 +111,12 @@ def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="run the edge agent on a camera, file or stream")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, metavar="N", help="camera index, e.g. 0")
-    src.add_argument("--source", metavar="PATH|URL", help="video file, rtsp:// or http(s):// URL")
+    src.add_argument(
+        "--source",
+        action="append",
+        metavar="PATH|URL",
+        help="video file, rtsp:// or http(s):// URL; repeat for several cameras in one process",
+    )
     _add_common(p)
     p.add_argument("--dry-run", action="store_true", help="no uplink: local outputs only")
     p.add_argument("--cloud", metavar="HOST:PORT", help="stream effective tokens to this cloud")
@@ -105,7 +138,11 @@ def _add_run(sub: Any) -> None:
         "--warmup", type=float, metavar="S", help="learn the normal online over the first S s"
     )
     p.add_argument("--device-id")
-    p.add_argument("--camera-id")
+    p.add_argument(
+        "--camera-id",
+        action="append",
+        help="this camera's id; with several --source, one per source in order (else cam-0, ...)",
+    )
     p.set_defaults(handler=cmd_run)
 
 
@@ -171,7 +208,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from vau.edge.runner import run_agent
 
-    settings = settings_from(args)
+    settings = run_settings(args)
     _setup_logging(settings)
     stop = threading.Event()
     _install_signal_handlers(stop)

@@ -89,7 +89,6 @@ def trace_clip(clip: Clip, settings: EdgeSettings, analyser: Analyser, dim: int)
     trace = ClipTrace(clip)
     head = trace.scores.setdefault("head", [])
     scorer = Tap(build_scorer(cfg, dim), lambda a, _: head.append(a.score))
-    analyser.reset()
     with open_source(cfg.source, cfg.camera_id) as source:
         Pipeline(cfg, analyser, [trace], scorer=scorer).run(
             sampled(source, cfg.source.fps, cfg.camera_id)

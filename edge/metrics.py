@@ -36,6 +36,20 @@ SOURCE_RECONNECTS = Counter(
 SOURCE_UP = Gauge(
     "vau_edge_source_up", "1 while the source delivers frames.", ["camera"], registry=REGISTRY
 )
+FRAME_LATENCY = Histogram(
+    "vau_edge_frame_latency_seconds",
+    "From a frame leaving its source to its scores reaching the sinks, per camera (includes the "
+    "wait for its turn in the shared model stage).",
+    ["camera"],
+    buckets=(*_LATENCY_BUCKETS, 5.0, 10.0),
+    registry=REGISTRY,
+)
+CAMERA_FAILURES = Counter(
+    "vau_edge_camera_failures_total",
+    "Cameras ended by a source error while other cameras of the process went on.",
+    ["camera"],
+    registry=REGISTRY,
+)
 ENCODER_SECONDS = Histogram(
     "vau_edge_encoder_seconds",
     "Wall time of one encoder call (one batch).",

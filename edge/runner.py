@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vau.edge import metrics
 from vau.edge.analysers import build_analyser
 from vau.edge.console import StatusLine
-from vau.edge.pipeline import Pipeline, RunStats
+from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.settings import EdgeSettings
-from vau.edge.sinks import JsonlSink, Sink
+from vau.edge.sinks import JsonlFile, JsonlSink, Sink
 from vau.edge.sources import SourceCancelledError, open_source, sampled
+from vau.edge.stream import CameraStream
 from vau.edge.tetg import load_head
+from vau.edge.types import Frame
 
 if TYPE_CHECKING:
     from vau.edge.uplink.link import CloudLink
@@ -32,59 +35,66 @@ def sample_footage(settings: EdgeSettings) -> Path | None:
     return asset_path("vtest.avi", settings.cache_dir)
 
 
-def build_sinks(settings: EdgeSettings) -> list[Sink]:
-    sinks: list[Sink] = []
-    if settings.output.jsonl is not None:
-        sinks.append(JsonlSink(settings.output.jsonl))
-    return sinks
-
-
-def open_link(settings: EdgeSettings, dry_run: bool) -> CloudLink | None:
+def open_link(settings: EdgeSettings, cameras: Sequence[str], dry_run: bool) -> CloudLink | None:
     if dry_run or settings.uplink.cloud is None:
         why = "--dry-run" if dry_run else "no uplink.cloud configured"
         log.info("no cloud uplink (%s); results stay local", why)
         return None
     from vau.edge.uplink.link import CloudLink
 
-    return CloudLink(settings)
+    return CloudLink(settings, cameras)
+
+
+def camera_frames(settings: EdgeSettings, stop: threading.Event, backend: str) -> Iterator[Frame]:
+    """One camera's sampled frames; the source is opened here, on the camera's own feed thread,
+    so a camera that is slow to connect holds up no other."""
+    cfg = settings.source
+    with open_source(cfg, settings.camera_id, sample_footage(settings), stop) as source:
+        what = "running camera=%s source=%s backend=%s keep_ratio=%s fps=%s"
+        keep = settings.sets.keep_ratio
+        log.info(what, settings.camera_id, source.describe(), backend, keep, cfg.fps)
+        yield from sampled(source, cfg.fps, settings.camera_id)
 
 
 def run_agent(settings: EdgeSettings, stop: threading.Event, dry_run: bool = False) -> int:
-    """Run until the source ends, `max_frames` is reached or `stop` is set; 0 on a clean end."""
+    """Run every camera until its source ends, `max_frames` is reached or `stop` is set; 0 on a
+    clean end. One model stage serves all cameras (`Pipeline`)."""
+    streams = settings.streams()
     analyser = build_analyser(settings)
-    scorer = build_scorer(settings, load_head(settings.head.path).config.embed_dim)
+    dim = load_head(settings.head.path).config.embed_dim
+    scorers = [build_scorer(cam, dim) for cam in streams]
     if settings.output.metrics_port is not None:
         port = metrics.serve(settings.output.metrics_port)
         log.info("metrics on http://0.0.0.0:%d/metrics", port)
-    link = open_link(settings, dry_run)
+    link = open_link(settings, [cam.camera_id for cam in streams], dry_run)
     status = StatusLine() if settings.output.status_line else None
-    sinks = build_sinks(settings) + ([link.sink] if link is not None else [])
-    pipeline = Pipeline(settings, analyser, sinks, on_frame=status, scorer=scorer)
-    footage = sample_footage(settings)
+    jsonl = JsonlFile(settings.output.jsonl) if settings.output.jsonl is not None else None
+    cameras = []
+    for cam, scorer in zip(streams, scorers, strict=True):
+        sinks: list[Sink] = [JsonlSink(jsonl, cam.camera_id)] if jsonl is not None else []
+        if link is not None:
+            sinks.append(link.sinks[cam.camera_id])
+        cameras.append(CameraStream(cam, sinks, scorer))
+    pipeline = Pipeline(settings, analyser, on_frame=status, cameras=cameras)
     try:
-        with open_source(settings.source, settings.camera_id, footage, stop) as source:
-            log.info(
-                "running camera=%s source=%s backend=%s keep_ratio=%s fps=%s",
-                settings.camera_id, source.describe(), analyser.name,
-                settings.sets.keep_ratio, settings.source.fps,
-            )  # fmt: skip
-            stats = pipeline.run(sampled(source, settings.source.fps, settings.camera_id), stop)
+        pipeline.run_all([camera_frames(cam, stop, analyser.name) for cam in streams], stop)
     except SourceCancelledError as exc:  # a stop request while connecting: a clean stop
         log.info("%s", exc)
         return 0
     finally:
         if status is not None:
             status.finish()
-        for sink in sinks:
-            sink.close()
+        if jsonl is not None:
+            jsonl.close()
         analyser.close()
         if link is not None:
             link.finish()
-    _log_summary(stats, stop)
+    _log_summary(pipeline, stop)
     return 0
 
 
-def _log_summary(stats: RunStats, stop: threading.Event) -> None:
+def _log_summary(pipeline: Pipeline, stop: threading.Event) -> None:
+    stats = pipeline.stats
     ms = stats.times.ms_per_frame()
     log.info(
         "%s: %d frames at %.1f fps, %d events; ms/frame %s",
@@ -94,3 +104,9 @@ def _log_summary(stats: RunStats, stop: threading.Event) -> None:
         stats.events_new,
         ", ".join(f"{k} {v:.2f}" for k, v in ms.items()),
     )
+    if len(pipeline.cameras) > 1:
+        for cam in pipeline.cameras:
+            lat = sorted(cam.stats.latencies) or [0.0]
+            p50, worst = 1000 * lat[len(lat) // 2], 1000 * lat[-1]
+            what = "camera %s: %d frames, %d events, latency p50 %.0f ms, max %.0f ms"
+            log.info(what, cam.id, cam.stats.frames, cam.stats.events_new, p50, worst)

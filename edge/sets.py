@@ -13,7 +13,7 @@ keep every patch, for consumers that want a full refresh.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -46,49 +46,106 @@ def over_threshold(distances: F32, channels: int, threshold: float) -> I64:
     return np.flatnonzero(distances / channels > threshold).astype(np.int64)
 
 
+@dataclass
+class StreamMemory:
+    """What SETS remembers of one stream: the previous frame's time and patch tokens.
+
+    The one keyframe rule lives here and in `choose`: a frame is a keyframe when the stream has
+    no previous frame (start, `forget`) or the gap to it is longer than `max_gap_s`.
+    """
+
+    t: float | None = None
+    patches: F32 | None = None
+
+    def reference(self, t: float, max_gap_s: float) -> F32 | None:
+        """The patches this frame is compared with; None makes it a keyframe."""
+        if self.patches is None or self.t is None or t - self.t > max_gap_s:
+            return None
+        return self.patches
+
+    def remember(self, t: float, patches: F32) -> None:
+        self.t, self.patches = t, patches
+
+    def forget(self) -> None:
+        self.t, self.patches = None, None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """SETS's answer for one frame."""
+
+    indices: I64  # (K,) ascending
+    distances: F32  # (K,) each kept patch's change (a keyframe's: distance to its mean token)
+    change: F32 | None  # (N,) every patch's change since the previous frame; None: keyframe
+
+    @property
+    def keyframe(self) -> bool:
+        return self.change is None
+
+
+def choose(
+    patches: F32, reference: F32 | None, cfg: SetsSettings, picked: I64 | None = None
+) -> Choice:
+    """Which patches of a frame to keep; `reference` None makes it a keyframe.
+
+    `picked`: indices a fused graph already chose by top-K on the change (non-keyframes only).
+    A keyframe's reference is its own mean token: "distinct" keeps as many patches as any frame,
+    the ones least like the frame's average (also in threshold mode, since a keyframe has no
+    change to threshold); "all" keeps every patch.
+    """
+    n, c = patches.shape
+    if reference is None:
+        dist = l1_distance(patches, patches.mean(axis=0, keepdims=True))
+        if cfg.keyframe == "all":
+            indices = np.arange(n, dtype=np.int64)
+        else:
+            indices = top_k(dist, keep_count(n, cfg.keep_ratio))
+    else:
+        dist = l1_distance(patches, reference)
+        if picked is not None:
+            indices = picked
+        elif cfg.mode == "threshold":
+            indices = over_threshold(dist, c, cfg.threshold)
+        else:
+            indices = top_k(dist, keep_count(n, cfg.keep_ratio))
+    return Choice(indices, np.ascontiguousarray(dist[indices]), None if reference is None else dist)
+
+
+def effective(tokens: Tokens, choice: Choice) -> EffectiveTokens:
+    """The kept tokens of a frame, as the rest of the pipeline sees them."""
+    return EffectiveTokens(
+        seq=tokens.seq,
+        t=tokens.t,
+        wall_time=tokens.wall_time,
+        indices=choice.indices,
+        tokens=np.ascontiguousarray(tokens.patches[choice.indices]),
+        distances=choice.distances,
+        patches=tokens.patches.shape[0],
+        grid=tokens.grid,
+        keyframe=choice.keyframe,
+    )
+
+
 class SetsSelector:
-    """Stateful per stream: remembers the previous frame's patch tokens."""
+    """SETS for one stream: a `StreamMemory` and `choose`, for tools that walk one stream."""
 
     def __init__(self, cfg: SetsSettings) -> None:
         self._cfg = cfg
-        self._prev: Tokens | None = None
+        self._memory = StreamMemory()
 
     def reset(self) -> None:
-        self._prev = None
+        self._memory.forget()
 
     def select(self, tokens: Tokens) -> EffectiveTokens:
         return self.step(tokens)[0]
 
     def step(self, tokens: Tokens) -> tuple[EffectiveTokens, F32 | None]:
         """The kept tokens and every patch's change since the previous frame (None: keyframe)."""
-        prev, self._prev = self._prev, tokens
-        keyframe = prev is None or tokens.t - prev.t > self._cfg.max_gap_s
-        n, c = tokens.patches.shape
-        if prev is not None and not keyframe:
-            dist = l1_distance(tokens.patches, prev.patches)
-        else:
-            dist = l1_distance(tokens.patches, tokens.patches.mean(axis=0, keepdims=True))
-        indices = self._indices(dist, c, keyframe)
-        eff = EffectiveTokens(
-            seq=tokens.seq,
-            t=tokens.t,
-            wall_time=tokens.wall_time,
-            indices=indices,
-            tokens=np.ascontiguousarray(tokens.patches[indices]),
-            distances=np.ascontiguousarray(dist[indices]),
-            patches=n,
-            grid=tokens.grid,
-            keyframe=keyframe,
+        choice = choose(
+            tokens.patches, self._memory.reference(tokens.t, self._cfg.max_gap_s), self._cfg
         )
-        return eff, (None if keyframe else dist)
-
-    def _indices(self, dist: F32, channels: int, keyframe: bool) -> I64:
-        n = dist.shape[0]
-        if keyframe and self._cfg.keyframe == "all":
-            return np.arange(n, dtype=np.int64)
-        if self._cfg.mode == "threshold" and not keyframe:
-            return over_threshold(dist, channels, self._cfg.threshold)
-        return top_k(dist, keep_count(n, self._cfg.keep_ratio))
+        self._memory.remember(tokens.t, tokens.patches)
+        return effective(tokens, choice), choice.change
 
 
 def ranks(values: F32) -> F32:

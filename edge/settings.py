@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from vau.common.settings import LayeredSettings, SettingsError, Strict, environment_keys, load
@@ -186,6 +186,15 @@ class NormalitySettings(Strict):
         10.0, gt=0, description="Adaptation: at most one frame joins the memory this often."
     )
 
+    @field_validator("warmup_s")
+    @classmethod
+    def _warmup_long_enough(cls, w: float) -> float:
+        from vau.edge.normality.store import MIN_LEARN_S
+
+        if 0 < w < MIN_LEARN_S:
+            raise ValueError(f"must be 0 (off) or at least {MIN_LEARN_S:g} s of footage")
+        return w
+
 
 class EventSettings(Strict):
     smoothing: float = Field(
@@ -268,6 +277,28 @@ class UplinkSettings(Strict):
         return self
 
 
+CAMERA_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class CameraSettings(Strict):
+    """One camera of an edge that serves several (`[cameras.<id>]`); what is not set here comes
+    from the top-level sections, so only what differs per camera is written."""
+
+    source: str = Field(
+        min_length=1, description="As source.uri: camera index, video file, rtsp:// or http(s):// "
+        "URL, or 'sample'.",
+    )  # fmt: skip
+    fps: float | None = Field(None, gt=0, le=60, description="As source.fps; unset: source.fps.")
+    normality: Path | None = Field(
+        None,
+        description="This camera's normality model (`vau-edge learn --out`); unset: "
+        "<uplink.data_dir>/normality/<id>, learnt online when normality.warmup_s is set.",
+    )
+    warmup_s: float | None = Field(None, ge=0, description="As normality.warmup_s, for this one.")
+    enter: float | None = Field(None, gt=0, lt=1, description="As events.enter, for this one.")
+    exit: float | None = Field(None, ge=0, lt=1, description="As events.exit, for this one.")
+
+
 class EdgeSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="VAU_EDGE__")
     env_prefix: ClassVar[str] = "VAU_EDGE__"
@@ -285,15 +316,63 @@ class EdgeSettings(LayeredSettings):
     ats: AtsSettings = AtsSettings()
     output: OutputSettings = OutputSettings()
     uplink: UplinkSettings = UplinkSettings()
+    cameras: dict[str, CameraSettings] = Field(
+        default_factory=dict,
+        description="Several cameras in one process, by id (`[cameras.door]`, source = ...); "
+        "empty: the one camera of camera_id and source.",
+    )
+
+    def streams(self) -> list[EdgeSettings]:
+        """Each camera's own settings: `self` for one camera, else one copy per `cameras` entry
+        with its id, source, fps, normality model and event thresholds."""
+        if not self.cameras:
+            return [self]
+        return [self._camera(camera) for camera in self.cameras]
+
+    def _camera(self, camera: str) -> EdgeSettings:
+        """`camera`'s settings: each section it overrides validated again with its values."""
+        c = self.cameras[camera]
+        changes: dict[str, Any] = {
+            "source": _given(uri=c.source, fps=c.fps),
+            "normality": _given(path=c.normality, warmup_s=c.warmup_s),
+            "events": _given(enter=c.enter, exit=c.exit),
+        }
+        update: dict[str, Any] = {"camera_id": camera, "cameras": {}}
+        for name, values in changes.items():
+            section = getattr(self, name)
+            try:
+                update[name] = type(section).model_validate(section.model_dump() | values)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in (name, *first["loc"]))
+                raise ValueError(f"cameras.{camera}: {where}: {first['msg']}") from None
+        return self.model_copy(update=update)
+
+    @field_validator("cameras")
+    @classmethod
+    def _camera_ids(cls, cameras: dict[str, CameraSettings]) -> dict[str, CameraSettings]:
+        import re
+
+        bad = [k for k in cameras if not re.match(CAMERA_ID, k)]
+        if bad:
+            raise ValueError(
+                f"camera id(s) {', '.join(map(repr, bad))} must be 1-64 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit"
+            )
+        return cameras
 
     @model_validator(mode="after")
-    def _warmup_long_enough(self) -> EdgeSettings:
-        from vau.edge.normality.store import MIN_LEARN_S
+    def _cameras_resolve(self) -> EdgeSettings:
+        for camera in self.cameras:
+            self._camera(camera)  # each camera's merged settings must be valid too
+        return self
 
-        w = self.normality.warmup_s
-        if 0 < w < MIN_LEARN_S:
+    @model_validator(mode="after")
+    def _one_model_per_camera(self) -> EdgeSettings:
+        if len(self.cameras) > 1 and self.normality.path is not None:
             raise ValueError(
-                f"normality.warmup_s must be 0 (off) or at least {MIN_LEARN_S:g} s of footage"
+                "normality.path is one camera's model; with several cameras set "
+                "cameras.<id>.normality for each instead"
             )
         return self
 
@@ -305,12 +384,17 @@ class EdgeSettings(LayeredSettings):
             raise ValueError(
                 "encoder.backend 'fused' does SETS top-K in the graph; sets.mode must be 'topk'"
             )
-        if self.encoder.batch_size != 1:
+        if self.encoder.batch_size > max(len(self.cameras), 1):
             raise ValueError(
-                "encoder.backend 'fused' runs one frame per call (each frame's SETS reference is "
-                "the previous frame's output); set encoder.batch_size = 1"
+                "encoder.backend 'fused' batches frames of different cameras only (each frame's "
+                "SETS reference is its camera's previous output); set encoder.batch_size to at "
+                "most the number of cameras"
             )
         return self
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def load_settings(

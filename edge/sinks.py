@@ -1,12 +1,14 @@
 """Where pipeline results go. A sink receives frames, event changes and windows, in stream order.
 
-`JsonlSink` writes the scripts' contract: one JSON object per line, `kind` = frame | event | window.
-The uplink (cloud) is another sink with the same three methods.
+`JsonlSink` writes the scripts' contract: one JSON object per line, `kind` = frame | event | window,
+each with its `camera`. The cameras of one process share one `JsonlFile`, each through its own
+`JsonlSink`. The uplink (cloud) is another sink with the same three methods.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -20,9 +22,10 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def frame_record(tokens: EffectiveTokens, score: FrameScore) -> dict[str, Any]:
+def frame_record(camera: str, tokens: EffectiveTokens, score: FrameScore) -> dict[str, Any]:
     return {
         "kind": "frame",
+        "camera": camera,
         "seq": tokens.seq,
         "t": round(tokens.t, 4),
         "score": round(score.score, 6),
@@ -37,9 +40,10 @@ def frame_record(tokens: EffectiveTokens, score: FrameScore) -> dict[str, Any]:
     }
 
 
-def event_record(update: EventUpdate) -> dict[str, Any]:
+def event_record(camera: str, update: EventUpdate) -> dict[str, Any]:
     return {
         "kind": "event",
+        "camera": camera,
         "id": update.id,
         "state": update.state.value,
         "start": round(update.start, 4),
@@ -50,9 +54,10 @@ def event_record(update: EventUpdate) -> dict[str, Any]:
     }
 
 
-def window_record(window: Window) -> dict[str, Any]:
+def window_record(camera: str, window: Window) -> dict[str, Any]:
     return {
         "kind": "window",
+        "camera": camera,
         "event": window.event_id,
         "start": round(window.start, 4),
         "end": round(window.end, 4),
@@ -60,25 +65,42 @@ def window_record(window: Window) -> dict[str, Any]:
     }
 
 
-class JsonlSink:
-    """Line-buffered so a reader (`tail -f`) sees each record as it happens."""
+class JsonlFile:
+    """One JSONL file, line-buffered so a reader (`tail -f`) sees each record as it happens.
+
+    Shared by the cameras of a process; records are written whole, one line at a time."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("w", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
 
-    def _write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-
-    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
-        self._write(frame_record(tokens, score))
-
-    def event(self, update: EventUpdate) -> None:
-        self._write(event_record(update))
-
-    def window(self, window: Window) -> None:
-        self._write(window_record(window))
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._file.write(line)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+
+class JsonlSink:
+    """One camera's records into a `JsonlFile` (closing the sink leaves the file to its owner)."""
+
+    def __init__(self, file: JsonlFile, camera: str) -> None:
+        self._file = file
+        self._camera = camera
+
+    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
+        self._file.write(frame_record(self._camera, tokens, score))
+
+    def event(self, update: EventUpdate) -> None:
+        self._file.write(event_record(self._camera, update))
+
+    def window(self, window: Window) -> None:
+        self._file.write(window_record(self._camera, window))
+
+    def close(self) -> None:
+        pass

@@ -1,8 +1,8 @@
 """Fused backend: DINOv2 + SETS top-K + TETG head as one `vau-export` graph (ONNX Runtime or TRT).
 
 Unlike the encoder backends it returns SETS's choice and the score too, so only K tokens leave the
-runtime. The runner keeps the previous frame's patch tokens; a stream's first frame is a keyframe
-whose reference is its own mean token (`sets.keyframe = "distinct"`).
+runtime. The runner keeps no stream state: `steps` takes each frame's reference (the previous
+frame's patch tokens, or None for a keyframe), so one runner serves many cameras, batched.
 
 A `.onnx` file runs on ONNX Runtime (CPU); a `.engine` file (`vau-export tensorrt` of a fused ONNX
 graph) runs on TensorRT, imported only then. Either is checked against its manifest at load.
@@ -17,9 +17,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vau.edge.encoders.artefact import ArtefactError, check_artefact
 from vau.edge.encoders.base import EncoderError
 from vau.edge.encoders.onnx_backend import session_options
-from vau.edge.sets import l1_distance, top_k
+from vau.edge.sets import StreamMemory, choose
+from vau.edge.settings import SetsSettings
 from vau.edge.types import F32, I64
 
 OUTPUTS = ("patches", "cls", "score", "indices", "kept")
@@ -83,19 +85,16 @@ class FusedRunner:
     def __init__(
         self, path: Path, input_size: int, keep_ratio: float | None = None, threads: int = 0
     ) -> None:
-        from vau.export.manifest import check_artefact
-        from vau.export.settings import ExportError
-
         try:
             self.manifest = check_artefact(path, keep_ratio=keep_ratio, input_size=input_size)
-        except ExportError as exc:
+        except ArtefactError as exc:
             raise EncoderError(str(exc)) from None
         self._session = open_session(path, threads)
         self.path = path
         self.input_size = input_size
         self.embed_dim = self.manifest.embed_dim
         self.k = self.manifest.k
-        self._prev: F32 | None = None
+        self._memory = StreamMemory()  # `step`'s stream only; `steps` keeps no state
 
     def run(self, batch: F32, prev: F32) -> FusedOutput:
         """(B, 3, S, S), (B, N, C) -> every output of the fused graph."""
@@ -110,36 +109,51 @@ class FusedRunner:
             score.astype(f32, copy=False), indices.astype(np.int64), kept.astype(f32, copy=False),
         )  # fmt: skip
 
-    def step(self, image: F32) -> FusedStep:
-        """One frame (1, 3, S, S) of a stream; the first (or after `reset`) is a keyframe.
+    def steps(
+        self, batch: F32, references: Sequence[F32 | None], sets: SetsSettings
+    ) -> list[FusedStep]:
+        """One frame (B, 3, S, S) of each of B streams, each compared with its own reference
+        ((N, C) patches, or None for a keyframe); the runner keeps no state, so the frames of a
+        batch may come from different cameras.
 
-        A keyframe's reference is its own mean token, unknown before the run, so its top-K is
-        taken on the host from the returned patches (`sets.top_k`, ~0.1 ms), not a second run.
-        Every patch's change is recomputed on the host (N x C, ~0.05 ms): the normality model reads
-        all of them, and the kept patches' distances are their share.
+        The keyframe rule is SETS's (`sets.choose`): a keyframe's reference is its own mean
+        token, unknown before the run, so its choice is made on the host from the returned
+        patches (~0.1 ms), not by a second run. Every patch's change is recomputed on the host
+        (N x C, ~0.05 ms): the normality model reads all of them.
         """
-        prev = self._prev
-        change = None
-        if prev is not None:
-            out = self.run(image, prev)
-            patches, idx = out.patches[0], out.indices[0]
-            change = l1_distance(patches, prev[0])
-            dist, kept = change[idx], out.kept[0]
-        else:
-            n, c = self.manifest.patches, self.embed_dim
-            out = self.run(image, np.zeros((1, n, c), dtype=np.float32))
-            patches = out.patches[0]
-            full = l1_distance(patches, patches.mean(axis=0, keepdims=True))
-            idx = top_k(full, self.k)
-            dist, kept = full[idx], patches[idx]
-        self._prev = out.patches
-        return FusedStep(
-            patches, out.cls[0], float(out.score[0]), idx, np.ascontiguousarray(kept),
-            np.ascontiguousarray(dist), keyframe=prev is None, change=change,
-        )  # fmt: skip
+        n, c = self.manifest.patches, self.embed_dim
+        zeros = np.zeros((n, c), dtype=np.float32)
+        prev = np.stack([zeros if r is None else r for r in references])
+        out = self.run(batch, prev)
+        result = []
+        for i, ref in enumerate(references):
+            patches = out.patches[i]
+            choice = choose(patches, ref, sets, None if ref is None else out.indices[i])
+            kept = patches[choice.indices] if ref is None else out.kept[i]
+            result.append(
+                FusedStep(
+                    patches=patches,
+                    cls=out.cls[i],
+                    score=float(out.score[i]),
+                    indices=choice.indices,
+                    kept=np.ascontiguousarray(kept),
+                    distances=choice.distances,
+                    keyframe=choice.keyframe,
+                    change=choice.change,
+                )
+            )
+        return result
+
+    def step(self, image: F32) -> FusedStep:
+        """One frame (1, 3, S, S) of the runner's own stream (tools and checks that walk one
+        stream); the first frame, or the first after `reset`, is a keyframe."""
+        sets = SetsSettings(keep_ratio=self.manifest.keep_ratio, max_gap_s=float("inf"))
+        out = self.steps(image, [self._memory.reference(0.0, sets.max_gap_s)], sets)[0]
+        self._memory.remember(0.0, out.patches)
+        return out
 
     def reset(self) -> None:
-        self._prev = None
+        self._memory.forget()
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]

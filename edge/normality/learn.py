@@ -63,7 +63,6 @@ def normal_frames(
         cfg = settings.model_copy(
             update={"source": settings.source.model_copy(update={"uri": str(path)})}
         )
-        analyser.reset()
         before = len(keeper.frames)
         with open_source(cfg.source, settings.camera_id) as source:
             frames = _from(sampled(source, cfg.source.fps, settings.camera_id), start_s)

@@ -1,8 +1,10 @@
-"""The uplink in one place, opened and closed together: outbox, uplink thread and sink."""
+"""The uplink in one place, opened and closed together: outbox, uplink thread and one sink per
+camera. Every camera of the device shares the outbox (sequences are per camera) and one stream."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from vau.edge.settings import EdgeSettings
 from vau.edge.uplink.channel import check
@@ -15,24 +17,26 @@ log = logging.getLogger(__name__)
 
 
 class CloudLink:
-    def __init__(self, settings: EdgeSettings) -> None:
+    def __init__(self, settings: EdgeSettings, cameras: Sequence[str] = ()) -> None:
         cfg = settings.uplink
+        cameras = list(cameras) or [settings.camera_id]
         self._cfg = cfg
         check(cfg)  # a wrong address or certificate path fails here, not in the uplink thread
         self.outbox = Outbox(cfg.data_dir, cfg.outbox_max_bytes, cfg.ttl_s)
-        uplink = Uplink(cfg, settings.device_id, [settings.camera_id], self.outbox)
+        uplink = Uplink(cfg, settings.device_id, cameras, self.outbox)
         self._thread = UplinkThread(uplink, self.outbox)
-        self.sink = UplinkSink(cfg, settings.camera_id, self.outbox, self._thread.wake)
+        self.sinks = {c: UplinkSink(cfg, c, self.outbox, self._thread.wake) for c in cameras}
         self._thread.start()
         log.info(
-            "uplink to %s as device %s; outbox %s (epoch %d, %d records pending)",
-            cfg.cloud, settings.device_id, cfg.data_dir, self.outbox.epoch,
+            "uplink to %s as device %s (%s); outbox %s (epoch %d, %d records pending)",
+            cfg.cloud, settings.device_id, ", ".join(cameras), cfg.data_dir, self.outbox.epoch,
             self.outbox.stats().pending,
         )  # fmt: skip
 
     def finish(self) -> bool:
         """Flush, wait up to drain_timeout_s for every ack, stop; True when nothing is left."""
-        self.sink.close()
+        for sink in self.sinks.values():
+            sink.close()
         drained = self._thread.drain(self._cfg.drain_timeout_s)
         self._thread.stop()
         stats = self.outbox.stats()

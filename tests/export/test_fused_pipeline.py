@@ -15,7 +15,7 @@ from support.sinks import Collect
 from vau.edge.analysers import build_analyser
 from vau.edge.bench import decode_frames
 from vau.edge.encoders.base import EncoderError
-from vau.edge.pipeline import Pipeline
+from vau.edge.pipeline import CameraStream, Pipeline
 from vau.edge.settings import EdgeSettings, SettingsError, load_settings
 from vau.edge.tetg import HeadConfig, from_torch, save_head, torch_module
 from vau.edge.types import Frame
@@ -88,7 +88,7 @@ def test_fused_graph_with_another_head_is_refused(fused_onnx: Path, tmp_path: Pa
     ("overrides", "words"),
     [
         ({"sets": {"mode": "threshold"}}, "sets.mode must be 'topk'"),
-        ({"encoder": {"batch_size": 4}}, "batch_size = 1"),
+        ({"encoder": {"batch_size": 4}}, "at most the number of cameras"),
     ],
 )
 def test_fused_backend_settings_that_cannot_work_are_refused(
@@ -148,3 +148,31 @@ def test_jetson_file_points_the_fused_backend_at_its_engine_and_says_how_to_buil
     assert settings.encoder.backend == "fused" and settings.encoder.precision == "fp16"
     with pytest.raises(EncoderError, match="vau-export tensorrt"):
         build_analyser(settings)  # no engine on this machine: the error names the fix
+
+
+@pytest.mark.parametrize("backend", ["onnx", "fused"])
+def test_two_cameras_batched_through_one_model_stage_match_each_camera_alone(
+    backend: str, fused_onnx: Path, frames: list[Frame]
+) -> None:
+    """The model stage keeps no camera state: two cameras whose frames share encoder calls get
+    exactly what each gets alone (keyframes, SETS's choices, scores)."""
+    encoder = {"backend": backend, "fused_model": str(fused_onnx) if backend == "fused" else ""}
+    streams = {"a": frames, "b": [replace(f, seq=i) for i, f in enumerate(reversed(frames))]}
+    alone = {}
+    for camera, own in streams.items():
+        settings = load_settings(overrides={"encoder": encoder, "camera_id": camera})
+        alone[camera] = _run(settings, own)
+    cameras = {camera: {"source": camera} for camera in streams}
+    both = load_settings(overrides={"encoder": {**encoder, "batch_size": 2}, "cameras": cameras})
+    sinks = {camera: Collect() for camera in streams}
+    analyser = build_analyser(both)
+    try:
+        cams = [CameraStream(s, [sinks[s.camera_id]]) for s in both.streams()]
+        Pipeline(both, analyser, cameras=cams).run_all(list(streams.values()))
+    finally:
+        analyser.close()
+    for camera in streams:
+        a, b = alone[camera].frames, sinks[camera].frames
+        assert [t.keyframe for t, _ in a] == [t.keyframe for t, _ in b]
+        assert [t.indices.tolist() for t, _ in a] == [t.indices.tolist() for t, _ in b]
+        np.testing.assert_allclose([s.score for _, s in a], [s.score for _, s in b], atol=1e-5)
