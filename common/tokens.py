@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from vau.edge.types import F32
+from vau.common.arrays import F32
 
 TokenDType = Literal["fp16", "int8", "fp32"]
 

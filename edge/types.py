@@ -10,12 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-import numpy as np
-import numpy.typing as npt
+from vau.common.arrays import F32, I64, U8
 
-F32 = npt.NDArray[np.float32]
-I64 = npt.NDArray[np.int64]
-U8 = npt.NDArray[np.uint8]
+__all__ = [
+    "F32",
+    "I64",
+    "U8",
+    "EffectiveTokens",
+    "EventState",
+    "EventUpdate",
+    "Frame",
+    "FrameScore",
+    "Tokens",
+    "Window",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ def cmd_onnx(args: argparse.Namespace) -> int:
     update: dict[str, object] = {}
     if args.keep_ratio is not None:
         update["keep_ratio"] = args.keep_ratio
+    if args.input_size is not None:
+        update["input_size"] = args.input_size
     if args.opset is not None:
         update["opset"] = args.opset
     if args.external_data is not None:
@@ -50,7 +52,7 @@ def cmd_onnx(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from vau.export.manifest import check_artefact
+    from vau.edge.encoders.artefact import check_artefact
     from vau.export.verify import THRESHOLDS, compare
 
     manifest = check_artefact(args.model, keep_ratio=args.keep_ratio)
@@ -65,7 +67,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from vau.export.manifest import check_artefact
+    from vau.edge.encoders.artefact import check_artefact
     from vau.export.quantize import quantize
 
     size = check_artefact(args.model).input_size
@@ -95,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--device-config", type=Path, help="firmware_configs/export/<device>.toml")
     p.add_argument("--keep-ratio", type=float, help="SETS keep ratio (fixes K); overrides config")
+    p.add_argument("--input-size", type=int, help="square input side in px; overrides config")
     p.add_argument("--opset", type=int, help="ONNX opset (default 17); overrides config")
     p.add_argument(
         "--external-data",
@@ -135,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 def user_errors() -> tuple[type[Exception], ...]:
     from pydantic import ValidationError
 
+    from vau.edge.encoders.artefact import ArtefactError
     from vau.edge.encoders.base import EncoderError
 
-    return (ExportError, EncoderError, ValidationError)
+    return (ArtefactError, EncoderError, ValidationError)  # ArtefactError covers ExportError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

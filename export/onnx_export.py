@@ -13,9 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vau.edge.tetg import CONFIG, WEIGHTS, head_folder, load_head
-from vau.export.fused import INPUTS, OUTPUTS, build_fused, fused_k, patch_count
-from vau.export.manifest import (
+from vau.edge.encoders.artefact import (
     MANIFEST,
     ArtefactManifest,
     TensorSpec,
@@ -23,6 +21,8 @@ from vau.export.manifest import (
     sha256_file,
     write_manifest,
 )
+from vau.edge.tetg import CONFIG, WEIGHTS, head_folder, load_head
+from vau.export.fused import INPUTS, OUTPUTS, build_fused, fused_k, patch_count
 from vau.export.settings import ExportError, ExportSettings
 
 BATCH = "batch"

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from vau.edge.encoders.artefact import check_artefact, external_fields, sha256_file, write_manifest
 from vau.edge.types import F32
-from vau.export.manifest import check_artefact, external_fields, sha256_file, write_manifest
 from vau.export.settings import ExportError
 
 Mode = Literal["dynamic", "static"]
@@ -137,6 +137,7 @@ def quantize(model: Path, mode: Mode, calib: F32 | None = None, sensitive: bool 
             "artefact": out.name, "sha256": sha256_file(out), "size": out.stat().st_size,
             "precision": "int8", "quantization": recipe(mode, sensitive),
             "notes": [*source.notes, note],
+            "sources": {**source.sources, model.name: source.sha256},  # the graph it came from
             **external_fields(out.with_name(out.name + ".data") if external else None),
         }
     )  # fmt: skip

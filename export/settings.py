@@ -13,10 +13,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vau.edge.encoders.artefact import ArtefactError
 from vau.edge.settings import PATCH, patch_multiple
 
 
-class ExportError(Exception):
+class ExportError(ArtefactError):
     """An export step cannot run or an artefact is unusable; the message says what to do."""
 
 

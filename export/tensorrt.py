@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vau.edge.encoders.artefact import ArtefactError, read_manifest, sha256_file, write_manifest
 from vau.edge.types import F32
-from vau.export.manifest import read_manifest, sha256_file, write_manifest
 from vau.export.quantize import stream_feeds
 from vau.export.settings import ExportError, ExportSettings
 
@@ -121,7 +121,7 @@ def _write_manifest(onnx_path: Path, engine: Path, settings: ExportSettings, ver
     backend checks an engine (size, sha256, keep ratio, input size, head) like any artefact."""
     try:
         source = read_manifest(onnx_path)
-    except ExportError:
+    except ArtefactError:
         return  # an encoder-only graph (vau-models): the tensorrt encoder backend needs none
     manifest = source.model_copy(
         update={

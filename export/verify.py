@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vau.edge.encoders.artefact import check_artefact
 from vau.edge.encoders.fused_backend import FusedRunner
 from vau.edge.encoders.torch_backend import TorchEncoder
 from vau.edge.sets import SetsSelector
 from vau.edge.settings import SetsSettings
 from vau.edge.tetg import load_head
 from vau.edge.types import F32, Tokens
-from vau.export.manifest import check_artefact
 from vau.export.settings import ExportError
 
 
@@ -76,7 +76,7 @@ def compare(
 ) -> Parity:
     """Run `batches` (T, 3, S, S), one frame at a time, through the artefact and the reference
     (the torch encoder, `SetsSelector` and `head_ref`, the head the artefact was exported with)."""
-    from vau.export.cached import carries_head
+    from vau.edge.encoders.cache import carries_head
 
     manifest = check_artefact(model)
     if not carries_head(model, head_ref):

@@ -1,4 +1,9 @@
-"""`manifest.json` beside every artefact, and the checks that refuse a corrupt or mismatched one."""
+"""`manifest.json` beside every exported artefact, and the checks that refuse a corrupt or
+mismatched one.
+
+The manifest is the contract between `vau-export`, which writes artefacts, and the edge, which
+checks one before a runtime touches it; it lives with the edge so that the edge never imports the
+exporter (`vau.export` imports it from here)."""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vau.export.settings import ExportError
-
 MANIFEST = "manifest.json"
+
+
+class ArtefactError(Exception):
+    """An artefact is missing, damaged or made for other settings; the message says what to do."""
 
 
 class TensorSpec(BaseModel):
@@ -73,13 +80,15 @@ def write_manifest(manifest: ArtefactManifest, path: Path) -> Path:
 def read_manifest(model: Path) -> ArtefactManifest:
     path = manifest_for(model)
     if not path.is_file():
-        raise ExportError(f"no manifest next to {model} ({path}); re-export with `vau-export onnx`")
+        raise ArtefactError(
+            f"no manifest next to {model} ({path}); re-export with `vau-export onnx`"
+        )
     try:
         manifest = ArtefactManifest(**json.loads(path.read_text("utf-8")))
     except (json.JSONDecodeError, ValidationError, TypeError) as exc:
-        raise ExportError(f"manifest {path} is unreadable ({exc}); re-export the model") from None
+        raise ArtefactError(f"manifest {path} is unreadable ({exc}); re-export the model") from None
     if manifest.artefact != model.name:
-        raise ExportError(
+        raise ArtefactError(
             f"manifest {path} describes {manifest.artefact}, not {model.name}; re-export or pass "
             "the model the manifest names"
         )
@@ -97,12 +106,12 @@ def external_fields(data: Path | None) -> dict[str, str | int]:
 def _check_bytes(path: Path, size: int, sha256: str) -> None:
     """Refuse a file whose size or sha256 is not the manifest's (truncated, replaced, altered)."""
     if path.stat().st_size != size:
-        raise ExportError(
+        raise ArtefactError(
             f"{path.name} is {path.stat().st_size} bytes but its manifest says {size}: the file "
             "is truncated or replaced; copy it again or re-export"
         )
     if sha256_file(path) != sha256:
-        raise ExportError(f"{path.name} does not match its manifest's sha256; re-export it")
+        raise ArtefactError(f"{path.name} does not match its manifest's sha256; re-export it")
 
 
 def check_artefact(
@@ -113,25 +122,25 @@ def check_artefact(
         how = (
             "`vau-export tensorrt`" if model.suffix == ".engine" else "`vau-export onnx --out DIR`"
         )
-        raise ExportError(f"model {model} not found; build it with {how}")
+        raise ArtefactError(f"model {model} not found; build it with {how}")
     manifest = read_manifest(model)
     _check_bytes(model, manifest.size, manifest.sha256)
     if manifest.external_data:
         data = model.parent / manifest.external_data
         if not data.is_file():
-            raise ExportError(
+            raise ArtefactError(
                 f"{model.name} keeps its weights in {data.name}, which is missing; copy it "
                 "beside the model"
             )
         _check_bytes(data, manifest.external_size, manifest.external_sha256)
     if keep_ratio is not None and abs(keep_ratio - manifest.keep_ratio) > 1e-9:
-        raise ExportError(
+        raise ArtefactError(
             f"{model.name} was exported for keep_ratio {manifest.keep_ratio} (K={manifest.k}) but "
             f"{keep_ratio} was requested; set sets.keep_ratio = {manifest.keep_ratio} or re-export "
             f"with `vau-export onnx --keep-ratio {keep_ratio}`"
         )
     if input_size is not None and input_size != manifest.input_size:
-        raise ExportError(
+        raise ArtefactError(
             f"{model.name} takes {manifest.input_size}px input but {input_size}px was requested; "
             f"set encoder.input_size = {manifest.input_size} or re-export at {input_size}"
         )

@@ -34,8 +34,8 @@ def encoder_family(settings: EdgeSettings) -> str:
 
 
 def head_sha(settings: EdgeSettings) -> str:
+    from vau.edge.encoders.artefact import sha256_file
     from vau.edge.tetg import WEIGHTS, head_folder
-    from vau.export.manifest import sha256_file
 
     path = head_folder(settings.head.path) / WEIGHTS
     return sha256_file(path) if path.is_file() else ""

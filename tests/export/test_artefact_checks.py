@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from vau.edge.encoders.artefact import ArtefactError, check_artefact
 from vau.edge.encoders.base import EncoderError
 from vau.edge.encoders.fused_backend import FusedRunner
 from vau.export.cli import main
-from vau.export.manifest import check_artefact
-from vau.export.settings import ExportError
 
 
 def _copy(model: Path, tmp_path: Path) -> Path:
@@ -28,7 +27,7 @@ def test_loader_refuses_truncated_file(fused_onnx: Path, tmp_path: Path) -> None
 
 
 def test_loader_refuses_keep_ratio_other_than_the_manifest(fused_onnx: Path) -> None:
-    with pytest.raises(ExportError, match=r"keep_ratio 0\.5 \(K=128\) but 0\.25"):
+    with pytest.raises(ArtefactError, match=r"keep_ratio 0\.5 \(K=128\) but 0\.25"):
         check_artefact(fused_onnx, keep_ratio=0.25)
 
 
@@ -39,7 +38,7 @@ def test_loader_refuses_input_size_mismatch(fused_onnx: Path) -> None:
 
 def test_loader_refuses_model_without_manifest(fused_onnx: Path, tmp_path: Path) -> None:
     model = Path(shutil.copy(fused_onnx, tmp_path / fused_onnx.name))
-    with pytest.raises(ExportError, match="no manifest"):
+    with pytest.raises(ArtefactError, match="no manifest"):
         check_artefact(model)
 
 

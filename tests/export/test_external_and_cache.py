@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vau.edge.encoders.artefact import check_artefact
 from vau.edge.encoders.base import EncoderError
+from vau.edge.encoders.cache import fused_artefact
 from vau.edge.encoders.fused_backend import FusedRunner
 from vau.edge.settings import EdgeSettings
 from vau.edge.types import F32
-from vau.export.cached import fused_artefact
-from vau.export.manifest import check_artefact
 from vau.export.quantize import quantize
 
 
