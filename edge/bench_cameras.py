@@ -10,7 +10,7 @@ For each camera count C, on the same decoded frames (each camera starts at anoth
 - memory: what one more camera costs: the bytes a camera's state holds after a short run (SETS's
   previous frame, the scorer and its normality model, events, windows), counted object by object
   (the runtime's own buffers are allocated outside Python's tracing), plus the uplink ring a
-  camera keeps for its event windows (`uplink.ring_frames` frames of kept tokens).
+  camera keeps for its event windows (`uplink.ring_frames` frames of kept tokens, wire-encoded).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from vau.common.tokens import element_size
 from vau.edge.analysers import Analyser
 from vau.edge.pipeline import CameraStream, Pipeline
 from vau.edge.scoring.factory import build_scorer
@@ -136,11 +137,14 @@ def state_bytes(
 
 
 def ring_bytes(settings: EdgeSettings) -> int:
-    """One camera's uplink ring at steady state: ring_frames frames of kept fp32 tokens, their
-    indices and distances."""
+    """One camera's uplink ring at steady state: ring_frames frames of kept tokens in the wire's
+    encoding (uplink.token_dtype), their indices and distances."""
     n = (settings.encoder.input_size // 14) ** 2
     kept = max(1, round(n * settings.sets.keep_ratio))
-    per_frame = kept * (load_head(settings.head.path).config.embed_dim * 4 + 8 + 4)
+    dim = load_head(settings.head.path).config.embed_dim
+    dtype = settings.uplink.token_dtype
+    scales = 4 if dtype == "int8" else 0
+    per_frame = kept * (dim * element_size(dtype) + scales + 8 + 4)
     return settings.uplink.ring_frames * per_frame
 
 

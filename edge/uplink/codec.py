@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vau.common.tokens import TokenDType, encode_tokens
+from vau.common.tokens import EncodedTokens, TokenDType, encode_tokens
 from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore, Window
 from vau.protos.v1 import uplink_pb2 as pb
 
@@ -21,9 +21,14 @@ _STATES = {
 
 
 def frame_body(
-    eff: EffectiveTokens, score: FrameScore, dtype: TokenDType, event_id: str = ""
+    eff: EffectiveTokens,
+    score: FrameScore,
+    dtype: TokenDType,
+    event_id: str = "",
+    encoded: EncodedTokens | None = None,
 ) -> bytes:
-    enc = encode_tokens(eff.tokens, dtype)
+    """A frame record; `encoded`: its tokens already encoded in `dtype` (else `eff.tokens`)."""
+    enc = encoded if encoded is not None else encode_tokens(eff.tokens, dtype)
     rows, cols = eff.grid
     record = pb.Record(
         capture_time=eff.wall_time,

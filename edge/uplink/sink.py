@@ -12,15 +12,32 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+import numpy as np
+
+from vau.common.tokens import EncodedTokens, encode_tokens
 from vau.edge import metrics
 from vau.edge.settings import UplinkSettings
-from vau.edge.types import EffectiveTokens, EventUpdate, FrameScore, Window
+from vau.edge.types import F32, EffectiveTokens, EventUpdate, FrameScore, Window
 from vau.edge.uplink import codec
 from vau.edge.uplink.outbox import Outbox
 from vau.edge.uplink.records import OutboxItem, Priority
 
 log = logging.getLogger(__name__)
+
+
+NO_TOKENS: F32 = np.empty((0, 0), np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class RingFrame:
+    """A recent frame kept for a later event window, its tokens already in the wire's encoding
+    (`uplink.token_dtype`: half the fp32 memory for fp16, a quarter for int8)."""
+
+    meta: EffectiveTokens  # the frame, with its `tokens` array left out (they are `encoded`)
+    score: FrameScore
+    encoded: EncodedTokens
 
 
 class UplinkSink:
@@ -31,7 +48,7 @@ class UplinkSink:
         self._camera = camera
         self._outbox = outbox
         self._wake = wake
-        self._ring: deque[tuple[EffectiveTokens, FrameScore]] = deque(maxlen=cfg.ring_frames)
+        self._ring: deque[RingFrame] = deque(maxlen=cfg.ring_frames)
         self._scores: list[float] = []
         self._summary_start: float | None = None
         self._last_t = 0.0
@@ -42,7 +59,8 @@ class UplinkSink:
             body = codec.frame_body(tokens, score, self._cfg.token_dtype)
             self._put("frame", Priority.FRAME, tokens.wall_time, body)
         else:
-            self._ring.append((tokens, score))
+            encoded = encode_tokens(tokens.tokens, self._cfg.token_dtype)
+            self._ring.append(RingFrame(replace(tokens, tokens=NO_TOKENS), score, encoded))
         self._summarise(tokens.t, score.smoothed)
 
     def event(self, update: EventUpdate) -> None:
@@ -58,10 +76,11 @@ class UplinkSink:
 
     def _ship_window_frames(self, window: Window) -> None:
         wanted = set(window.seqs)
-        found = [(t, s) for t, s in self._ring if t.seq in wanted]
-        for tokens, score in found:
-            body = codec.frame_body(tokens, score, self._cfg.token_dtype, window.event_id)
-            self._put("frame", Priority.WINDOW, tokens.wall_time, body)
+        found = [f for f in self._ring if f.meta.seq in wanted]
+        for f in found:
+            dtype, event = self._cfg.token_dtype, window.event_id
+            body = codec.frame_body(f.meta, f.score, dtype, event, f.encoded)
+            self._put("frame", Priority.WINDOW, f.meta.wall_time, body)
         missing = len(wanted) - len(found)
         if missing:
             metrics.WINDOW_FRAMES_MISSING.labels(self._camera).inc(missing)
