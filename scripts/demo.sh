@@ -2,7 +2,8 @@
 # The main job on the embedded defaults: the camera learns its normal from its own footage, then
 # sample footage with an injected anomaly -> edge -> cloud (ingest + SmolLM2 explainer) -> MQTT
 # (a real Mosquitto when installed) -> vau-alerts.
-# Without Mosquitto, the cloud's alerts are printed from its log instead.
+# Without Mosquitto, the cloud's alerts are printed from its log instead. The cloud also serves the
+# review page; on a terminal the demo keeps it up until Enter (DEMO_NO_WAIT=1: stop at once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -34,8 +35,10 @@ if [ -n "$MOSQUITTO" ]; then
 else
   echo "== 2/4 no Mosquitto here (apt-get install mosquitto): alerts are read from the cloud log"
 fi
+HTTP_PORT=$(free_port)
 "$BIN/vau-cloud" serve --listen "127.0.0.1:$CLOUD_PORT" --data-dir "$OUT/cloud" \
-  > "$OUT/cloud.log" 2>&1 & pids+=($!)
+  --http-port "$HTTP_PORT" > "$OUT/cloud.log" 2>&1 & pids+=($!)
+echo "        review page: http://127.0.0.1:$HTTP_PORT/ (events appear there as the cloud gets them)"
 sleep 1
 if [ -n "$MOSQUITTO" ]; then
   "$BIN/vau-alerts" tail --broker "mqtt://127.0.0.1:$MQTT_PORT" > "$OUT/alerts.txt" & pids+=($!)
@@ -57,3 +60,8 @@ done
 if [ -z "$MOSQUITTO" ]; then grep -E "vau.cloud.alerts" "$OUT/cloud.log" | sed 's/^.*INFO //'; fi
 sleep 1
 echo "== done; logs and data in $OUT"
+echo "   review page: http://127.0.0.1:$HTTP_PORT/ (the event, its explanation, score curve and"
+echo "   where it happened on the patch grid)"
+if [ -t 0 ] && [ -z "${DEMO_NO_WAIT:-}" ]; then
+  read -r -p "   press Enter to stop the cloud and the page " _ || true
+fi
