@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,12 @@ def dinov2_dir() -> Path:
 @pytest.fixture(scope="session")
 def dinov2_onnx() -> Path:
     return _asset("dinov2-s14-onnx")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something listens on, on every interface (binding it again fails)."""
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])

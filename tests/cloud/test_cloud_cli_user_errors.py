@@ -4,10 +4,8 @@ traceback or shutdown noise after it. Real processes and real sockets."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +31,6 @@ def the_error(stderr: str) -> str:
         assert noise not in stderr, stderr
     [line] = [ln for ln in stderr.splitlines() if ln.startswith("vau-cloud: error:")]
     return line
-
-
-@pytest.fixture
-def taken_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("0.0.0.0", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def test_serve_when_metrics_port_in_use_then_exit_2_one_line_and_clean_shutdown(

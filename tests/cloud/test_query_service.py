@@ -11,6 +11,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from support.cloud_harness import ServerThread, cloud_settings
+from support.explanations import EXPLAINED
 
 from vau.cloud.auth import add_token
 from vau.cloud.event_store import EventStore, StoredEvent
@@ -18,12 +19,6 @@ from vau.protos.v1 import query_pb2 as qpb
 from vau.protos.v1 import uplink_pb2 as upb
 
 PRIOR = "Known common anomaly types are: Fighting."
-EXPLAINED = {
-    "schema_version": 1, "title": "Scuffle at the gate", "summary": "Two people fight.",
-    "anomaly": True, "category": "Fighting", "start": 2.0, "end": 6.0, "confidence": 0.8,
-    "threat_level": 1, "llm": "scripted", "projector": None, "visual_tokens": False,
-    "fallback": False,
-}  # fmt: skip
 
 
 def _event(device: str, event_id: str, updated: float, end: float | None = 6.0) -> StoredEvent:

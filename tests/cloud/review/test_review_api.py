@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from support.cloud_harness import ServerThread, cloud_settings
+from support.explanations import EXPLAINED
 from support_review import HOT_BLOCK, EdgeStream, get
 
 from vau.cloud.event_store import EventStore, StoredEvent, StoredWindow
@@ -21,12 +22,6 @@ from vau.cloud.server import ServerConfigError, create_server
 from vau.cloud.settings import SettingsError, load_settings
 
 NOW = time.time()
-EXPLAINED = {
-    "schema_version": 1, "title": "Scuffle at the gate", "summary": "Two people fight.",
-    "anomaly": True, "category": "Fighting", "start": 2.0, "end": 6.0, "confidence": 0.8,
-    "threat_level": 1, "llm": "scripted", "projector": None, "visual_tokens": False,
-    "fallback": False,
-}  # fmt: skip
 
 
 def _event(device: str, camera: str, event_id: str, age_s: float) -> StoredEvent:
