@@ -35,7 +35,12 @@ from vau.edge.types import I64
 MAX_INT64 = 2**63 - 1  # SQLite integers are signed 64-bit
 MAX_STREAM_T = 10 * 365 * 86_400.0  # seconds since a camera's stream started
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+# Characters that rewrite a terminal or a log line: C0/C1 controls (NUL, newline, ESC, DEL ...),
+# bidi overrides and isolates, line and paragraph separators.
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _COMPONENT = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_EVENT_ID_RULE = "event_id must be 1-128 chars [A-Za-z0-9._:@-], starting alphanumeric"
 MAX_COMPONENTS = 16  # named parts of a frame's score
 _DTYPES: dict[int, TokenDType] = {DTYPE_FLOAT16: "fp16", DTYPE_INT8: "int8", DTYPE_FLOAT32: "fp32"}
 
@@ -43,6 +48,16 @@ _DTYPES: dict[int, TokenDType] = {DTYPE_FLOAT16: "fp16", DTYPE_INT8: "int8", DTY
 def valid_id(value: str) -> bool:
     """Device and camera ids: 1-64 chars of [A-Za-z0-9._:@-], starting alphanumeric."""
     return _ID.fullmatch(value) is not None
+
+
+def valid_event_id(value: str) -> bool:
+    """Event ids: 1-128 chars of [A-Za-z0-9._:@-], starting alphanumeric (no control chars)."""
+    return _EVENT_ID.fullmatch(value) is not None
+
+
+def safe_text(value: str) -> bool:
+    """Free text (priors, agent versions) holds no control, bidi or line-separator characters."""
+    return _UNSAFE_TEXT.search(value) is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +76,8 @@ class Validator:
             raise RecordRejected("camera", detail="camera ids must be unique, 1-64 safe chars")
         if h.epoch > MAX_INT64:
             raise RecordRejected("epoch", detail=f"epoch must be <= {MAX_INT64}")
-        if len(h.agent_version) > 128:
-            raise RecordRejected("text", detail="agent_version longer than 128 chars")
+        if len(h.agent_version) > 128 or not safe_text(h.agent_version):
+            raise RecordRejected("text", detail="agent_version: <= 128 chars, no control chars")
         return replace(h, cameras=cameras)
 
     def record(self, w: WireRecord, device: str, hello: Hello, now: float) -> AcceptedRecord:
@@ -104,8 +119,10 @@ class Validator:
         raise RecordRejected("body", w.camera, w.seq, "record has no known body")
 
     def _text(self, w: WireRecord, event_id: str, prior: str) -> None:
-        if not 0 < len(event_id) <= 128 or len(prior) > self.limits.max_text_chars:
-            raise RecordRejected("text", w.camera, w.seq, "event_id 1-128 chars, prior capped")
+        if not valid_event_id(event_id):
+            raise RecordRejected("text", w.camera, w.seq, _EVENT_ID_RULE)
+        if len(prior) > self.limits.max_text_chars or not safe_text(prior):
+            raise RecordRejected("text", w.camera, w.seq, "prior: capped, no control chars")
 
     def _event(self, w: WireRecord, e: WireEvent) -> EventChange:
         self._text(w, e.event_id, e.prior)
@@ -152,8 +169,8 @@ class _FrameCheck:
         self._sizes(f, dtype, k, c)
         indices = self._indices(f, k)
         _unit(self.w, f.score, f.smoothed)
-        if len(f.event_id) > 128:
-            raise self.fail("text", "event_id longer than 128 chars")
+        if f.event_id and not valid_event_id(f.event_id):
+            raise self.fail("text", "frame " + _EVENT_ID_RULE + " (or empty)")
         hot = self._hot(f)
         if f.normality is not None and not _finite_unit(f.normality):
             raise self.fail("normality", "normality must be finite, in [0, 1], or unset")
