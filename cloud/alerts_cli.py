@@ -1,6 +1,11 @@
 """`vau-alerts tail --broker mqtt://HOST:PORT`: print vau alerts as they arrive, one line each
 for a person, or one JSON object per line with --json. Ctrl-C exits cleanly (0); an unreachable
-broker exits 2 with the reason."""
+broker exits 2 with the reason.
+
+Nothing from the broker reaches the terminal raw: payloads may come from records stored before
+ingest refused control characters, or from any client the broker lets publish. Every printed line
+passes through `printable` (unprintable characters and backslashes escaped), and a field of the
+wrong type prints as `?` instead of ending the tail."""
 
 from __future__ import annotations
 
@@ -32,14 +37,42 @@ def parse_broker(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port or 1883
 
 
+def printable(text: str) -> str:
+    """`text` with every unprintable character (controls, ESC, bidi overrides, line separators)
+    escaped as \\xNN / \\uNNNN and backslashes doubled, so a line cannot move the cursor, recolour
+    the terminal or forge another line."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _clock(payload: dict[str, Any]) -> str:
-    when = payload.get("capture_time") or payload.get("ts") or time.time()
-    return time.strftime("%H:%M:%S", time.localtime(float(when)))
+    when = _number(payload.get("capture_time")) or _number(payload.get("ts")) or time.time()
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(when))
+    except (OverflowError, OSError, ValueError):
+        return "??:??:??"
 
 
 def _span(start: Any, end: Any) -> str:
     def sec(v: Any) -> str:
-        return f"{float(v):.1f}s" if isinstance(v, int | float) else "?"
+        n = _number(v)
+        return "?" if n is None else f"{n:.1f}s"
 
     return f"{sec(start)}-{'' if end is None else sec(end)}"
 
@@ -51,7 +84,7 @@ def format_line(topic: str, payload: dict[str, Any]) -> str:
     if topic.endswith("/status"):
         return f"{_clock(payload)} {device} stream {str(payload.get('state', '?')).upper()}"
     if topic.endswith("/explanation"):
-        conf = float(payload.get("confidence", 0.0))
+        conf = _number(payload.get("confidence")) or 0.0
         verdict = "anomaly" if payload.get("anomaly") else "normal"
         return (
             f"{_clock(payload)} {where} EXPLAINED {payload.get('event_id')} "
@@ -59,8 +92,8 @@ def format_line(topic: str, payload: dict[str, Any]) -> str:
             f"threat {payload.get('threat_level', '?')}, {conf:.0%}) {verdict} "
             f"{_span(payload.get('start'), payload.get('end'))}: {payload.get('summary', '')}"
         )
-    score = payload.get("score")
-    score_s = f"{float(score):.2f}" if isinstance(score, int | float) else "?"
+    score = _number(payload.get("score"))
+    score_s = "?" if score is None else f"{score:.2f}"
     # the prior's class list is for the language model; a person reads the span instead
     return (
         f"{_clock(payload)} {where} {str(payload.get('type', '?')).upper()} anomaly "
@@ -85,14 +118,15 @@ class Tail:
         try:
             payload = json.loads(msg.payload)
         except ValueError:
-            print(f"# not JSON on {msg.topic}: {msg.payload[:80]!r}", file=sys.stderr)
+            print(f"# not JSON on {printable(msg.topic)}: {msg.payload[:80]!r}", file=sys.stderr)
             return
         if not isinstance(payload, dict):
             return
         if self.as_json:
-            line = json.dumps({"topic": msg.topic, **payload}, sort_keys=True)
+            # ensure_ascii escapes every control and non-ASCII character
+            line = json.dumps({"topic": msg.topic, **payload}, sort_keys=True, ensure_ascii=True)
         else:
-            line = format_line(msg.topic, payload)
+            line = printable(format_line(msg.topic, payload))
         print(line, file=self.out, flush=True)
 
 
