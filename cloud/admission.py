@@ -3,6 +3,8 @@
 - At most `max_streams` devices stream at once; one more -> RESOURCE_EXHAUSTED ("streams").
 - One active stream per device: a newer stream stops the older one (its TCP connection may be
   half-dead), which ends with ABORTED; counted in `vau_cloud_streams_superseded_total`.
+- A stream whose token is revoked while it is open is stopped like a superseded one, but ends
+  with UNAUTHENTICATED (see `auth.CredentialWatch`).
 - Rate: a token bucket per device (`per_device_records_per_s`, `burst`), kept across its streams.
   A record that finds the bucket empty is still taken, and the device gets FlowControl{pause_ms}
   (the time the bucket needs to refill `min(burst, max_in_flight)` records). During the pause,
@@ -19,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vau.cloud.metrics import CloudMetrics
-from vau.cloud.records import AdmissionError, PauseOut, StreamStoppedError
+from vau.cloud.records import AdmissionError, AuthError, PauseOut, StreamStoppedError
 from vau.cloud.settings import LimitSettings
 
-StopReason = Literal["superseded", "shutdown"]
+StopReason = Literal["superseded", "shutdown", "revoked"]
+REVOKED = "the device's token was revoked or rotated; connect again with its current token"
 SUPERSEDE_WAIT_S = 2.0  # then the old handler is cancelled (e.g. blocked writing to a dead peer)
 
 
@@ -80,6 +83,8 @@ class Lease:
         self.stopped.set()
 
     def check(self) -> None:
+        if self.reason == "revoked":
+            raise AuthError("unauthenticated", REVOKED)
         if self.reason is not None:
             raise StreamStoppedError(self.reason)
 
@@ -123,6 +128,12 @@ class Admission:
     def gate(self, lease: Lease) -> RateGate:
         refill = float(min(self.limits.burst, self.limits.max_in_flight))
         return RateGate(lease.bucket, self.limits.max_in_flight, refill)
+
+    def stop_task(self, handler: asyncio.Task[object] | None, reason: StopReason) -> None:
+        """Ask the stream admitted from `handler` (if it was admitted yet) to end."""
+        for lease in self._leases.values():
+            if lease.handler is handler:
+                lease.stop(reason)
 
     def stop_all(self) -> None:
         """Refuse new streams; ask every open one to finish its batch and end (UNAVAILABLE)."""

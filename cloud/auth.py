@@ -13,12 +13,15 @@ than the credential -> PERMISSION_DENIED.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +30,7 @@ from vau.cloud.records import AuthError
 from vau.cloud.settings import CloudSettings
 from vau.cloud.validate import valid_id
 
+log = logging.getLogger("vau.cloud.auth")
 AuthMode = Literal["mtls", "token", "dev"]
 TOKENS_FORMAT = "vau-device-tokens/1"
 
@@ -74,6 +78,20 @@ def add_token(path: Path, device: str) -> str:
     devices = read_tokens(path) if path.exists() else {}
     token = secrets.token_urlsafe(32)
     devices[device] = token_hash(token)
+    _write_tokens(path, devices)
+    return token
+
+
+def revoke_token(path: Path, device: str) -> None:
+    """Remove `device`'s token: new calls and its open streams are refused (UNAUTHENTICATED)."""
+    devices = read_tokens(path)
+    if devices.pop(device, None) is None:
+        raise TokenFileError(f"tokens file {path} has no token for {device!r}; nothing revoked")
+    _write_tokens(path, devices)
+
+
+def _write_tokens(path: Path, devices: dict[str, str]) -> None:
+    """Replace the file atomically (a new inode: servers notice the change)."""
     body = json.dumps({"format": TOKENS_FORMAT, "devices": devices}, indent=2, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -83,29 +101,36 @@ def add_token(path: Path, device: str) -> str:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
-    return token
 
 
 class TokenTable:
-    """The tokens file, re-read when its modification time changes (`tokens add` needs no
-    restart). Lookups compare against every entry with hmac.compare_digest."""
+    """The tokens file, re-read when it changes (modification time, inode or size: `tokens add`
+    replaces the file, and needs no restart). `version` counts the reloads. Lookups compare
+    against every entry with hmac.compare_digest."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp = -1
+        self._stamp: tuple[int, int, int] = (-1, -1, -1)
         self._hashes: dict[str, str] = {}
+        self.version = 0
         self._refresh()
 
     def _refresh(self) -> None:
-        stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
+        st = self.path.stat() if self.path.exists() else None
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size) if st is not None else (0, 0, 0)
         if stamp != self._stamp:
             self._hashes = read_tokens(self.path)
             self._stamp = stamp
+            self.version += 1
 
-    def device_of(self, token: str) -> str | None:
-        # A broken edit keeps the last good table; the next change is read again.
+    def refresh(self) -> None:
+        """Re-read the file if it changed; a broken edit keeps the last good table (the next
+        change is read again)."""
         with contextlib.suppress(OSError, TokenFileError):
             self._refresh()
+
+    def device_of(self, token: str) -> str | None:
+        self.refresh()
         digest = token_hash(token)
         found = None
         for device, expected in self._hashes.items():
@@ -143,9 +168,89 @@ class Authenticator:
             raise AuthError("unauthenticated", "unknown device token")
         return device
 
+    @property
+    def version(self) -> int:
+        """Changes whenever the credentials that `authenticate` checks against change."""
+        if self._tokens is None:
+            return 0
+        self._tokens.refresh()
+        return self._tokens.version
+
+    def still_names(self, cred: Credential, principal: str) -> bool:
+        """Whether `cred` still authenticates as `principal` (False once its token is revoked or
+        rotated). A certificate's identity is fixed for its connection: always True."""
+        if self.mode != "token":
+            return True
+        try:
+            return self.authenticate(cred) == principal
+        except AuthError:
+            return False
+
     @staticmethod
     def authorize(principal: str | None, claimed: str) -> str:
         """The device this stream writes as; PERMISSION_DENIED when the Hello claims another."""
         if principal is not None and principal != claimed:  # ids are not secrets
             raise AuthError("permission", "Hello.device_id differs from the credential's device")
         return claimed
+
+
+StreamKind = Literal["uplink", "watch"]
+
+
+@dataclass(eq=False, slots=True)
+class OpenStream:
+    """One open stream and the identity its credential proved when it was opened."""
+
+    cred: Credential
+    principal: str
+    kind: StreamKind
+    stop: Callable[[], None]  # asks the stream to end; called again on every sweep until it has
+    version: int  # the credentials' version last checked against
+    revoked: bool = False
+
+
+class CredentialWatch:
+    """Open streams by credential. `sweep` (every `tokens_recheck_s`, from `run`) re-checks the
+    open streams whenever the tokens file changed, and stops each whose token no longer names its
+    device (revoked, or rotated by `tokens add`): it ends with UNAUTHENTICATED within one period
+    (plus the batch being committed). Certificate identities are fixed for their connection;
+    dev mode has none: neither is watched."""
+
+    def __init__(self, auth: Authenticator, on_revoke: Callable[[OpenStream], None]) -> None:
+        self.auth, self._on_revoke = auth, on_revoke
+        self._open: list[OpenStream] = []
+
+    def watch(self, cred: Credential, kind: StreamKind, stop: Callable[[], None]) -> OpenStream:
+        """Register a stream whose `cred` authenticated; AuthError when it does not (any more)."""
+        version = self.auth.version
+        principal = self.auth.authenticate(cred)
+        watched = OpenStream(cred, principal or "", kind, stop, version)
+        if self.auth.mode == "token":
+            self._open.append(watched)
+        return watched
+
+    def forget(self, watched: OpenStream) -> None:
+        if watched in self._open:
+            self._open.remove(watched)
+
+    def sweep(self) -> int:
+        """Stop the streams whose credential was revoked since their last check; how many."""
+        version, newly = self.auth.version, 0
+        for watched in list(self._open):
+            if not watched.revoked and watched.version != version:
+                watched.version = version
+                watched.revoked = not self.auth.still_names(watched.cred, watched.principal)
+                if watched.revoked:
+                    newly += 1
+                    self._on_revoke(watched)
+            if watched.revoked:
+                watched.stop()
+        return newly
+
+    async def run(self, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                self.sweep()
+            except Exception:  # a bug here must not end the watch
+                log.exception("credential sweep failed")

@@ -25,6 +25,7 @@ FLAG_KEYS = {  # flag dest -> settings key; a flag left unset does not override 
     "listen": "listen",
     "data_dir": "data_dir",
     "metrics_port": "metrics_port",
+    "metrics_host": "metrics_host",
     "tokens_file": "tokens_file",
     "http_port": "http_port",
 }
@@ -61,7 +62,9 @@ async def _serve(settings: CloudSettings) -> int:
     log.info("listening on %s:%d (auth: %s, data: %s)", shown, port, server.auth_mode,
              server.store.path)  # fmt: skip
     if server.metrics_port is not None:
-        log.info("metrics on :%d/metrics", server.metrics_port)
+        mhost = settings.metrics_bind_host
+        mshown = f"[{mhost}]" if ":" in mhost else mhost
+        log.info("metrics on %s:%d/metrics", mshown, server.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -116,6 +119,15 @@ def cmd_tokens_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from vau.cloud.auth import revoke_token
+
+    revoke_token(args.tokens_file, args.device)
+    note = "running servers end its open streams within tokens_recheck_s"
+    print(f"revoked the token of {args.device} in {args.tokens_file}; {note}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vau-cloud", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (port 0 = any)")
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of ingest.sqlite3")
     p.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus port")
+    p.add_argument(
+        "--metrics-host", metavar="HOST", help="metrics address (default: the --listen host)"
+    )
     p.add_argument("--tokens-file", type=Path, metavar="F", help="device token hashes (JSON)")
     p.add_argument("--http-port", type=int, metavar="P", help="review page port (0 = any)")
     p.set_defaults(handler=cmd_serve)
@@ -161,6 +176,10 @@ def _add_tokens(sub: Any) -> None:
     p.add_argument("device", metavar="DEVICE")
     p.add_argument("--tokens-file", type=Path, required=True, metavar="F")
     p.set_defaults(handler=cmd_tokens_add)
+    p = tsub.add_parser("revoke", help="remove DEVICE's token; its open streams end too")
+    p.add_argument("device", metavar="DEVICE")
+    p.add_argument("--tokens-file", type=Path, required=True, metavar="F")
+    p.set_defaults(handler=cmd_tokens_revoke)
 
 
 def user_errors() -> tuple[type[Exception], ...]:

@@ -50,15 +50,22 @@ class CloudMetrics:
         self.flow = Counter(
             "vau_cloud_flow_control_sent_total", "FlowControl pauses sent to devices.", registry=r
         )
+        self.streams_revoked = Counter(
+            "vau_cloud_streams_revoked_total",
+            "Open streams ended because their token was revoked or rotated, by kind "
+            "('uplink', 'watch').",
+            ["kind"],
+            registry=r,
+        )
         self.session_dropped = Counter(
             "vau_cloud_session_dropped_total",
             "Accepted records a slow session subscriber missed (the store still has them).",
             registry=r,
         )
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Expose /metrics over HTTP on `port` (0 = any free one) from a daemon thread; the port.
-        PortError when it cannot be listened on."""
+    def serve(self, port: int, addr: str) -> int:
+        """Expose /metrics over HTTP on `addr`:`port` (0 = any free one) from a daemon thread;
+        the port. PortError when it cannot be listened on."""
         try:
             httpd, _thread = start_http_server(port, addr=addr, registry=self.registry)
         except OSError as exc:

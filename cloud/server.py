@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,7 +20,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from vau.cloud.admission import Admission
-from vau.cloud.auth import Authenticator, TokenFileError
+from vau.cloud.auth import Authenticator, CredentialWatch, OpenStream, TokenFileError
 from vau.cloud.codec import SERVICE
 from vau.cloud.explain.service import ExplainerService
 from vau.cloud.ingest import IngestDeps
@@ -59,18 +60,24 @@ class CloudServer:
     explainer: ExplainerService | None = None  # set when settings.explain.enabled
     query: QueryServicer | None = None
     review: ReviewPage | None = None  # set when settings.http_port is
+    credentials: CredentialWatch | None = None  # open streams, re-checked against the tokens
     _stopping: bool = field(default=False, repr=False)
+    _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start(self) -> None:
         await self.grpc_server.start()
         for service in ("", SERVICE, QUERY_SERVICE):
             await self.health.set(service, SERVING)
+        if self.credentials is not None and self.auth_mode == "token":
+            sweep = self.credentials.run(self.settings.tokens_recheck_s)
+            self._sweeper = asyncio.get_running_loop().create_task(sweep)
         if self.mqtt is not None:
             await self.mqtt.start()
         if self.explainer is not None:
             await self.explainer.start()
         if self.settings.metrics_port is not None:
-            self.metrics_port = self.metrics.serve(self.settings.metrics_port)
+            host = self.settings.metrics_bind_host
+            self.metrics_port = self.metrics.serve(self.settings.metrics_port, host)
         if self.review is not None:
             await self.review.start()
 
@@ -84,6 +91,8 @@ class CloudServer:
             await asyncio.sleep(self.settings.shutdown.drain_delay_s)
         self.admission.stop_all()
         await self.grpc_server.stop(self.settings.shutdown.grace_s if grace is None else grace)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self.sessions.close()
         if self.review is not None:
             await self.review.stop()
@@ -115,15 +124,17 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
         None if mqtt is None else mqtt.stream_changed,
     )  # fmt: skip
     server = grpc.aio.server(options=server_options(settings))
-    query = QueryServicer(auth, settings.query_readers, settings.data_dir)
-    server.add_generic_rpc_handlers((UplinkServicer(deps).handler(), query.handler()))
+    credentials = CredentialWatch(auth, partial(_revoked, metrics))
+    query = QueryServicer(auth, settings.query_readers, settings.data_dir, credentials)
+    uplink = UplinkServicer(deps, credentials)
+    server.add_generic_rpc_handlers((uplink.handler(), query.handler()))
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = (SERVICE, QUERY_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
     port = _bind(server, settings.listen, creds, store)
     cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
-    cloud.port, cloud.mqtt, cloud.query = port, mqtt, query
+    cloud.port, cloud.mqtt, cloud.query, cloud.credentials = port, mqtt, query, credentials
     cloud.review = _review_page(settings, metrics, store)
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
@@ -132,6 +143,15 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
         )
         query.explainer = cloud.explainer
     return cloud, port
+
+
+def _revoked(metrics: CloudMetrics, stream: OpenStream) -> None:
+    metrics.streams_revoked.labels(stream.kind).inc()
+    log.warning(
+        "token of %s revoked or rotated: ending its open %s stream (UNAUTHENTICATED)",
+        stream.principal,
+        stream.kind,
+    )
 
 
 def _mqtt_service(

@@ -6,7 +6,8 @@ turns its domain errors into gRPC statuses. Every failure also carries trailing 
   vau-reject-seq      the record's seq ("0" when not about a record)       [INVALID_ARGUMENT only]
 
   INVALID_ARGUMENT    RecordRejected (validation, protocol order, undecodable bytes)
-  UNAUTHENTICATED     no or unknown credential         PERMISSION_DENIED  Hello names another device
+  UNAUTHENTICATED     no or unknown credential, or its token revoked/rotated while the stream
+                      was open                         PERMISSION_DENIED  Hello names another device
   RESOURCE_EXHAUSTED  "streams" (server full), "rate" (ignored FlowControl); oversize messages
                       are refused by gRPC itself before reaching this handler
   ABORTED             "superseded": the same device opened a newer stream
@@ -16,12 +17,14 @@ turns its domain errors into gRPC statuses. Every failure also carries trailing 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 
 import grpc
 
-from vau.cloud.auth import Credential
+from vau.cloud.auth import Credential, CredentialWatch, OpenStream
 from vau.cloud.codec import METHOD, SERVICE, decode_edge, encode_cloud
 from vau.cloud.ingest import IngestDeps, IngestStream
 from vau.cloud.records import AdmissionError, AuthError, EdgeIn, RecordRejected, StreamStoppedError
@@ -73,20 +76,27 @@ def credential_of(context: grpc.aio.ServicerContext) -> Credential:
 
 
 class UplinkServicer:
-    def __init__(self, deps: IngestDeps) -> None:
-        self.deps = deps
+    def __init__(self, deps: IngestDeps, credentials: CredentialWatch) -> None:
+        self.deps, self.credentials = deps, credentials
 
     async def stream(
         self, requests: AsyncIterator[EdgeIn], context: grpc.aio.ServicerContext
     ) -> None:
-        stream = IngestStream(self.deps, credential_of(context), requests, context.write)
+        cred, task = credential_of(context), asyncio.current_task()
+        watched: OpenStream | None = None
         try:
-            await stream.run()
+            # revoked while open: its lease stops it after the batch in progress (UNAUTHENTICATED)
+            stop = partial(self.deps.admission.stop_task, task, "revoked")
+            watched = self.credentials.watch(cred, "uplink", stop)
+            await IngestStream(self.deps, cred, requests, context.write).run()
         except (RecordRejected, AuthError, AdmissionError, StreamStoppedError) as exc:
             await self._fail(context, exc)
         except Exception as exc:  # isolate the failure to this stream
             log.exception("stream failed")
             await self._fail(context, exc)
+        finally:
+            if watched is not None:
+                self.credentials.forget(watched)
 
     async def _fail(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
         code, reason, details, meta = status_of(exc)

@@ -190,8 +190,21 @@ class CloudSettings(LayeredSettings):
         Path("vau-cloud-data"), description="Folder of ingest.sqlite3 (dedup state and records)."
     )
     metrics_port: int | None = Field(None, ge=0, le=65535, description="Prometheus port.")
+    metrics_host: str | None = Field(
+        None,
+        min_length=1,
+        description="Address the Prometheus endpoint (no login) binds; unset = the listen host, "
+        "so a loopback server keeps its metrics on loopback. Set 0.0.0.0 to expose it.",
+    )
     tokens_file: Path | None = Field(
         None, description="JSON file of per-device token hashes (`vau-cloud tokens add`)."
+    )
+    tokens_recheck_s: float = Field(
+        0.5,
+        ge=0.05,
+        le=60,
+        description="How often open streams re-check the tokens file: a stream (uplink or "
+        "watch) whose token was revoked or rotated ends with UNAUTHENTICATED within this.",
     )
     http_port: int | None = Field(
         None,
@@ -239,6 +252,11 @@ class CloudSettings(LayeredSettings):
     def http_bind_host(self) -> str:
         """The review page's address: http_host, else the host of `listen`."""
         return self.http_host if self.http_host is not None else host_port(self.listen)[0]
+
+    @property
+    def metrics_bind_host(self) -> str:
+        """The metrics endpoint's address: metrics_host, else the host of `listen`."""
+        return self.metrics_host if self.metrics_host is not None else host_port(self.listen)[0]
 
     @model_validator(mode="after")
     def _public_page_needs_consent(self) -> CloudSettings:

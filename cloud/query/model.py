@@ -20,6 +20,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_QUESTION_CHARS = 1000
 MAX_EVENT_ID_CHARS = 128  # what the uplink validator accepts
+MAX_CURSOR_CHARS = 1024  # a cursor_text of the longest ids (ASCII) is about 290 chars
 
 Cursor = tuple[float, str, str, str]  # (updated, device, camera, event_id)
 QueryReason = Literal["invalid", "not_found", "precondition", "unavailable"]
@@ -87,10 +88,18 @@ def cursor_text(c: Cursor) -> str:
 
 
 def parse_cursor(text: str) -> Cursor:
-    """The cursor of `cursor_text`; QueryError("invalid") for anything else."""
+    """The cursor of `cursor_text`; QueryError("invalid") for anything else. The text is bounded
+    in size and nesting before it is parsed, so no cursor can make the parser recurse deeply (ids
+    never contain brackets: a cursor this server sent has exactly one)."""
+    if len(text) > MAX_CURSOR_CHARS or text.count("[") + text.count("{") > 1:
+        raise QueryError(
+            "invalid",
+            f"cursor is not one this server sent (at most {MAX_CURSOR_CHARS} chars, a flat "
+            "list): pass an EventDetail.cursor unchanged",
+        )
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
     ok = (
         isinstance(value, list)

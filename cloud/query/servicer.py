@@ -1,4 +1,6 @@
-"""The vau.v1.Query handlers: thin. Identity as for Uplink (the credential, never the request);
+"""The vau.v1.Query handlers: thin. Identity as for Uplink (the credential, never the request),
+checked before the request's bytes are decoded, so an unauthenticated caller gets UNAUTHENTICATED
+whatever it sends;
 store reads on one worker thread (the event store is single-threaded SQLite); domain errors become
 statuses:
 
@@ -25,7 +27,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from vau.cloud.auth import Authenticator
+from vau.cloud.admission import REVOKED
+from vau.cloud.auth import Authenticator, CredentialWatch, OpenStream
 from vau.cloud.event_store import EventKey, EventStore, StoredEvent
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.service import ExplainerService
@@ -35,7 +38,6 @@ from vau.cloud.query.model import (
     BadRequest,
     Cursor,
     EventView,
-    GetQuery,
     ListQuery,
     QueryError,
     WatchQuery,
@@ -149,15 +151,19 @@ class QueryServicer:
         auth: Authenticator,
         readers: Collection[str],
         data_dir: Path,
+        credentials: CredentialWatch,
         poll_s: float = 0.25,
     ) -> None:
         self.auth, self.readers, self.poll_s = auth, frozenset(readers), poll_s
+        self.credentials = credentials
         self.reader = EventReader(data_dir)
         self.explainer: ExplainerService | None = None  # set by create_server when enabled
 
     def _access(self, context: grpc.aio.ServicerContext) -> Access:
-        principal = self.auth.authenticate(credential_of(context))
-        return Access(None if principal is None or principal in self.readers else principal)
+        return self._access_of(self.auth.authenticate(credential_of(context)))
+
+    def _access_of(self, principal: str | None) -> Access:
+        return Access(None if not principal or principal in self.readers else principal)
 
     async def _abort(self, context: grpc.aio.ServicerContext, exc: Exception) -> None:
         if isinstance(exc, QueryError | AuthError):
@@ -181,18 +187,19 @@ class QueryServicer:
             raise  # abort raised already; for the type checker
 
     async def list_events(
-        self, request: ListQuery | BadRequest, context: grpc.aio.ServicerContext
+        self, request: bytes, context: grpc.aio.ServicerContext
     ) -> list[EventView]:
         async def work() -> list[EventView]:
-            q = self._valid(request)
-            device = self._access(context).scope(q.device)
+            access = self._access(context)
+            q = self._valid(codec.decode_list(request))
+            device = access.scope(q.device)
             return await self.reader.run(lambda s: _list(s, q, device))
 
         result: list[EventView] = await self._guard(context, work())
         return result
 
-    async def _get(self, key: EventKey, context: grpc.aio.ServicerContext) -> EventView:
-        self._access(context).check(key)
+    async def _get(self, key: EventKey, access: Access) -> EventView:
+        access.check(key)
         view = await self.reader.run(lambda s: _view(s, key))
         if view is None:
             raise QueryError(
@@ -200,21 +207,19 @@ class QueryServicer:
             )
         return view
 
-    async def get_event(
-        self, request: GetQuery | BadRequest, context: grpc.aio.ServicerContext
-    ) -> EventView:
+    async def get_event(self, request: bytes, context: grpc.aio.ServicerContext) -> EventView:
         async def work() -> EventView:
-            return await self._get(self._valid(request).key, context)
+            access = self._access(context)
+            return await self._get(self._valid(codec.decode_get(request)).key, access)
 
         result: EventView = await self._guard(context, work())
         return result
 
-    async def ask(
-        self, request: AskQuery | BadRequest, context: grpc.aio.ServicerContext
-    ) -> Explanation:
+    async def ask(self, request: bytes, context: grpc.aio.ServicerContext) -> Explanation:
         async def work() -> Explanation:
-            q = self._valid(request)
-            await self._get(q.key, context)
+            access = self._access(context)
+            q: AskQuery = self._valid(codec.decode_ask(request))
+            await self._get(q.key, access)
             if self.explainer is None:
                 raise QueryError("precondition", ENABLE_EXPLAIN)
             if not self.explainer.ready:
@@ -228,17 +233,37 @@ class QueryServicer:
         return result
 
     async def watch_events(
-        self, request: WatchQuery | BadRequest, context: grpc.aio.ServicerContext
+        self, request: bytes, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[EventView]:
+        watched: OpenStream | None = None
         try:
-            q = self._valid(request)
-            device, camera = self._access(context).scope(q.device), q.camera
+            watched = self.credentials.watch(credential_of(context), "watch", lambda: None)
+            q: WatchQuery = self._valid(codec.decode_watch(request))
+            device = self._access_of(watched.principal).scope(q.device)
         except (QueryError, AuthError) as exc:
+            if watched is not None:
+                self.credentials.forget(watched)
             await self._abort(context, exc)
             return
+        try:
+            async for view in self._watch(watched, device, q):
+                yield view
+        except AuthError as exc:  # its token was revoked while the watch was open
+            await self._abort(context, exc)
+        finally:
+            self.credentials.forget(watched)
+
+    async def _watch(
+        self, watched: OpenStream, device: str | None, q: WatchQuery
+    ) -> AsyncIterator[EventView]:
+        """Changes after the query's cursor, polled; AuthError once the caller's token is revoked
+        (noticed within tokens_recheck_s + poll_s)."""
         cursor: Cursor = q.cursor or (time.time(), "", "", "")
+        camera = q.camera
         waiting: dict[EventKey, None] = {}  # sent without an explanation, oldest first
         while True:  # ends when the client cancels or the server stops (CancelledError)
+            if watched.revoked:
+                raise AuthError("unauthenticated", REVOKED)
             changed = await self.reader.run(
                 partial(_changes, device=device, camera=camera, after=cursor)
             )
@@ -246,6 +271,8 @@ class QueryServicer:
             pending = [k for k in waiting if k not in changed_keys]
             explained = await self.reader.run(partial(_explained, keys=pending)) if pending else []
             for view in (*explained, *changed):
+                if watched.revoked:
+                    raise AuthError("unauthenticated", REVOKED)
                 yield view
                 cursor = max(cursor, view.position)
                 waiting.pop(view.key, None)
@@ -260,13 +287,14 @@ class QueryServicer:
         await self.reader.close()
 
     def handler(self) -> grpc.GenericRpcHandler:
+        # Requests arrive as bytes: each handler authenticates the caller before it decodes them.
         unary = grpc.unary_unary_rpc_method_handler
         methods = {
-            codec.LIST: unary(self.list_events, codec.decode_list, codec.encode_list),
-            codec.GET: unary(self.get_event, codec.decode_get, codec.encode_detail),
-            codec.ASK: unary(self.ask, codec.decode_ask, codec.encode_answer),
+            codec.LIST: unary(self.list_events, None, codec.encode_list),
+            codec.GET: unary(self.get_event, None, codec.encode_detail),
+            codec.ASK: unary(self.ask, None, codec.encode_answer),
             codec.WATCH: grpc.unary_stream_rpc_method_handler(
-                self.watch_events, codec.decode_watch, codec.encode_detail
+                self.watch_events, None, codec.encode_detail
             ),
         }
         return grpc.method_handlers_generic_handler(codec.SERVICE, methods)
