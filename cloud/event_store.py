@@ -52,6 +52,13 @@ ON CONFLICT (device, camera, event_id, trigger) DO UPDATE SET status = excluded.
   body = excluded.body, updated = excluded.updated
 """
 
+_PRUNED = ("events", "windows", "explanations")
+_OLD_EVENTS = "SELECT device, camera, event_id FROM events WHERE updated < ?"
+_ORPHANS = """
+DELETE FROM {table} WHERE updated < ? AND NOT EXISTS (SELECT 1 FROM events e
+  WHERE e.device = {table}.device AND e.camera = {table}.camera AND e.event_id = {table}.event_id)
+"""
+
 EventKey = tuple[str, str, str]  # (device, camera, event_id)
 
 
@@ -160,18 +167,26 @@ class EventStore:
         )
         self._conn.execute(sql, (name, position))
 
-    def prune(self, older_than_s: float, now: float) -> int:
-        """Retention: delete events (with their windows and explanations) untouched for
-        `older_than_s`; the number of events deleted."""
+    def prune(self, older_than_s: float, now: float) -> dict[str, int]:
+        """Retention, in one transaction: delete events untouched for `older_than_s` with their
+        windows and explanations, and windows or explanations that old whose event is gone;
+        the rows deleted per table."""
         cutoff = now - older_than_s
-        old = "SELECT device, camera, event_id FROM events WHERE updated < ?"
-        with self._conn:
-            keys = self._conn.execute(old, (cutoff,)).fetchall()
-            for table in ("windows", "explanations", "events"):
-                self._conn.executemany(
-                    f"DELETE FROM {table} WHERE device=? AND camera=? AND event_id=?", keys
-                )
-        return len(keys)
+        deleted = dict.fromkeys(_PRUNED, 0)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            keys = self._conn.execute(_OLD_EVENTS, (cutoff,)).fetchall()
+            for table in _PRUNED:
+                sql = f"DELETE FROM {table} WHERE device=? AND camera=? AND event_id=?"
+                deleted[table] += max(0, self._conn.executemany(sql, keys).rowcount)
+            for table in ("windows", "explanations"):
+                cur = self._conn.execute(_ORPHANS.format(table=table), (cutoff,))
+                deleted[table] += max(0, cur.rowcount)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return deleted
 
     def close(self) -> None:
         self._conn.close()

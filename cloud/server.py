@@ -139,7 +139,7 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
         cloud.explainer = ExplainerService(
-            settings.explain, settings.data_dir, notifier, metrics.registry
+            settings.explain, settings.data_dir, notifier, metrics.registry, limits=settings.limits
         )
         query.explainer = cloud.explainer
     return cloud, port
@@ -175,7 +175,9 @@ def _review_page(s: CloudSettings, metrics: CloudMetrics, store: AsyncStore) -> 
             "in the event store, so the page lists none (set explain.enabled = true)"
         )
     try:
-        return ReviewPage.bind(s.http_bind_host, s.http_port, s.data_dir, metrics.registry)
+        return ReviewPage.bind(
+            s.http_bind_host, s.http_port, s.data_dir, metrics.registry, s.limits
+        )
     except ReviewBindError as exc:
         store.close()
         raise ServerConfigError(str(exc)) from None

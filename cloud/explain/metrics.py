@@ -31,6 +31,25 @@ class ExplainMetrics:
             registry=registry,
         )
 
+        self.unreadable = Counter(
+            "vau_cloud_explain_unreadable_records_total",
+            "Ingest records the explainer could not read (skipped; the cursor moves past them), "
+            "by reason: a validation reason (limits lowered since ingest) or 'decode'.",
+            ["reason"],
+            registry=registry,
+        )
+        self.pruned = Counter(
+            "vau_cloud_event_store_pruned_total",
+            "Event store rows deleted by retention (explain.retention_days), by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.retention_runs = Counter(
+            "vau_cloud_event_store_retention_runs_total",
+            "Retention passes over the event store (every explain.retention_check_s).",
+            registry=registry,
+        )
+
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         found = self.registry.get_sample_value(name, labels or {})
         return 0.0 if found is None else float(found)

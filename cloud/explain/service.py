@@ -6,6 +6,11 @@ the pending explanations live in the event store: a trigger is written as pendin
 cursor moves past its record, and marked done only after the notifier took the explanation, so a
 restart neither loses nor repeats work (at-least-once across a crash between the two).
 
+Retention: at start and every `retention_check_s`, events untouched for `retention_days` are
+pruned with their windows and explanations (counted in `vau_cloud_event_store_pruned_total`).
+Ingest records are re-typed with the limits ingest runs with; one that still cannot be read is
+counted (`vau_cloud_explain_unreadable_records_total`), logged and skipped: the cursor moves on.
+
 Triggers: an event's end (default; it waits up to `window_wait_s` for the window and its frames),
 an early one at the first update whose peak reaches the threshold (`early_trigger`), skipped when
 the camera explained something less than `cooldown_s` ago; an end trigger supersedes a pending
@@ -37,6 +42,7 @@ from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.notify import Notifier
 from vau.cloud.records import EventChange, TokenFrame, WindowMarker
+from vau.cloud.settings import LimitSettings
 
 log = logging.getLogger(__name__)
 CURSOR = "explainer"
@@ -59,9 +65,13 @@ class ExplainerService:
         notifier: Notifier,
         registry: CollectorRegistry,
         llm: LlmBackend | None = None,
+        *,
+        limits: LimitSettings,
     ) -> None:
         self.settings, self.data_dir, self.notifier = settings, data_dir, notifier
+        self.limits = limits  # the ones ingest validated the stored records with
         self.metrics = ExplainMetrics(registry)
+        self._next_retention = 0.0  # loop time of the next retention pass
         self._llm = llm
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-explain")
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +113,10 @@ class ExplainerService:
             )  # fmt: skip
         self.explainer = Explainer(s, llm, self.metrics, tokenizer)
         self._store = EventStore(self.data_dir)
-        self._ingest = IngestReader(self.data_dir)
+        self._ingest = IngestReader(self.data_dir, self.limits, self._unreadable)
+
+    def _unreadable(self, _rowid: int, reason: str) -> None:
+        self.metrics.unreadable.labels(reason).inc()
 
     def _close(self) -> None:
         self._store.close()
@@ -112,6 +125,7 @@ class ExplainerService:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
+                await self._maybe_retain()
                 moved = await self._call(self._poll)
                 for job in await self._call(self._due):
                     done = await self._call(self._explain, *job)
@@ -128,16 +142,32 @@ class ExplainerService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
 
+    async def _maybe_retain(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_retention:
+            self._next_retention = now + self.settings.retention_check_s
+            await self._call(self._retain)
+
     # ----- on the worker thread -----------------------------------------------------------
 
+    def _retain(self) -> None:
+        days = self.settings.retention_days
+        deleted = self._store.prune(days * 86_400.0, time.time())
+        self.metrics.retention_runs.inc()
+        for table, n in deleted.items():
+            self.metrics.pruned.labels(table).inc(n)
+        if any(deleted.values()):
+            log.info("retention (%g days): pruned %s", days, deleted)
+
     def _poll(self) -> bool:
-        """Read new records into the event store and pending triggers; move the cursor."""
-        rows = self._ingest.after(self._store.cursor(CURSOR))
-        for row in rows:
+        """Read new records into the event store and pending triggers; move the cursor past
+        every row read, readable or not."""
+        batch = self._ingest.after(self._store.cursor(CURSOR))
+        for row in batch.rows:
             self._record(row)
-        if rows:
-            self._store.set_cursor(CURSOR, rows[-1].rowid)
-        return bool(rows)
+        if batch.last_rowid is not None:
+            self._store.set_cursor(CURSOR, batch.last_rowid)
+        return batch.last_rowid is not None
 
     def _record(self, row: Row) -> None:
         r, now = row.record, time.time()

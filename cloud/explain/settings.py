@@ -50,7 +50,12 @@ class ExplainSettings(Strict):
         None, description="Trained projector (safetensors); without it visual tokens are off."
     )
     projector_kind: str = Field("mlp2x_gelu", description="'linear' or 'mlp2x_gelu'.")
-    retention_days: float = Field(30.0, gt=0.0, description="Event store retention.")
+    retention_days: float = Field(
+        30.0, gt=0.0, description="Event store retention: events untouched this long are pruned."
+    )
+    retention_check_s: float = Field(
+        3600.0, gt=0.0, le=86_400.0, description="How often retention runs (also at start)."
+    )
     poll_s: float = Field(0.5, gt=0.0, le=60.0, description="How often the ingest store is read.")
 
     @model_validator(mode="after")

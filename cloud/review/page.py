@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from vau.cloud.review.app import MISSING_CHART, build_app, chart_missing
 from vau.cloud.review.reading import ReviewReader
+from vau.cloud.settings import LimitSettings
 
 log = logging.getLogger("vau.cloud.review")
 SHUTDOWN_S = 2.0  # open requests get this long when the server stops
@@ -49,18 +50,31 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 class ReviewPage:
-    def __init__(self, sock: socket.socket, data_dir: Path, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        data_dir: Path,
+        registry: CollectorRegistry,
+        limits: LimitSettings,
+    ) -> None:
         self._sock = sock
         self.host, self.port = sock.getsockname()[:2]
-        self.reader = ReviewReader(data_dir)
+        self.reader = ReviewReader(data_dir, limits)  # the limits ingest stored records with
         self._runner = web.AppRunner(
             build_app(self.reader, registry), access_log=None, shutdown_timeout=SHUTDOWN_S
         )
         self._started = False
 
     @classmethod
-    def bind(cls, host: str, port: int, data_dir: Path, registry: CollectorRegistry) -> ReviewPage:
-        return cls(_listen(host, port), data_dir, registry)
+    def bind(
+        cls,
+        host: str,
+        port: int,
+        data_dir: Path,
+        registry: CollectorRegistry,
+        limits: LimitSettings,
+    ) -> ReviewPage:
+        return cls(_listen(host, port), data_dir, registry, limits)
 
     @property
     def url(self) -> str:

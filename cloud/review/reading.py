@@ -18,15 +18,16 @@ from vau.cloud.query.model import EventView, explanation_of
 from vau.cloud.query.servicer import EventReader
 from vau.cloud.records import TokenFrame
 from vau.cloud.review.model import EventDetail, EventFilter, FrameCells
+from vau.cloud.settings import LimitSettings
 
 OPEN_FRAMES = 64  # frames shown for an event without a window (newest, since its start)
 MIN_SCAN = 64  # window frames are looked for among max(MIN_SCAN, 4 x window) frames before it
 
 
 class ReviewReader:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, limits: LimitSettings) -> None:
         self._events = EventReader(data_dir)
-        self._ingest = IngestReader(data_dir)  # touched only inside self._events.run
+        self._ingest = IngestReader(data_dir, limits)  # touched only inside self._events.run
 
     async def events(self, f: EventFilter) -> list[EventView]:
         return await self._events.run(lambda s: _events(s, f))

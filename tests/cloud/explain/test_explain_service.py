@@ -16,6 +16,7 @@ from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.service import ExplainerService
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.metrics import CloudMetrics
+from vau.cloud.settings import LimitSettings
 from vau.cloud.store import IngestStore
 
 REPLIES = ["Anomaly on cam-0", "The score peaked at 0.92 at 4.0s in the lower left."]
@@ -50,7 +51,8 @@ async def _run_until(service: ExplainerService, notifier: RecordingNotifier, n: 
 
 def _service(data: Path, notifier: RecordingNotifier, llm: ScriptedLlm) -> ExplainerService:
     s = ExplainSettings(poll_s=0.05)
-    return ExplainerService(s, data, notifier, CloudMetrics().registry, llm=llm)
+    registry = CloudMetrics().registry
+    return ExplainerService(s, data, notifier, registry, llm=llm, limits=LimitSettings())
 
 
 def test_service_when_event_ends_with_window_then_one_explanation_each(tmp_path: Path) -> None:
@@ -107,7 +109,11 @@ def test_event_store_when_retention_passes_then_events_and_explanations_pruned(
     store.put_explanation(key, "end", {"title": "x"}, 102.0)
     assert store.pending() == [] and store.explanation(key) == {"title": "x"}
     assert [e.event_id for e in store.events(device="d")] == ["e2", "e1"]
-    assert store.prune(older_than_s=500.0, now=1100.0) == 1
+    assert store.prune(older_than_s=500.0, now=1100.0) == {
+        "events": 1,
+        "windows": 0,
+        "explanations": 1,
+    }
     assert store.event(key) is None and store.explanation(key) is None
     store.set_cursor("x", 7)
     assert store.cursor("x") == 7 and store.cursor("y") == 0
