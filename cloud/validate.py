@@ -33,6 +33,9 @@ from vau.common.tokens import EncodedTokens, TokenDType, decode_tokens, element_
 from vau.edge.types import I64
 
 MAX_INT64 = 2**63 - 1  # SQLite integers are signed 64-bit
+# A camera's seqs stay exact as JSON numbers and doubles, and dedup counters summed over epochs
+# stay within int64; 2**53 records at 1,000/s last 285,000 years.
+MAX_SEQ = 2**53 - 1
 MAX_STREAM_T = 10 * 365 * 86_400.0  # seconds since a camera's stream started
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
@@ -84,8 +87,8 @@ class Validator:
         """The record as an AcceptedRecord of `device`, or RecordRejected."""
         if w.camera not in hello.cameras:
             raise RecordRejected("camera", w.camera, w.seq, "camera not listed in Hello")
-        if not 1 <= w.seq <= MAX_INT64:
-            raise RecordRejected("seq", w.camera, w.seq, f"seq must be in [1, {MAX_INT64}]")
+        if not 1 <= w.seq <= MAX_SEQ:
+            raise RecordRejected("seq", w.camera, w.seq, f"seq must be in [1, {MAX_SEQ}]")
         if w.epoch != hello.epoch:
             raise RecordRejected(
                 "epoch", w.camera, w.seq, f"epoch must equal Hello's {hello.epoch}"
