@@ -26,13 +26,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from vau.cloud.records import AuthError
+from vau.cloud.records import AuthError, RecordRejected
 from vau.cloud.settings import CloudSettings
 from vau.cloud.validate import valid_id
 
 log = logging.getLogger("vau.cloud.auth")
 AuthMode = Literal["mtls", "token", "dev"]
 TOKENS_FORMAT = "vau-device-tokens/1"
+
+
+CLOUD_NAME = "vau-cloud"  # the cloud's own name (MQTT client id and broker user): no device's
+RESERVED_DEVICE_IDS = frozenset({CLOUD_NAME})
+
+
+def device_id_problem(device: str) -> str | None:
+    """Why `device` cannot be a device id (format, or a name reserved for the cloud), or None."""
+    if not valid_id(device):
+        return f"device id {device[:80]!r} must be 1-64 chars [A-Za-z0-9._:@-]"
+    if device.lower() in RESERVED_DEVICE_IDS:
+        return f"device id {device!r} is reserved for the cloud itself; pick another device id"
+    return None
 
 
 class TokenFileError(Exception):
@@ -73,8 +86,9 @@ def read_tokens(path: Path) -> dict[str, str]:
 
 def add_token(path: Path, device: str) -> str:
     """Make a new token for `device` (replacing any old one), store its hash, return the token."""
-    if not valid_id(device):
-        raise TokenFileError(f"device id {device!r} must be 1-64 chars [A-Za-z0-9._:@-]")
+    problem = device_id_problem(device)
+    if problem is not None:
+        raise TokenFileError(problem)
     devices = read_tokens(path) if path.exists() else {}
     token = secrets.token_urlsafe(32)
     devices[device] = token_hash(token)
@@ -188,9 +202,12 @@ class Authenticator:
 
     @staticmethod
     def authorize(principal: str | None, claimed: str) -> str:
-        """The device this stream writes as; PERMISSION_DENIED when the Hello claims another."""
+        """The device this stream writes as; PERMISSION_DENIED when the Hello claims another,
+        INVALID_ARGUMENT ("device") when it claims a name reserved for the cloud."""
         if principal is not None and principal != claimed:  # ids are not secrets
             raise AuthError("permission", "Hello.device_id differs from the credential's device")
+        if claimed.lower() in RESERVED_DEVICE_IDS:
+            raise RecordRejected("device", detail=device_id_problem(claimed) or "")
         return claimed
 
 

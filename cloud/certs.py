@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from vau.cloud.validate import valid_id
+from vau.cloud.auth import device_id_problem
 
 DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -118,8 +118,9 @@ def issue(
 
 
 def issue_device(ca: Issued, device: str, days: int = 825) -> Issued:
-    if not valid_id(device):
-        raise CertError(f"device id {device!r} must be 1-64 chars [A-Za-z0-9._:@-]")
+    problem = device_id_problem(device)
+    if problem is not None:
+        raise CertError(problem)
     return issue(ca, device, client=True, not_after=_now() + dt.timedelta(days=days))
 
 
@@ -167,9 +168,9 @@ def init_dir(
     """A new CA, server certificate and device certificates under `out`; refuses to overwrite."""
     if (out / "ca.key").exists():
         raise CertError(f"{out} already holds a CA; use `vau-cloud certs device` to add devices")
-    bad = [d for d in devices if not valid_id(d)]
-    if bad:
-        raise CertError(f"device ids {bad} must be 1-64 chars [A-Za-z0-9._:@-]")
+    problems = [p for p in map(device_id_problem, devices) if p is not None]
+    if problems:
+        raise CertError("; ".join(problems))
     ca = make_ca()
     names = list(dict.fromkeys([*DEFAULT_SERVER_NAMES, *server_names]))
     made = {"ca": write_pair(ca, out, "ca")}
