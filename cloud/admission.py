@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NoReturn
 
 from vau.cloud.metrics import CloudMetrics
 from vau.cloud.records import AdmissionError, AuthError, PauseOut, StreamStoppedError
@@ -166,3 +167,55 @@ async def _end(old: Lease) -> None:
             old.handler.cancel()
         with contextlib.suppress(TimeoutError):  # its queued commit still precedes our reads
             await asyncio.wait_for(old.finished.wait(), SUPERSEDE_WAIT_S)
+
+
+class AskRefusedError(Exception):
+    """An Ask beyond its identity's or the server's limit: RESOURCE_EXHAUSTED, retry later."""
+
+    def __init__(self, reason: Literal["identity", "server"], detail: str) -> None:
+        self.reason = reason
+        super().__init__(detail)
+
+
+class AskAdmission:
+    """Per-identity admission for Query.Ask. Answers come from the explainer's one LLM worker, in
+    order, between the explanations of ended events: each identity may have `per_identity` Asks
+    in flight and the server `total`; one more is refused at once (never queued), so a flood
+    from one identity adds at most `total` answers' time to anyone else's explanation."""
+
+    def __init__(
+        self, per_identity: int, total: int, on_refuse: Callable[[str], None] = lambda _: None
+    ) -> None:
+        self.per_identity, self.total, self._on_refuse = per_identity, total, on_refuse
+        self._in_flight: dict[str, int] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return sum(self._in_flight.values())
+
+    def admit(self, identity: str) -> Callable[[], None]:
+        """Take a slot for `identity`; the function that gives it back (once). AskRefusedError."""
+        if self._in_flight.get(identity, 0) >= self.per_identity:
+            self._refuse(
+                "identity",
+                f"{self.per_identity} Ask(s) of this identity are being answered; wait for "
+                "them before asking more (limits.ask_per_identity)",
+            )
+        if self.in_flight >= self.total:
+            self._refuse("server", f"{self.total} Asks are being answered; retry in a few seconds")
+        self._in_flight[identity] = self._in_flight.get(identity, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                left = self._in_flight.pop(identity) - 1
+                if left:
+                    self._in_flight[identity] = left
+
+        return release
+
+    def _refuse(self, reason: Literal["identity", "server"], detail: str) -> NoReturn:
+        self._on_refuse(reason)
+        raise AskRefusedError(reason, detail)

@@ -57,6 +57,13 @@ class CloudMetrics:
             ["kind"],
             registry=r,
         )
+        self.ask_refused = Counter(
+            "vau_cloud_ask_refused_total",
+            "Query.Ask calls refused by admission (RESOURCE_EXHAUSTED), by reason ('identity': "
+            "its identity at limits.ask_per_identity; 'server': at limits.ask_in_flight).",
+            ["reason"],
+            registry=r,
+        )
         self.session_dropped = Counter(
             "vau_cloud_session_dropped_total",
             "Accepted records a slow session subscriber missed (the store still has them).",

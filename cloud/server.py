@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -19,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from vau.cloud.admission import Admission
+from vau.cloud.admission import Admission, AskAdmission
 from vau.cloud.auth import Authenticator, CredentialWatch, OpenStream, TokenFileError
 from vau.cloud.codec import SERVICE
 from vau.cloud.explain.service import ExplainerService
@@ -125,7 +126,9 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     )  # fmt: skip
     server = grpc.aio.server(options=server_options(settings))
     credentials = CredentialWatch(auth, partial(_revoked, metrics))
-    query = QueryServicer(auth, settings.query_readers, settings.data_dir, credentials)
+    lim = settings.limits
+    asks = AskAdmission(lim.ask_per_identity, lim.ask_in_flight, _ask_refused(metrics))
+    query = QueryServicer(auth, settings.query_readers, settings.data_dir, credentials, asks)
     uplink = UplinkServicer(deps, credentials)
     server.add_generic_rpc_handlers((uplink.handler(), query.handler()))
     health = health_aio.HealthServicer()
@@ -143,6 +146,10 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
         )
         query.explainer = cloud.explainer
     return cloud, port
+
+
+def _ask_refused(metrics: CloudMetrics) -> Callable[[str], None]:
+    return lambda reason: metrics.ask_refused.labels(reason).inc()
 
 
 def _revoked(metrics: CloudMetrics, stream: OpenStream) -> None:

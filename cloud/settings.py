@@ -74,6 +74,16 @@ class LimitSettings(Strict):
     max_clock_skew_s: float = Field(
         300.0, ge=0, le=86_400, description="How far capture_time may lie in the future."
     )
+    ask_per_identity: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Query.Ask calls one identity may have in flight; beyond, "
+        "RESOURCE_EXHAUSTED (answers share the explainer's one LLM worker).",
+    )
+    ask_in_flight: int = Field(
+        4, ge=1, le=1024, description="Query.Ask calls in flight on the server, all identities."
+    )
     hello_timeout_s: float = Field(
         10.0, gt=0, le=600, description="A stream must send Hello within this time."
     )

@@ -23,12 +23,13 @@ MAX_EVENT_ID_CHARS = 128  # what the uplink validator accepts
 MAX_CURSOR_CHARS = 1024  # a cursor_text of the longest ids (ASCII) is about 290 chars
 
 Cursor = tuple[float, str, str, str]  # (updated, device, camera, event_id)
-QueryReason = Literal["invalid", "not_found", "precondition", "unavailable"]
+QueryReason = Literal["invalid", "not_found", "precondition", "unavailable", "exhausted"]
 
 
 class QueryError(Exception):
     """reason "invalid" -> INVALID_ARGUMENT, "not_found" -> NOT_FOUND, "precondition" ->
-    FAILED_PRECONDITION, "unavailable" -> UNAVAILABLE (retry later); the message says what to do."""
+    FAILED_PRECONDITION, "unavailable" -> UNAVAILABLE (retry later), "exhausted" ->
+    RESOURCE_EXHAUSTED (admission refused); the message says what to do."""
 
     def __init__(self, reason: QueryReason, detail: str) -> None:
         self.reason = reason

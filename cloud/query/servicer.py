@@ -8,6 +8,7 @@ statuses:
   UNAUTHENTICATED     no or unknown credential
   PERMISSION_DENIED   another device's events
   FAILED_PRECONDITION Ask with the explainer disabled       INTERNAL   a server bug (logged)
+  RESOURCE_EXHAUSTED  Ask beyond limits.ask_per_identity (per identity) or limits.ask_in_flight
 
 Who may read: a device its own events; identities in `query_readers` and, in dev mode (plaintext
 loopback without tokens), every caller, all events.
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from vau.cloud.admission import REVOKED
+from vau.cloud.admission import REVOKED, AskAdmission, AskRefusedError
 from vau.cloud.auth import Authenticator, CredentialWatch, OpenStream
 from vau.cloud.event_store import EventKey, EventStore, StoredEvent
 from vau.cloud.explain.schema import Explanation
@@ -53,6 +54,7 @@ _CODES = {
     "not_found": grpc.StatusCode.NOT_FOUND,
     "precondition": grpc.StatusCode.FAILED_PRECONDITION,
     "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
     "permission": grpc.StatusCode.PERMISSION_DENIED,
 }
@@ -152,10 +154,11 @@ class QueryServicer:
         readers: Collection[str],
         data_dir: Path,
         credentials: CredentialWatch,
+        asks: AskAdmission,
         poll_s: float = 0.25,
     ) -> None:
         self.auth, self.readers, self.poll_s = auth, frozenset(readers), poll_s
-        self.credentials = credentials
+        self.credentials, self.asks = credentials, asks
         self.reader = EventReader(data_dir)
         self.explainer: ExplainerService | None = None  # set by create_server when enabled
 
@@ -217,15 +220,23 @@ class QueryServicer:
 
     async def ask(self, request: bytes, context: grpc.aio.ServicerContext) -> Explanation:
         async def work() -> Explanation:
-            access = self._access(context)
+            principal = self.auth.authenticate(credential_of(context))
             q: AskQuery = self._valid(codec.decode_ask(request))
-            await self._get(q.key, access)
+            await self._get(q.key, self._access_of(principal))
             if self.explainer is None:
                 raise QueryError("precondition", ENABLE_EXPLAIN)
             if not self.explainer.ready:
                 raise QueryError("unavailable", "the explainer is loading its model; retry shortly")
             try:
-                return await self.explainer.ask(q.key, q.question)
+                release = self.asks.admit(principal or "")
+            except AskRefusedError as exc:
+                raise QueryError("exhausted", str(exc)) from None
+            # The slot is given back when the answer is done, not when the caller gives up:
+            # cancelled calls cannot pile work up on the explainer.
+            answer = asyncio.ensure_future(self.explainer.ask(q.key, q.question))
+            answer.add_done_callback(lambda f: (release(), f.cancelled() or f.exception()))
+            try:
+                return await asyncio.shield(answer)
             except LookupError:
                 raise QueryError("not_found", f"event {'/'.join(q.key)} is gone") from None
 

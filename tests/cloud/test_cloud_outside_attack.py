@@ -14,11 +14,22 @@ from typing import Any
 
 import grpc
 import pytest
-from support.cloud_harness import ServerThread, cloud_settings, open_session, send_frames
+from support.cloud_harness import (
+    RawStream,
+    ServerThread,
+    cloud_settings,
+    frame,
+    hello,
+    open_session,
+    send_frames,
+)
 
-from vau.cloud.auth import add_token, revoke_token
+from vau.cloud.auth import TokenFileError, add_token, revoke_token
+from vau.cloud.certs import CertError, device_files, init_dir
+from vau.cloud.event_store import EventStore, StoredEvent
 from vau.protos.v1 import query_pb2 as qpb
 
+PRIOR = "Known common anomaly types are: Fighting."
 RECHECK_S = 0.2
 BOUND_S = RECHECK_S + 2.0  # one recheck period plus the batch in progress, with slack for CI
 
@@ -187,3 +198,103 @@ def test_metrics_endpoint_binds_the_grpc_listener_host_by_default(tmp_path: Path
         server.stop()
     exposed = cloud_settings(tmp_path, metrics_port=0, metrics_host="0.0.0.0")
     assert exposed.metrics_bind_host == "0.0.0.0"
+
+
+def _ask_call(ch: grpc.Channel) -> Any:
+    return ch.unary_unary(
+        "/vau.v1.Query/Ask",
+        request_serializer=qpb.AskRequest.SerializeToString,
+        response_deserializer=qpb.AskResponse.FromString,
+    )
+
+
+def _ask(device: str) -> qpb.AskRequest:
+    ref = qpb.EventRef(device_id=device, camera="cam-0", event_id="ev-1")
+    return qpb.AskRequest(event=ref, question="Was anyone hurt?")
+
+
+def test_one_identity_flooding_ask_cannot_starve_another(tmp_path: Path) -> None:
+    """G5: 30 concurrent Asks from dev-a; dev-b's Ask is answered about as fast as alone."""
+    data, tokens_file = tmp_path / "data", tmp_path / "tokens.json"
+    tokens = {d: add_token(tokens_file, d) for d in ("dev-a", "dev-b")}
+    store = EventStore(data)
+    for device in tokens:
+        event = StoredEvent(
+            device, "cam-0", "ev-1", "end", 2.0, 6.0, 0.9, 4.0, PRIOR, 1, time.time()
+        )
+        store.put_event(event)
+    store.close()
+    explain = {"enabled": True, "max_new_tokens": 8, "poll_s": 0.05, "window_wait_s": 0.0}
+    server = ServerThread(cloud_settings(data, tokens_file=tokens_file, explain=explain))
+    try:
+        explainer = server.server.explainer
+        assert explainer is not None
+        deadline = time.monotonic() + 120
+        while not explainer.ready:
+            assert time.monotonic() < deadline, "the explainer never loaded its model"
+            time.sleep(0.1)
+        with grpc.insecure_channel(server.target) as ch:
+            ask = _ask_call(ch)
+            started = time.monotonic()
+            ask(_ask("dev-b"), metadata=_bearer(tokens["dev-b"]), timeout=120)
+            alone = time.monotonic() - started
+            sent, done_at = time.monotonic(), []
+            flood = [
+                ask.future(_ask("dev-a"), metadata=_bearer(tokens["dev-a"]), timeout=300)
+                for _ in range(30)
+            ]
+            for f in flood:
+                f.add_done_callback(lambda _: done_at.append(time.monotonic()))
+            time.sleep(0.2)  # the flood is in
+            started = time.monotonic()
+            ask(_ask("dev-b"), metadata=_bearer(tokens["dev-b"]), timeout=120)
+            flooded = time.monotonic() - started
+            codes = [f.exception().code() if f.exception() else grpc.StatusCode.OK for f in flood]
+    finally:
+        server.stop()
+    refused = codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    answered = codes.count(grpc.StatusCode.OK)
+    print(f"G5 dev-b's Ask alone {alone:.2f} s, during 30 Asks of dev-a {flooded:.2f} s; dev-a: ")
+    print(f"{answered} answered, {refused} refused within {sorted(done_at)[28] - sent:.2f} s")
+    assert answered == 1 and refused == 29
+    assert server.metric("vau_cloud_ask_refused_total", {"reason": "identity"}) == 29
+    assert sorted(done_at)[28] - sent < 5.0  # refused at once, not queued
+    # at most dev-a's one admitted Ask is ahead of dev-b's (without admission: ~30 of them)
+    assert flooded < 4 * alone + 10.0
+
+
+def test_seq_of_2_63_minus_1_is_refused_and_leaves_the_epoch_open(dev_server: ServerThread) -> None:
+    with grpc.insecure_channel(dev_server.target) as ch:
+        stream, _ = open_session(ch, "dev-a")
+        assert send_frames(stream, "cam-0", [1])[-1].seq == 1
+        huge = frame("cam-0", 2**63 - 1)
+        huge.record.t = 1.0
+        stream.send(huge)
+        err, _ = stream.until_error()
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert stream.trailing()["vau-reject-reason"] == "seq"
+        stream, ack = open_session(ch, "dev-a")
+        assert ack.resume_after["cam-0"] == 1  # the epoch goes on where it was
+        assert send_frames(stream, "cam-0", [2])[-1].seq == 2
+        stream.close()
+    cam = dev_server.stats()["devices"]["dev-a"]["cam-0"]
+    assert (cam["accepted"], cam["gaps"], cam["max_seq"]) == (2, 0, 2)
+
+
+def test_device_may_not_be_named_vau_cloud(dev_server: ServerThread, tmp_path: Path) -> None:
+    for make in (
+        lambda: add_token(tmp_path / "t.json", "vau-cloud"),
+        lambda: init_dir(tmp_path / "pki", devices=["dev-a", "vau-cloud"]),
+    ):
+        with pytest.raises((TokenFileError, CertError), match="reserved for the cloud"):
+            make()
+    init_dir(tmp_path / "pki2")
+    with pytest.raises(CertError, match="reserved for the cloud"):
+        device_files(tmp_path / "pki2", "VAU-CLOUD", tmp_path / "out")
+    with grpc.insecure_channel(dev_server.target) as ch:
+        stream = RawStream(ch, timeout=10)
+        stream.send(hello("vau-cloud"))
+        err, seen = stream.until_error()
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and not seen
+    assert "reserved for the cloud" in (err.details() or "")
+    assert dev_server.stats()["devices"] == {}
