@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from vau.edge.types import Frame
 
@@ -35,6 +36,17 @@ class Arrival:
     camera: int  # index of the camera in the scheduler's list
     frame: Frame
     arrived: float  # monotonic time it left its source
+
+
+class Ready(Protocol):
+    """What `fair_batches` needs of a camera's feed."""
+
+    index: int
+
+    @property
+    def ended(self) -> bool: ...
+
+    def poll(self) -> Arrival | None: ...
 
 
 class Feed:
@@ -112,7 +124,7 @@ class Feed:
 
 
 def fair_batches(
-    feeds: Sequence[Feed],
+    feeds: Sequence[Ready],
     ready: threading.Event,
     size: int,
     per_camera: int,
@@ -131,7 +143,7 @@ def fair_batches(
             ready.wait(IDLE_WAIT_S)
 
 
-def _gather(feeds: Sequence[Feed], start: int, size: int, per_camera: int) -> list[Arrival]:
+def _gather(feeds: Sequence[Ready], start: int, size: int, per_camera: int) -> list[Arrival]:
     batch: list[Arrival] = []
     taken = [0] * len(feeds)
     order = [feeds[(start + i) % len(feeds)] for i in range(len(feeds))]

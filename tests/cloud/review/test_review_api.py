@@ -3,6 +3,7 @@ status codes, the page and its assets, an event's frames from the ingest store, 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from support_review import HOT_BLOCK, EdgeStream, get
 from vau.cloud.event_store import EventStore, StoredEvent, StoredWindow
 from vau.cloud.review import app as review_app
 from vau.cloud.server import ServerConfigError, create_server
-from vau.cloud.settings import SettingsError, load_settings
+from vau.cloud.settings import CloudSettings, SettingsError, load_settings
 
 NOW = time.time()
 
@@ -181,6 +182,10 @@ def test_review_requests_when_served_then_counted_by_route_and_status(served: tu
     assert server.metric("vau_cloud_http_requests_total", labels) == before + 1
 
 
+async def _create(settings: CloudSettings) -> None:
+    create_server(settings)
+
+
 def test_review_page_when_port_in_use_then_config_error_and_cli_exit_2(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -188,7 +193,7 @@ def test_review_page_when_port_in_use_then_config_error_and_cli_exit_2(tmp_path:
         port = busy.getsockname()[1]
         settings = cloud_settings(tmp_path / "data", http_port=port)
         with pytest.raises(ServerConfigError, match=f"review page on 127.0.0.1:{port}"):
-            create_server(settings)
+            asyncio.run(_create(settings))  # grpc.aio wants the loop that will serve
         cli = [sys.executable, "-m", "vau.cloud.cli", "serve", "--listen", "127.0.0.1:0"]
         args = ["--data-dir", str(tmp_path / "data"), "--http-port", str(port)]
         done = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=120)
