@@ -151,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     from vau.cloud import bench_load
 
     bench_load.add_parser(sub)
+    from vau.cloud.mqtt import broker
+
+    p = sub.add_parser(
+        "mqtt-config",
+        help="write Mosquitto's vau.conf and vau.acl (each device confined; client ids bound to "
+        "user names)",
+    )
+    broker.add_arguments(p)
+    p.set_defaults(handler=broker.cmd_broker_files)
     return parser
 
 

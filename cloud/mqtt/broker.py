@@ -51,8 +51,7 @@ def write_broker_files(
     return conf, acl
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vau.cloud.mqtt.broker", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for vau.conf and vau.acl")
     p.add_argument("--base", default="vau", help="the cloud's mqtt.base_topic")
     p.add_argument("--cloud-user", default="vau-cloud", help="the cloud's mqtt.username")
@@ -63,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path("/etc/mosquitto/passwd"),
         help="the mosquitto_passwd file the broker reads",
     )
-    args = p.parse_args(argv)
+
+
+def cmd_broker_files(args: argparse.Namespace) -> int:
+    """`vau-cloud mqtt-config`: write the broker files; one line and exit 2 when it cannot."""
     try:
         conf, acl = write_broker_files(
             args.out, args.base, args.cloud_user, args.discovery_prefix, args.password_file
@@ -76,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"wrote {conf} and {acl}; include {conf} from mosquitto.conf and restart the broker")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vau.cloud.mqtt.broker", description=__doc__)
+    add_arguments(p)
+    return cmd_broker_files(p.parse_args(argv))
 
 
 if __name__ == "__main__":

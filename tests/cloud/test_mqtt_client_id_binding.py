@@ -13,8 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry
 from support.mosquitto import Mosquitto, Subscriber, require_mosquitto
 
+from vau.cloud.cli import main as vau_cloud
 from vau.cloud.mqtt import MqttPublisher
-from vau.cloud.mqtt.broker import ACL_NAME, CONF_NAME, main
+from vau.cloud.mqtt.broker import ACL_NAME, CONF_NAME
 from vau.cloud.mqtt.metrics import MqttMetrics
 from vau.cloud.mqtt.topics import broker_acl
 from vau.cloud.settings import MqttSettings
@@ -55,7 +56,8 @@ def _broker(tmp_path: Path, bound: bool) -> Mosquitto:
         return Mosquitto(tmp_path / "broker", USERS, broker_acl("vau", "vau-cloud")).start()
     broker = Mosquitto(tmp_path / "broker", USERS)
     gen = tmp_path / "gen"
-    assert main(["--out", str(gen), "--password-file", str(broker.dir / "passwords")]) == 0
+    passwords = str(broker.dir / "passwords")
+    assert vau_cloud(["mqtt-config", "--out", str(gen), "--password-file", passwords]) == 0
     assert (gen / ACL_NAME).read_text() == broker_acl("vau", "vau-cloud")
     own = [
         line
