@@ -1,31 +1,35 @@
 """Edge records of one event -> language-space facts, and the deterministic decisions on them.
 
 Pure functions. The edge has no classifier yet, so the category is the camera's configured one (or
-"other"); the anomaly flag and threat level follow from the score curve, never from the LLM.
+"other"); the anomaly flag and threat level follow from the score curve, never from the LLM. What
+and where (regions, movement, view change, onset, growth, recurrence) come from `facts.py`.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vau.cloud.explain.facts import (
+    Earlier,
+    FrameEvidence,
+    SceneFacts,
+    region_name,
+    region_shares,
+    scene_facts,
+)
 from vau.cloud.explain.schema import OTHER
 from vau.cloud.explain.settings import ExplainSettings
 
-_ROWS = ("upper", "centre", "lower")
-_COLS = ("left", "centre", "right")
+__all__ = ["Earlier", "FrameEvidence", "region_name", "region_shares"]  # re-exported
+
 _NUMBER = re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?")
-
-
-@dataclass(frozen=True, slots=True)
-class FrameEvidence:
-    t: float  # seconds since stream start
-    score: float  # smoothed anomaly score
-    indices: tuple[int, ...]  # kept (changed) patch indices on the grid
-    grid: tuple[int, int]  # (rows, cols)
-    hot: tuple[int, ...] = ()  # the edge's most anomalous patches, most anomalous first; () = none
+_WORD = re.compile(r"[a-z]+")
+# Words that say where or which way; a reply may use one only when the evidence does.
+_PLACES = """left right up down upper lower top bottom centre center middle north south east west
+upward upwards downward downwards leftward rightward spreading shrinking sudden gradual"""
+PLACE_WORDS = frozenset(_PLACES.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,8 @@ class Facts:
     changed: float | None  # mean share of the frame's patches the edge kept as changed
     frames: int
     ended: bool
+    scene: SceneFacts  # what and where (facts.py)
+    history: bool = False  # earlier events of the camera were consulted (recurrence is known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,31 +71,11 @@ class Decision:
     confidence: float
 
 
-def region_name(index: int, grid: tuple[int, int]) -> str:
-    """The 3x3 named region ("upper left", "centre", ...) of a patch index on a rows x cols grid."""
-    rows, cols = grid
-    r, c = divmod(index, cols)
-    name_r, name_c = _ROWS[min(2, r * 3 // rows)], _COLS[min(2, c * 3 // cols)]
-    return "centre" if name_r == name_c == "centre" else f"{name_r} {name_c}"
-
-
-def region_shares(frames: Sequence[FrameEvidence]) -> tuple[tuple[str, float], ...]:
-    """Share per named region of the patches that say where the event is, largest first (ties by
-    name): the hot patches (where the anomaly is) when any frame carries them, else all kept
-    patches (what changed)."""
-    use_hot = any(f.hot for f in frames)
-    counts: Counter[str] = Counter()
-    for f in frames:
-        counts.update(region_name(i, f.grid) for i in (f.hot if use_hot else f.indices))
-    total = sum(counts.values())
-    if total == 0:
-        return ()
-    return tuple(sorted(((n, c / total) for n, c in counts.items()), key=lambda x: (-x[1], x[0])))
-
-
-def facts(ev: EventEvidence) -> Facts:
+def facts(ev: EventEvidence, earlier: Sequence[Earlier] | None = None) -> Facts:
+    """The event's facts; `earlier`: the camera's earlier events (None = not consulted)."""
     end = ev.end if ev.end is not None else max([ev.peak_t, *(f.t for f in ev.frames)])
     inside = [f.score for f in ev.frames if ev.start <= f.t <= end]
+    scene = scene_facts(ev.frames, ev.start, ev.peak, ev.peak_t, earlier or ())
     changed = [len(f.indices) / (f.grid[0] * f.grid[1]) for f in ev.frames]
     return Facts(
         start=ev.start,
@@ -99,11 +85,13 @@ def facts(ev: EventEvidence) -> Facts:
         peak_t=ev.peak_t,
         mean_inside=sum(inside) / len(inside) if inside else None,
         baseline=ev.baseline,
-        regions=region_shares(ev.frames),
+        regions=scene.where,
         hot=any(f.hot for f in ev.frames),
         changed=sum(changed) / len(changed) if changed else None,
         frames=len(ev.frames),
         ended=ev.end is not None,
+        scene=scene,
+        history=earlier is not None,
     )
 
 
@@ -123,7 +111,8 @@ def decide(f: Facts, camera: str, settings: ExplainSettings) -> Decision:
 
 
 def evidence_lines(f: Facts) -> list[str]:
-    """The facts as short sentences; every number an explanation may quote appears here."""
+    """The facts as short sentences; every number, place or direction an explanation may quote
+    appears here."""
     span = f"from {f.start:.1f}s to {f.end:.1f}s" if f.ended else f"since {f.start:.1f}s"
     lines = [
         f"The anomaly score rose {span} ({f.duration:.1f} seconds).",
@@ -138,7 +127,59 @@ def evidence_lines(f: Facts) -> list[str]:
         lines.append(f"{what} in the {top} of the frame.")
     if f.changed is not None:
         lines.append(f"{f.frames} frames were sent; {f.changed:.0%} of each frame changed.")
+    return lines + scene_lines(f)
+
+
+def scene_lines(f: Facts) -> list[str]:
+    """What and where as sentences: view change, movement, share of the view, onset, growth,
+    recurrence."""
+    s = f.scene
+    lines = []
+    if s.view_change:
+        lines.append(
+            "Most of the view changed at once, over the whole frame (camera moved, covered or "
+            "defocused, or lights)."
+        )
+    elif s.where:
+        lines.append("The view as a whole did not change.")
+    if s.where:
+        lines.append(f"The anomalous patches covered {s.view_share:.0%} of the view.")
+        lines.append(_movement_line(s))
+    how = "within" if s.onset == "sudden" else "after"
+    lines.append(f"The onset was {s.onset}: the score neared its peak {how} {s.rise_s:.1f}s.")
+    old, new = s.extents
+    if s.growth in ("spreading", "shrinking"):
+        lines.append(f"The anomalous area was {s.growth}, from {old:.0%} to {new:.0%} of the view.")
+    elif s.growth == "steady":
+        lines.append(f"The anomalous area stayed steady at about {new:.0%} of the view.")
+    if s.earlier is not None:
+        e = s.earlier
+        lines.append(
+            f"Something similar happened earlier on this camera: event {e.event_id} at "
+            f"{e.start:.1f}s, in the {', '.join(e.where[:2])}."
+        )
+    elif f.history:
+        lines.append("Nothing similar happened earlier on this camera.")
     return lines
+
+
+def _movement_line(s: SceneFacts) -> str:
+    if s.movement == "none":
+        return "The anomalous region did not move."
+    way = "in mixed directions" if s.movement == "mixed" else s.movement
+    return f"The anomalous region moved {way} at {s.speed:.2f} view widths per second."
+
+
+def headline(f: Facts) -> str:
+    """What happened and where, in a few words, from the facts alone."""
+    s = f.scene
+    if s.view_change:
+        return "View change over the whole frame"
+    where = f" in the {s.where[0][0]}" if s.where else ""
+    if s.movement == "none":
+        return f"Anomaly{where}"
+    way = "in mixed directions" if s.movement == "mixed" else s.movement
+    return f"Anomaly{where}, moving {way}"
 
 
 def numbers(text: str) -> set[float]:
@@ -149,3 +190,12 @@ def numbers(text: str) -> set[float]:
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:
     """Numbers in `reply` that the evidence does not contain (empty = faithful)."""
     return numbers(reply) - numbers(evidence)
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def unfaithful_places(reply: str, evidence: str) -> set[str]:
+    """Place or direction words in `reply` that the evidence does not contain (empty = faithful)."""
+    return (words(reply) & PLACE_WORDS) - words(evidence)

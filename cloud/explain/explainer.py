@@ -2,8 +2,10 @@
 
 The LLM writes a title and a summary, each generated after a prefilled JSON prefix and stopped at
 the closing quote, so the reply is JSON by construction. A reply is invalid when it does not parse,
-breaks the `LlmReply` schema, contains a placeholder ("[location]") or quotes a number the evidence
-does not contain; one retry (told why), then a template built from the evidence (`fallback: true`).
+breaks the `LlmReply` schema, contains a placeholder ("[location]"), or quotes a number or a place
+or direction word ("left", "upper", "spreading", ...) the evidence does not contain (faithfulness);
+one retry (told why), then a template built from the facts (`fallback: true`). The explanation
+carries the facts' `where`, `movement`, `view_change` and `evidence` whatever wrote the text.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +22,15 @@ import torch
 from pydantic import ValidationError
 
 from vau.cloud.explain import prompts
-from vau.cloud.explain.evidence import EventEvidence, decide, facts, unfaithful_numbers
+from vau.cloud.explain.evidence import (
+    Earlier,
+    EventEvidence,
+    decide,
+    evidence_lines,
+    facts,
+    unfaithful_numbers,
+    unfaithful_places,
+)
 from vau.cloud.explain.llm import LlmBackend
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.projector import FrameTokenizer
@@ -28,6 +38,7 @@ from vau.cloud.explain.schema import Explanation, LlmReply
 from vau.cloud.explain.settings import ExplainSettings
 
 log = logging.getLogger(__name__)
+History = Callable[[EventEvidence], Sequence[Earlier]]  # the camera's earlier events
 TITLE_TOKENS = 24
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]|<[^>]*>")
 
@@ -65,6 +76,9 @@ def parse_reply(text: str, evidence: str) -> LlmReply:
     extra = unfaithful_numbers(both, evidence)
     if extra:
         raise InvalidReplyError("unfaithful", f"numbers not in the evidence: {sorted(extra)}")
+    places = unfaithful_places(both, evidence)
+    if places:
+        raise InvalidReplyError("unfaithful", f"places not in the evidence: {sorted(places)}")
     return reply
 
 
@@ -85,9 +99,11 @@ class Explainer:
         llm: LlmBackend,
         metrics: ExplainMetrics | None = None,
         frame_tokenizer: FrameTokenizer | None = None,
+        history: History | None = None,
     ) -> None:
         self.settings, self.llm, self.metrics = settings, llm, metrics
         self.frame_tokenizer = frame_tokenizer  # None until trained weights are loaded
+        self.history = history  # None: recurrence is not stated
 
     def explain(
         self,
@@ -96,7 +112,7 @@ class Explainer:
         question: str = prompts.QUESTION,
     ) -> ExplainResult:
         began = time.perf_counter()
-        f = facts(ev)
+        f = facts(ev, self.history(ev) if self.history is not None else None)
         d = decide(f, ev.camera, self.settings)
         ctx = self.settings.cameras.get(ev.camera)
         normal = ctx.normal if ctx is not None else ""
@@ -133,6 +149,10 @@ class Explainer:
             projector=self.settings.projector_kind if visual is not None else None,
             visual_tokens=visual is not None,
             fallback=outcome == "fallback",
+            where=tuple(name for name, _ in f.scene.where),
+            movement=f.scene.movement,
+            view_change=f.scene.view_change,
+            evidence=tuple(evidence_lines(f)),
         ).check_category(self.settings.classes)
         seconds = time.perf_counter() - began
         if self.metrics is not None:
@@ -167,5 +187,5 @@ class Explainer:
 def _retry_note(exc: InvalidReplyError) -> str:
     return (
         f"Your last answer was rejected ({exc.reason}). Write a plain title and summary using "
-        "only the facts and numbers above."
+        "only the facts, numbers, places and directions above."
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from vau.cloud.explain.evidence import Decision, Facts, evidence_lines
+from vau.cloud.explain.evidence import Decision, Facts, evidence_lines, headline
 from vau.cloud.explain.schema import LlmReply
 
 Message = dict[str, str]
@@ -20,7 +20,8 @@ SUMMARY_KEY = '", "summary": "'
 STOP = ('"', "\n")
 
 SYSTEM = (
-    "You write short security camera alerts. Use only the facts given. "
+    "You write short security camera alerts. Use only the facts given. Say what happened and "
+    "where, with the facts' own place and direction words. "
     "Do not invent people, objects or causes. Answer in JSON with a title and a summary."
 )
 _THREAT = ("none", "low", "high")
@@ -68,10 +69,19 @@ def reply_json(title: str, summary: str) -> str:
 
 
 def template_reply(f: Facts, d: Decision) -> LlmReply:
-    """The fallback: a title and summary built from the evidence alone."""
-    what = "Anomaly" if d.anomaly else "Unusual activity"
-    where = f" in the {f.regions[0][0]}" if f.regions else ""
+    """The fallback, from the facts alone: what happened and where, when, then the evidence
+    sentences while they fit."""
+    what = headline(f)
+    if not d.anomaly:
+        what = f"Unusual activity: {what[0].lower()}{what[1:]}"
     cat = "" if d.category == "other" else f" ({d.category})"
-    title = f"{what}{cat}{where}, {f.start:.1f}s-{f.end:.1f}s"[:80]
-    summary = " ".join(evidence_lines(f))[:400]
+    title = f"{what}{cat}, {f.start:.1f}s-{f.end:.1f}s"
+    if len(title) > 80:
+        title = what[:80]
+    span = f"from {f.start:.1f} s to {f.end:.1f} s" if f.ended else f"since {f.start:.1f} s"
+    summary = f"{what}{cat} {span}, {f.scene.onset} onset."
+    for line in evidence_lines(f)[1:]:
+        if len(summary) + 1 + len(line) > 400:
+            break
+        summary = f"{summary} {line}"
     return LlmReply(title=title, summary=summary)

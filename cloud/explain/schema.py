@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -37,6 +37,11 @@ class Explanation(BaseModel):
     projector: str | None = None
     visual_tokens: bool
     fallback: bool
+    # What and where, from the facts (add-only; defaults keep older stored explanations readable)
+    where: tuple[str, ...] = ()  # named 3x3 regions, largest share first
+    movement: Literal["none", "left", "right", "up", "down", "mixed"] = "none"
+    view_change: bool = False
+    evidence: tuple[str, ...] = ()  # the fact sentences the text was written from
 
     @model_validator(mode="after")
     def _span(self) -> Self:

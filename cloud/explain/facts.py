@@ -1,0 +1,234 @@
+"""What and where: deterministic facts about an event, from the frames of its shipped window.
+
+Pure functions, no I/O. A frame's *anomalous cells* are its `hot` patches (the edge normality
+model's most anomalous ones) when any frame of the event carries them, else its kept patches (what
+SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c + 0.5) / cols,
+(r + 0.5) / rows) in view widths / heights, (0, 0) the upper-left corner.
+
+- where: share of the anomalous cells per named 3x3 region over all frames, largest first; the
+  share of the view = |union of the anomalous cells| / (rows * cols).
+- movement: the centre (mean position) of each frame's cells, oldest to newest; d = last - first.
+  `none` when |d| < MOVE_MIN or the view changed; `right`/`left` when |dx| >= DOMINANT * |dy|,
+  `down`/`up` when |dy| >= DOMINANT * |dx|, else `mixed`; also `mixed` when the track's length is
+  more than WANDER times |d| (back and forth). speed = |d| / (t_last - t_first), views per second.
+- view_change: the `global` component (the class token left the camera's normal) is >= GLOBAL_MIN
+  in at least half of the frames that carry components; or, with hot patches, in at least half of
+  the frames that have any they cover >= VIEW_SHARE of the view or lie in >= VIEW_REGIONS of the 9
+  regions. Kept patches alone never say it: SETS keeps a fixed share of every frame.
+- onset: `sudden` when the first frame at >= RISE * peak comes <= SUDDEN_S after the event start
+  (or the event's peak time when no shipped frame reaches it), else `gradual`.
+- growth: a frame's extent = the share of the view its cells' bounding box covers; `spreading`
+  when the newer half's mean extent is >= GROW times the older half's and >= GROW_MIN more,
+  `shrinking` the other way round, `steady` otherwise; `unknown` with fewer than 2 frames.
+- earlier: the newest earlier event of the camera whose `where` shares a region with this one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Movement = Literal["none", "left", "right", "up", "down", "mixed"]
+Onset = Literal["sudden", "gradual"]
+Growth = Literal["spreading", "shrinking", "steady", "unknown"]
+MOVEMENTS: tuple[Movement, ...] = ("none", "left", "right", "up", "down", "mixed")
+
+MOVE_MIN = 0.15  # views: the centre must travel this far to count as moving
+DOMINANT = 2.0  # one axis must dominate the other this many times
+WANDER = 2.0  # track length / net displacement beyond which the movement is `mixed`
+GLOBAL_MIN = 0.6  # calibrated `global` component: beyond the camera's normal (events.enter)
+VIEW_SHARE = 0.5  # share of the view the hot patches cover in a whole-view change
+VIEW_REGIONS = 5  # or the number of the 9 regions they lie in
+RISE = 0.8  # share of the peak the score must reach for the onset
+SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
+GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
+GROW_MIN = 0.05  # and the extent must change by at least this share of the view
+
+_ROWS = ("upper", "centre", "lower")
+_COLS = ("left", "centre", "right")
+
+
+@dataclass(frozen=True, slots=True)
+class FrameEvidence:
+    """One shipped frame of an event's window, as the cloud stores it."""
+
+    t: float  # seconds since stream start
+    score: float  # smoothed anomaly score
+    indices: tuple[int, ...]  # kept (changed) patch indices on the grid
+    grid: tuple[int, int]  # (rows, cols)
+    hot: tuple[int, ...] = ()  # the edge's most anomalous patches, most anomalous first; () = none
+    components: tuple[tuple[str, float], ...] = ()  # calibrated normality parts; () = none
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """An earlier event of the same camera (for recurrence)."""
+
+    event_id: str
+    start: float
+    where: tuple[str, ...]  # its regions, largest first
+
+
+@dataclass(frozen=True, slots=True)
+class SceneFacts:
+    where: tuple[tuple[str, float], ...]  # (region, share of the anomalous cells), largest first
+    view_share: float  # share of the view the anomalous cells covered over the event
+    hot: bool  # the cells are the edge's hot patches (else its kept patches)
+    movement: Movement
+    speed: float  # views per second of the centre's net displacement; 0 when `none`
+    view_change: bool
+    onset: Onset
+    rise_s: float  # seconds from the start to RISE * peak
+    growth: Growth
+    extents: tuple[float, float]  # mean extent (share of the view) of the older, newer half
+    earlier: Earlier | None
+
+
+def region_name(index: int, grid: tuple[int, int]) -> str:
+    """The 3x3 named region ("upper left", "centre", ...) of a patch index on a rows x cols grid."""
+    rows, cols = grid
+    r, c = divmod(index, cols)
+    name_r, name_c = _ROWS[min(2, r * 3 // rows)], _COLS[min(2, c * 3 // cols)]
+    return "centre" if name_r == name_c == "centre" else f"{name_r} {name_c}"
+
+
+def cells_of(frames: Sequence[FrameEvidence]) -> tuple[bool, list[tuple[int, ...]]]:
+    """(hot?, each frame's anomalous cells): the hot patches when any frame has them."""
+    use_hot = any(f.hot for f in frames)
+    return use_hot, [f.hot if use_hot else f.indices for f in frames]
+
+
+def region_shares(frames: Sequence[FrameEvidence]) -> tuple[tuple[str, float], ...]:
+    """Share per named region of the anomalous cells over all frames, largest first (ties by
+    name)."""
+    _, cells = cells_of(frames)
+    counts: Counter[str] = Counter()
+    for f, cs in zip(frames, cells, strict=True):
+        counts.update(region_name(i, f.grid) for i in cs)
+    total = sum(counts.values())
+    if total == 0:
+        return ()
+    return tuple(sorted(((n, c / total) for n, c in counts.items()), key=lambda x: (-x[1], x[0])))
+
+
+def view_share(frames: Sequence[FrameEvidence]) -> float:
+    _, cells = cells_of(frames)
+    union = {i for cs in cells for i in cs}
+    return len(union) / (frames[0].grid[0] * frames[0].grid[1]) if frames else 0.0
+
+
+def centre(cells: Sequence[int], grid: tuple[int, int]) -> tuple[float, float]:
+    """Mean (x, y) of the cells in view widths / heights."""
+    rows, cols = grid
+    xs = [(i % cols + 0.5) / cols for i in cells]
+    ys = [(i // cols + 0.5) / rows for i in cells]
+    return sum(xs) / len(xs), sum(ys) / len(ys)
+
+
+def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
+    """(direction, speed in views per second) of the anomalous cells' centre."""
+    _, cells = cells_of(frames)
+    track = [(f.t, centre(cs, f.grid)) for f, cs in zip(frames, cells, strict=True) if cs]
+    if len(track) < 2 or track[-1][0] <= track[0][0]:
+        return "none", 0.0
+    (t0, (x0, y0)), (t1, (x1, y1)) = track[0], track[-1]
+    dx, dy = x1 - x0, y1 - y0
+    net = math.hypot(dx, dy)
+    if net < MOVE_MIN:
+        return "none", 0.0
+    length = sum(math.dist(a[1], b[1]) for a, b in itertools.pairwise(track))
+    speed = net / (t1 - t0)
+    if length > WANDER * net:
+        return "mixed", speed
+    if abs(dx) >= DOMINANT * abs(dy):
+        return ("right" if dx > 0 else "left"), speed
+    if abs(dy) >= DOMINANT * abs(dx):
+        return ("down" if dy > 0 else "up"), speed
+    return "mixed", speed
+
+
+def view_change(frames: Sequence[FrameEvidence]) -> bool:
+    """Most of the view changed at once (camera moved, covered or defocused; lights)."""
+    parts = [dict(f.components) for f in frames if f.components]
+    if parts and 2 * sum(p.get("global", 0.0) >= GLOBAL_MIN for p in parts) >= len(parts):
+        return True
+    use_hot, cells = cells_of(frames)
+    if not use_hot:
+        return False
+    wide = [
+        len(cs) / (f.grid[0] * f.grid[1]) >= VIEW_SHARE
+        or len({region_name(i, f.grid) for i in cs}) >= VIEW_REGIONS
+        for f, cs in zip(frames, cells, strict=True)
+        if cs
+    ]
+    return bool(wide) and 2 * sum(wide) >= len(wide)
+
+
+def onset(frames: Sequence[FrameEvidence], start: float, peak: float, peak_t: float) -> float:
+    """Seconds from the event start until the score first reaches RISE * peak."""
+    reached = [f.t for f in sorted(frames, key=lambda f: f.t) if f.score >= RISE * peak]
+    return max(0.0, (reached[0] if reached else peak_t) - start)
+
+
+def extent(cells: Sequence[int], grid: tuple[int, int]) -> float:
+    """Share of the view the cells' bounding box covers."""
+    rows, cols = grid
+    rs, cs = [i // cols for i in cells], [i % cols for i in cells]
+    return (max(rs) - min(rs) + 1) * (max(cs) - min(cs) + 1) / (rows * cols)
+
+
+def growth(frames: Sequence[FrameEvidence]) -> tuple[Growth, tuple[float, float]]:
+    """(spreading | shrinking | steady | unknown, (older, newer) half's mean extent)."""
+    _, cells = cells_of(frames)
+    ext = [extent(cs, f.grid) for f, cs in zip(frames, cells, strict=True) if cs]
+    if len(ext) < 2:
+        return "unknown", (0.0, 0.0)
+    half = len(ext) // 2
+    old, new = sum(ext[:half]) / half, sum(ext[-half:]) / half
+    if new >= GROW * old and new - old >= GROW_MIN:
+        return "spreading", (old, new)
+    if old >= GROW * new and old - new >= GROW_MIN:
+        return "shrinking", (old, new)
+    return "steady", (old, new)
+
+
+def similar_earlier(where: Sequence[str], earlier: Sequence[Earlier]) -> Earlier | None:
+    """The newest earlier event whose regions overlap `where`'s."""
+    mine = set(where)
+    hits = [e for e in earlier if mine & set(e.where)]
+    return max(hits, key=lambda e: e.start) if hits else None
+
+
+def scene_facts(
+    frames: Sequence[FrameEvidence],
+    start: float,
+    peak: float,
+    peak_t: float,
+    earlier: Sequence[Earlier] = (),
+) -> SceneFacts:
+    """All the facts of one event; `frames` oldest first."""
+    frames = sorted(frames, key=lambda f: f.t)
+    where = region_shares(frames)
+    changed = view_change(frames)
+    move, speed = movement(frames)
+    if changed:  # the whole view, not a region, changed: no region's track to report
+        move, speed = "none", 0.0
+    rise = onset(frames, start, peak, peak_t)
+    grow, halves = growth(frames)
+    return SceneFacts(
+        where=where,
+        view_share=view_share(frames),
+        hot=any(f.hot for f in frames),
+        movement=move,
+        speed=speed,
+        view_change=changed,
+        onset="sudden" if rise <= SUDDEN_S else "gradual",
+        rise_s=rise,
+        growth=grow,
+        extents=halves,
+        earlier=similar_earlier([n for n, _ in where], earlier),
+    )

@@ -1,0 +1,111 @@
+"""Facts on hand-made grids: where, movement, view change, onset, growth, recurrence."""
+
+from __future__ import annotations
+
+from vau.cloud.explain.facts import (
+    Earlier,
+    FrameEvidence,
+    growth,
+    movement,
+    onset,
+    scene_facts,
+    similar_earlier,
+    view_change,
+)
+
+G = (12, 12)  # rows, cols: 3x3 regions of 4x4 cells
+
+
+def blob(row: int, col: int, size: int = 2) -> tuple[int, ...]:
+    """A size x size square of cells with its upper-left cell at (row, col)."""
+    return tuple((row + r) * G[1] + col + c for r in range(size) for c in range(size))
+
+
+def frames(
+    cells: list[tuple[int, ...]], scores: list[float] | None = None, dt: float = 0.5
+) -> list[FrameEvidence]:
+    """Frames 0.5 s apart from t = 2.0 whose hot patches are `cells`."""
+    scores = scores or [0.9] * len(cells)
+    return [
+        FrameEvidence(2.0 + k * dt, s, tuple(range(0, 144, 2)), G, hot=c)
+        for k, (c, s) in enumerate(zip(cells, scores, strict=True))
+    ]
+
+
+def test_movement_when_blob_moves_right_then_right_with_speed_in_view_widths() -> None:
+    fs = frames([blob(5, col) for col in (0, 3, 6, 9)])  # 9 cells = 0.75 views in 1.5 s
+    direction, speed = movement(fs)
+    assert direction == "right" and abs(speed - 0.5) < 1e-9
+    facts = scene_facts(fs, 2.0, 0.9, 2.0)
+    assert facts.movement == "right" and not facts.view_change
+    assert facts.where[0][0] in ("centre left", "centre", "centre right")
+
+
+def test_movement_when_blob_moves_up_left_or_back_and_forth_then_up_left_mixed() -> None:
+    assert movement(frames([blob(row, 5) for row in (10, 7, 4, 1)]))[0] == "up"
+    assert movement(frames([blob(5, col) for col in (9, 6, 3, 0)]))[0] == "left"
+    assert movement(frames([blob(r, r) for r in (0, 3, 6, 9)]))[0] == "mixed"  # diagonal
+    zigzag = [blob(5, col) for col in (0, 9, 0, 9, 3)]
+    assert movement(frames(zigzag))[0] == "mixed"
+
+
+def test_movement_when_blob_stays_or_one_frame_then_none() -> None:
+    assert movement(frames([blob(5, 5)] * 4)) == ("none", 0.0)
+    assert movement(frames([blob(5, 5), blob(5, 6)])) == ("none", 0.0)  # 1/12 of a view
+    assert movement(frames([blob(5, 0)])) == ("none", 0.0)
+
+
+def test_where_when_blob_in_lower_left_then_region_and_view_share() -> None:
+    facts = scene_facts(frames([blob(9, 0, 3)] * 3), 2.0, 0.9, 2.0)
+    assert facts.where == (("lower left", 1.0),) and facts.hot
+    assert abs(facts.view_share - 9 / 144) < 1e-9
+
+
+def test_view_change_when_hot_patches_cover_the_view_then_true_and_no_movement() -> None:
+    everything = tuple(range(144))
+    facts = scene_facts(frames([everything] * 4), 2.0, 0.9, 2.0)
+    assert facts.view_change and facts.movement == "none" and facts.view_share == 1.0
+    scattered = (0, 6, 11, 66, 71, 132, 138, 143)  # 8 hot patches in 7 of the 9 regions
+    assert view_change(frames([scattered] * 3))
+    assert not view_change(frames([blob(5, 5)] * 3))
+
+
+def test_view_change_when_global_component_beyond_normal_then_true_else_kept_never() -> None:
+    fs = [
+        FrameEvidence(2.0, 0.9, blob(5, 5), G, components=(("global", 0.8), ("motion", 0.2))),
+        FrameEvidence(2.5, 0.9, blob(5, 5), G, components=(("global", 0.9), ("motion", 0.2))),
+    ]
+    assert view_change(fs)
+    kept_only = [FrameEvidence(2.0 + k, 0.9, tuple(range(144)), G) for k in range(3)]
+    assert not view_change(kept_only)  # SETS keeps a fixed share: says nothing about the view
+
+
+def test_onset_when_score_jumps_then_sudden_when_it_ramps_then_gradual() -> None:
+    jump = frames([blob(5, 5)] * 5, [0.1, 0.95, 0.9, 0.95, 0.9])
+    assert onset(jump, 2.0, 0.95, 3.0) == 0.5
+    assert scene_facts(jump, 2.0, 0.95, 3.0).onset == "sudden"
+    ramp = frames([blob(5, 5)] * 6, [0.3, 0.4, 0.5, 0.6, 0.7, 0.9])
+    assert onset(ramp, 2.0, 0.9, 4.5) == 2.5  # 0.7 at t = 4.0 is below 0.8 * 0.9
+    assert scene_facts(ramp, 2.0, 0.9, 4.5).onset == "gradual"
+    assert onset([], 2.0, 0.9, 2.5) == 0.5  # no frames: the event's peak time
+
+
+def test_growth_when_region_grows_shrinks_or_stays_then_named() -> None:
+    growing = [blob(5, 5, 1), blob(4, 4, 3), blob(3, 3, 5), blob(2, 2, 7)]
+    kind, (old, new) = growth(frames(growing))
+    assert kind == "spreading" and new > old
+    assert growth(frames(growing[::-1]))[0] == "shrinking"
+    assert growth(frames([blob(5, 5, 3)] * 4))[0] == "steady"
+    assert growth(frames([blob(5, 5, 3)]))[0] == "unknown"
+
+
+def test_similar_earlier_when_regions_overlap_then_newest_overlapping_event() -> None:
+    earlier = [
+        Earlier("ev-1", 10.0, ("upper left",)),
+        Earlier("ev-2", 20.0, ("lower right", "centre")),
+        Earlier("ev-3", 30.0, ("upper right",)),
+    ]
+    assert similar_earlier(("centre", "lower left"), earlier) == earlier[1]
+    assert similar_earlier(("lower centre",), earlier) is None
+    facts = scene_facts(frames([blob(0, 0)] * 2), 2.0, 0.9, 2.0, earlier)
+    assert facts.earlier == earlier[0]
