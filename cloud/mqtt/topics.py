@@ -20,6 +20,7 @@ EVENT_KEYS = ("schema", "type", "event_id", "device_id", "camera", "start", "end
 EXPLANATION_KEYS = (
     "schema", "event_id", "device_id", "camera", "title", "summary", "anomaly", "category",
     "start", "end", "confidence", "threat_level", "visual_tokens",
+    "where", "movement", "view_change", "evidence",
 )  # fmt: skip
 _EXPLANATION_FIELDS = EXPLANATION_KEYS[4:]
 

@@ -26,7 +26,8 @@ from vau.cloud.settings import MqttSettings
 EXPLAINED = {
     "title": "Two people fighting", "summary": "A fight near the door.", "anomaly": True,
     "category": "Fighting", "start": 8.5, "end": 14.0, "confidence": 0.87, "threat_level": 2,
-    "visual_tokens": False,
+    "visual_tokens": False, "where": ["centre", "lower centre"], "movement": "right",
+    "view_change": False, "evidence": ["The anomalous region moved right."],
 }  # fmt: skip
 
 
