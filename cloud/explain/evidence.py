@@ -21,6 +21,7 @@ from vau.cloud.explain.facts import (
 )
 from vau.cloud.explain.schema import OTHER
 from vau.cloud.explain.settings import ExplainSettings
+from vau.cloud.records import TokenFrame
 
 __all__ = ["Earlier", "FrameEvidence", "region_name", "region_shares"]  # re-exported
 
@@ -71,6 +72,18 @@ class Decision:
     confidence: float
 
 
+def frame_evidence(t: float, f: TokenFrame) -> FrameEvidence:
+    """The adapter from a stored window frame: what the facts read of it."""
+    return FrameEvidence(
+        t=t,
+        score=f.smoothed,
+        indices=tuple(int(i) for i in f.indices),
+        grid=f.grid,
+        hot=tuple(int(i) for i in f.hot),
+        components=f.components,
+    )
+
+
 def facts(ev: EventEvidence, earlier: Sequence[Earlier] | None = None) -> Facts:
     """The event's facts; `earlier`: the camera's earlier events (None = not consulted)."""
     end = ev.end if ev.end is not None else max([ev.peak_t, *(f.t for f in ev.frames)])
@@ -113,6 +126,11 @@ def decide(f: Facts, camera: str, settings: ExplainSettings) -> Decision:
 def evidence_lines(f: Facts) -> list[str]:
     """The facts as short sentences; every number, place or direction an explanation may quote
     appears here."""
+    return score_lines(f) + scene_lines(f)
+
+
+def score_lines(f: Facts) -> list[str]:
+    """The score curve, the regions and the share kept, as sentences."""
     span = f"from {f.start:.1f}s to {f.end:.1f}s" if f.ended else f"since {f.start:.1f}s"
     lines = [
         f"The anomaly score rose {span} ({f.duration:.1f} seconds).",
@@ -127,7 +145,7 @@ def evidence_lines(f: Facts) -> list[str]:
         lines.append(f"{what} in the {top} of the frame.")
     if f.changed is not None:
         lines.append(f"{f.frames} frames were sent; {f.changed:.0%} of each frame changed.")
-    return lines + scene_lines(f)
+    return lines
 
 
 def scene_lines(f: Facts) -> list[str]:
@@ -143,15 +161,18 @@ def scene_lines(f: Facts) -> list[str]:
     elif s.where:
         lines.append("The view as a whole did not change.")
     if s.where:
-        lines.append(f"The anomalous patches covered {s.view_share:.0%} of the view.")
+        lines.append(f"The anomalous patches were {s.view_share:.0%} of the view's patches.")
+    if s.where and not s.view_change:
         lines.append(_movement_line(s))
     how = "within" if s.onset == "sudden" else "after"
     lines.append(f"The onset was {s.onset}: the score neared its peak {how} {s.rise_s:.1f}s.")
     old, new = s.extents
     if s.growth in ("spreading", "shrinking"):
-        lines.append(f"The anomalous area was {s.growth}, from {old:.0%} to {new:.0%} of the view.")
+        lines.append(
+            f"The area they spanned was {s.growth}, from {old:.0%} to {new:.0%} of the view."
+        )
     elif s.growth == "steady":
-        lines.append(f"The anomalous area stayed steady at about {new:.0%} of the view.")
+        lines.append(f"The area they spanned stayed steady at about {new:.0%} of the view.")
     if s.earlier is not None:
         e = s.earlier
         lines.append(

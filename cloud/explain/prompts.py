@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import json
 
-from vau.cloud.explain.evidence import Decision, Facts, evidence_lines, headline
+from vau.cloud.explain.evidence import (
+    Decision,
+    Facts,
+    evidence_lines,
+    headline,
+    scene_lines,
+    score_lines,
+)
 from vau.cloud.explain.schema import LlmReply
 
 Message = dict[str, str]
@@ -80,7 +87,7 @@ def template_reply(f: Facts, d: Decision) -> LlmReply:
         title = what[:80]
     span = f"from {f.start:.1f} s to {f.end:.1f} s" if f.ended else f"since {f.start:.1f} s"
     summary = f"{what}{cat} {span}, {f.scene.onset} onset."
-    for line in evidence_lines(f)[1:]:
+    for line in scene_lines(f) + score_lines(f)[1:]:  # what and where before the score
         if len(summary) + 1 + len(line) > 400:
             break
         summary = f"{summary} {line}"
