@@ -14,10 +14,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vau.cloud.settings import CloudSettings, SettingsError, cloud_environment_keys, load_settings
 from vau.common.cli import run_command
+
+if TYPE_CHECKING:
+    from vau.cloud.storage.factory import Storage
 
 log = logging.getLogger("vau.cloud")
 
@@ -33,25 +36,31 @@ FLAG_KEYS = {  # flag dest -> settings key; a flag left unset does not override 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     values = vars(args)
-    return {key: values[dest] for dest, key in FLAG_KEYS.items() if values.get(dest) is not None}
+    found = {key: values[dest] for dest, key in FLAG_KEYS.items() if values.get(dest) is not None}
+    if values.get("store") is not None:
+        found["store"] = {"url": values["store"]}
+    return found
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vau.cloud.store import check_data_dir
+    from vau.cloud.server import open_server_storage
+    from vau.cloud.storage.sqlite_ingest import check_data_dir
 
     settings = load_settings(args.config, overrides_from(args))
-    check_data_dir(settings.data_dir)  # before anything is logged: the error is the one line
+    # before anything is logged: an error is the one line
+    check_data_dir(settings.data_dir)
+    storage = open_server_storage(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if cloud_environment_keys():
         log.info("settings from environment: %s", ", ".join(cloud_environment_keys()))
-    return asyncio.run(_serve(settings))
+    return asyncio.run(_serve(settings, storage))
 
 
-async def _serve(settings: CloudSettings) -> int:
+async def _serve(settings: CloudSettings, storage: Storage) -> int:
     from vau.cloud.server import create_server
     from vau.common.net import host_port
 
-    server, port = create_server(settings)
+    server, port = create_server(settings, storage)
     try:
         await server.start()
     except BaseException:  # e.g. the metrics port taken: stop what did start, on this loop
@@ -60,7 +69,7 @@ async def _serve(settings: CloudSettings) -> int:
     host, _ = host_port(settings.listen)
     shown = f"[{host}]" if ":" in host else host
     log.info("listening on %s:%d (auth: %s, data: %s)", shown, port, server.auth_mode,
-             server.store.path)  # fmt: skip
+             server.store.description)  # fmt: skip
     if server.metrics_port is not None:
         mhost = settings.metrics_bind_host
         mshown = f"[{mhost}]" if ":" in mhost else mhost
@@ -78,9 +87,9 @@ async def _serve(settings: CloudSettings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from vau.cloud.store import read_stats
+    from vau.cloud.storage.factory import store_stats
 
-    stats = read_stats(args.data_dir)
+    stats = store_stats(args.store, args.data_dir)
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=True))
         return 0
@@ -135,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML settings file")
     p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (port 0 = any)")
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of ingest.sqlite3")
+    p.add_argument(
+        "--store", metavar="URL", help="the store: a folder or sqlite:///ABS/PATH (default: DIR)"
+    )
     p.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus port")
     p.add_argument(
         "--metrics-host", metavar="HOST", help="metrics address (default: the --listen host)"
@@ -143,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-port", type=int, metavar="P", help="review page port (0 = any)")
     p.set_defaults(handler=cmd_serve)
     p = sub.add_parser("stats", help="per-device, per-camera ingest counts")
-    p.add_argument("--data-dir", type=Path, required=True, metavar="DIR")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data-dir", type=Path, metavar="DIR", help="the server's --data-dir")
+    where.add_argument("--store", metavar="URL", help="the server's --store")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=cmd_stats)
     _add_certs(sub)
@@ -196,7 +210,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from vau.cloud.auth import TokenFileError
     from vau.cloud.certs import CertError
     from vau.cloud.server import ServerConfigError
-    from vau.cloud.store import StoreError
+    from vau.cloud.storage.ingest_log import StoreError
     from vau.common.net import PortError
 
     return SettingsError, ServerConfigError, StoreError, CertError, TokenFileError, PortError

@@ -4,6 +4,10 @@
 one); `await server.start()` serves; `await server.shutdown()` flips health to NOT_SERVING, refuses
 new streams, ends open ones after their current batch (UNAVAILABLE), `stop(grace)`s gRPC and
 closes the store. Call both on the event loop that will run the server.
+
+Storage is opened once (`open_server_storage`, from `store.url`) and injected into ingest, the event
+projector, the explainer, the MQTT alerts, the Query service and the review page; none of them
+opens a database by path.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from grpc_reflection.v1alpha import reflection
 from vau.cloud.admission import Admission, AskAdmission
 from vau.cloud.auth import Authenticator, CredentialWatch, OpenStream, TokenFileError
 from vau.cloud.codec import SERVICE
+from vau.cloud.event_projector import EventProjector, Retention
+from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.service import ExplainerService
 from vau.cloud.ingest import IngestDeps
 from vau.cloud.metrics import CloudMetrics
@@ -34,6 +40,8 @@ from vau.cloud.review import ReviewBindError, ReviewPage
 from vau.cloud.servicer import UplinkServicer
 from vau.cloud.sessions import SessionRegistry
 from vau.cloud.settings import CloudSettings, TlsSettings, is_loopback
+from vau.cloud.storage.factory import Storage, open_storage
+from vau.cloud.storage.ingest_log import StoreError
 from vau.cloud.validate import Validator
 from vau.cloud.writer import AsyncStore
 
@@ -56,6 +64,7 @@ class CloudServer:
     metrics: CloudMetrics
     auth_mode: str
     port: int = 0
+    projector: EventProjector | None = None  # events from accepted records, explainer or not
     metrics_port: int | None = None  # bound Prometheus port, once started
     mqtt: MqttService | None = None  # set when settings.mqtt.host is
     explainer: ExplainerService | None = None  # set when settings.explain.enabled
@@ -74,6 +83,9 @@ class CloudServer:
             self._sweeper = asyncio.get_running_loop().create_task(sweep)
         if self.mqtt is not None:
             await self.mqtt.start()
+        if self.projector is not None:
+            await self.projector.start()
+            self.store.on_commit.append(self.projector.committed)
         if self.explainer is not None:
             await self.explainer.start()
         if self.settings.metrics_port is not None:
@@ -101,6 +113,8 @@ class CloudServer:
             await self.query.close()
         if self.explainer is not None:
             await self.explainer.stop()
+        if self.projector is not None:
+            await self.projector.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         await asyncio.to_thread(self.store.close)
@@ -109,16 +123,28 @@ class CloudServer:
         await self.grpc_server.wait_for_termination()
 
 
-def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
-    """Build and bind the server (not started). ServerConfigError for unusable settings."""
+def open_server_storage(settings: CloudSettings) -> Storage:
+    """The one store of this process, from `store.url` (unset: `data_dir`); StoreError if the
+    URL is not usable (PostgreSQL: not built yet)."""
+    return open_storage(
+        settings.store.url, settings.data_dir, settings.dedup_retention_days * 86_400
+    )
+
+
+def create_server(
+    settings: CloudSettings, storage: Storage | None = None
+) -> tuple[CloudServer, int]:
+    """Build and bind the server (not started) on `storage` (default: the one the settings name).
+    ServerConfigError for unusable settings."""
     creds = _credentials(settings)
     auth = _authenticator(settings)
     metrics = CloudMetrics()
     ss = settings.sessions
     sessions = SessionRegistry(ss.recent_records, ss.queue_size, metrics.session_dropped.inc)
-    store = _open_store(settings)
+    storage = storage if storage is not None else _storage(settings)
+    store = _open_store(settings, storage)
     admission = Admission(settings.limits, metrics)
-    mqtt = _mqtt_service(settings, sessions, metrics, store)
+    mqtt = _mqtt_service(settings, storage, sessions, metrics, store)
     deps = IngestDeps(
         Validator(settings.limits, settings.dedup_retention_days * 86_400),
         auth, admission, store, sessions, metrics, settings.limits, settings.batch,
@@ -128,7 +154,7 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     credentials = CredentialWatch(auth, partial(_revoked, metrics))
     lim = settings.limits
     asks = AskAdmission(lim.ask_per_identity, lim.ask_in_flight, _ask_refused(metrics))
-    query = QueryServicer(auth, settings.query_readers, settings.data_dir, credentials, asks)
+    query = QueryServicer(auth, settings.query_readers, storage, credentials, asks)
     uplink = UplinkServicer(deps, credentials)
     server.add_generic_rpc_handlers((uplink.handler(), query.handler()))
     health = health_aio.HealthServicer()
@@ -138,14 +164,39 @@ def create_server(settings: CloudSettings) -> tuple[CloudServer, int]:
     port = _bind(server, settings.listen, creds, store)
     cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
     cloud.port, cloud.mqtt, cloud.query, cloud.credentials = port, mqtt, query, credentials
-    cloud.review = _review_page(settings, metrics, store)
+    cloud.review = _review_page(settings, storage, metrics, store)
+    cloud.projector = _projector(settings, storage, metrics)
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
         cloud.explainer = ExplainerService(
-            settings.explain, settings.data_dir, notifier, metrics.registry, limits=settings.limits
+            settings.explain, storage, notifier, metrics.registry, limits=settings.limits
         )
         query.explainer = cloud.explainer
     return cloud, port
+
+
+def _projector(s: CloudSettings, storage: Storage, metrics: CloudMetrics) -> EventProjector:
+    """The event projector; with the explainer off it also runs the repository's retention (the
+    explainer does otherwise), counted in the explainer's retention metrics."""
+    e = s.explain
+    if e.enabled:
+        return EventProjector(storage, s.limits, e.poll_s)
+    counters = ExplainMetrics(metrics.registry)
+
+    def counted(deleted: dict[str, int]) -> None:
+        counters.retention_runs.inc()
+        for table, n in deleted.items():
+            counters.pruned.labels(table).inc(n)
+        if any(deleted.values()):
+            log.info("retention (%g days): pruned %s", e.retention_days, deleted)
+
+    def unreadable(_position: int, reason: str) -> None:
+        counters.unreadable.labels(reason).inc()
+
+    retention = Retention(e.retention_days * 86_400.0, e.retention_check_s, counted)
+    return EventProjector(
+        storage, s.limits, e.poll_s, on_unreadable=unreadable, retention=retention
+    )
 
 
 def _ask_refused(metrics: CloudMetrics) -> Callable[[str], None]:
@@ -162,39 +213,45 @@ def _revoked(metrics: CloudMetrics, stream: OpenStream) -> None:
 
 
 def _mqtt_service(
-    s: CloudSettings, sessions: SessionRegistry, metrics: CloudMetrics, store: AsyncStore
+    s: CloudSettings,
+    storage: Storage,
+    sessions: SessionRegistry,
+    metrics: CloudMetrics,
+    store: AsyncStore,
 ) -> MqttService | None:
     if s.mqtt.host is None:
         return None
     try:
-        return MqttService(s.mqtt, s.data_dir, sessions, metrics.registry)
+        return MqttService(s.mqtt, s.data_dir, storage, sessions, metrics.registry)
     except (MqttConfigError, OSError, sqlite3.Error) as exc:
         store.close()
         raise ServerConfigError(f"cannot set up MQTT alerts: {exc}") from None
 
 
-def _review_page(s: CloudSettings, metrics: CloudMetrics, store: AsyncStore) -> ReviewPage | None:
+def _review_page(
+    s: CloudSettings, storage: Storage, metrics: CloudMetrics, store: AsyncStore
+) -> ReviewPage | None:
     if s.http_port is None:
         return None
-    if not s.explain.enabled:
-        log.warning(
-            "review page: the explainer is off, and today only the explainer records events "
-            "in the event store, so the page lists none (set explain.enabled = true)"
-        )
     try:
-        return ReviewPage.bind(
-            s.http_bind_host, s.http_port, s.data_dir, metrics.registry, s.limits
-        )
+        return ReviewPage.bind(s.http_bind_host, s.http_port, storage, metrics.registry, s.limits)
     except ReviewBindError as exc:
         store.close()
         raise ServerConfigError(str(exc)) from None
 
 
-def _open_store(s: CloudSettings) -> AsyncStore:
+def _storage(s: CloudSettings) -> Storage:
     try:
-        return AsyncStore(s.data_dir, s.dedup_retention_days * 86_400)
+        return open_server_storage(s)
+    except StoreError as exc:
+        raise ServerConfigError(str(exc)) from None
+
+
+def _open_store(s: CloudSettings, storage: Storage) -> AsyncStore:
+    try:
+        return AsyncStore(storage)
     except (OSError, sqlite3.Error) as exc:
-        raise ServerConfigError(f"cannot open the store in {s.data_dir}: {exc}") from None
+        raise ServerConfigError(f"cannot open the store in {storage.description}: {exc}") from None
 
 
 def server_options(s: CloudSettings) -> list[tuple[str, int]]:

@@ -189,6 +189,16 @@ class MqttSettings(Strict):
         return self
 
 
+class StoreSettings(Strict):
+    url: str | None = Field(
+        None,
+        min_length=1,
+        description="Where the ingest log and the event repository live: a folder path or "
+        "sqlite:///ABS/PATH (SQLite files in that folder); unset = data_dir. PostgreSQL "
+        "(postgresql://...) is not built yet and is refused.",
+    )
+
+
 class CloudSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="VAU_CLOUD__")
     env_prefix: ClassVar[str] = "VAU_CLOUD__"
@@ -251,6 +261,7 @@ class CloudSettings(LayeredSettings):
     sessions: SessionSettings = SessionSettings()
     mqtt: MqttSettings = MqttSettings()
     explain: ExplainSettings = ExplainSettings()
+    store: StoreSettings = StoreSettings()
 
     @field_validator("listen")
     @classmethod

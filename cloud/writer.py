@@ -1,4 +1,4 @@
-"""`IngestStore` on one dedicated thread, with group commit across streams.
+"""The ingest log's writer handle on one dedicated thread, with group commit across streams.
 
 The event loop never waits on fsync: every store call runs on the store's own thread. Commits from
 concurrent streams that arrive while a transaction is in progress are merged into the next one
@@ -13,11 +13,11 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from vau.cloud.records import AcceptedRecord
-from vau.cloud.store import CommitResult, IngestStore, StoredRecord
+from vau.cloud.storage.factory import Storage
+from vau.cloud.storage.ingest_log import CommitResult, StoredRecord
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -29,16 +29,14 @@ _Pending = tuple[Sequence[AcceptedRecord], "asyncio.Future[CommitResult]"]
 class AsyncStore:
     """Create and use on one event loop; `close()` after the server has stopped."""
 
-    def __init__(self, data_dir: Path, retention_s: float) -> None:
+    def __init__(self, storage: Storage) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vau-store")
-        self._store = self._pool.submit(IngestStore, data_dir, retention_s).result()
+        self._store = self._pool.submit(storage.ingest_log).result()
+        self.description = storage.description
+        self.on_commit: list[Callable[[Sequence[AcceptedRecord]], None]] = []  # sync, never block
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self._last_prune = 0.0
-
-    @property
-    def path(self) -> Path:
-        return self._store.path
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         call = functools.partial(fn, *args, **kwargs)
@@ -68,6 +66,9 @@ class AsyncStore:
             for (_, future), result in zip(group, results, strict=True):
                 if not future.done():  # a cancelled stream's records are durable all the same
                     future.set_result(result)
+            accepted = [r for result in results for r in result.accepted]
+            for hook in self.on_commit if accepted else ():
+                hook(accepted)
 
     async def _maybe_prune(self) -> None:
         now = time.time()

@@ -1,5 +1,6 @@
-"""A read-only view of the ingest store (`ingest.sqlite3`) for the explainer: accepted records by
-rowid (the order they were committed), decoded and typed again with the cloud's own validator.
+"""A typed view of the ingest log for the event projector, the explainer and the review page:
+accepted records by position (the order they were committed), decoded and typed again with the
+cloud's own validator. It reads through an `IngestLog` handle (opened by its user, on its thread).
 
 The validator must be built from the limits ingest runs with (`CloudSettings.limits`): with the
 defaults, a record that a raised limit let in (say `max_tokens_per_frame`) would fail here on every
@@ -11,22 +12,20 @@ never stops the tail.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
 from vau.cloud.codec import decode_record
 from vau.cloud.records import AcceptedRecord, Hello, RecordRejected, ScoreSummary, TokenFrame
 from vau.cloud.settings import LimitSettings
-from vau.cloud.store import DB_NAME
+from vau.cloud.storage.ingest_log import IngestLog, LogEntry
 from vau.cloud.validate import Validator
 
 log = logging.getLogger(__name__)
 STORED_FOR_S = 10 * 365 * 86_400.0  # stored records are re-typed at their own capture time
-_COLS = "rowid, device, camera, epoch, seq, body"
+TAILED = ("event", "window", "summary")  # what `after` reads by default: all but frames
 OnUnreadable = Callable[[int, str], None]  # (rowid, reason)
 
 
@@ -55,31 +54,24 @@ def typed(
 
 class IngestReader:
     def __init__(
-        self, data_dir: Path, limits: LimitSettings, on_unreadable: OnUnreadable | None = None
+        self, log: IngestLog, limits: LimitSettings, on_unreadable: OnUnreadable | None = None
     ) -> None:
-        self.path = data_dir / DB_NAME
+        self.log = log
         self.validator = Validator(limits, retention_s=STORED_FOR_S)
         self.on_unreadable = on_unreadable
-        self._conn: sqlite3.Connection | None = None
 
-    def _db(self) -> sqlite3.Connection | None:
-        if self._conn is None and self.path.is_file():
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
-        return self._conn
-
-    def _read(self, sql: str, args: tuple[object, ...]) -> tuple[list[Row], int | None]:
-        """(readable rows, the last rowid read); unreadable rows are reported and left out."""
-        db = self._db()
-        if db is None:
-            return [], None
-        rows, last = [], None
-        for rowid, device, camera, epoch, seq, body in db.execute(sql, args):
-            last = rowid
+    def _read(self, entries: Sequence[LogEntry]) -> list[Row]:
+        """The readable entries, typed; unreadable ones are reported and left out."""
+        rows = []
+        for e in entries:
+            r = e.record
             try:
-                rows.append(Row(rowid, typed(self.validator, device, camera, epoch, body)))
+                rows.append(
+                    Row(e.position, typed(self.validator, r.device, r.camera, r.epoch, r.body))
+                )
             except (RecordRejected, DecodeError) as exc:
-                self._unreadable(rowid, f"{device}/{camera}/{epoch}/{seq}", exc)
-        return rows, last
+                self._unreadable(e.position, f"{r.device}/{r.camera}/{r.epoch}/{r.seq}", exc)
+        return rows
 
     def _unreadable(self, rowid: int, where: str, exc: Exception) -> None:
         reason = exc.reason if isinstance(exc, RecordRejected) else "decode"
@@ -88,49 +80,30 @@ class IngestReader:
         if self.on_unreadable is not None:
             self.on_unreadable(rowid, reason)
 
-    def _rows(self, sql: str, args: tuple[object, ...]) -> list[Row]:
-        return self._read(sql, args)[0]
-
-    def after(self, rowid: int, limit: int = 500) -> Batch:
-        """Records committed after `rowid`, in commit order (frames left out: they are read by
-        event when an explanation needs them)."""
-        sql = (
-            f"SELECT {_COLS} FROM records WHERE rowid > ? AND kind != 'frame' "
-            "ORDER BY rowid LIMIT ?"
-        )
-        rows, last = self._read(sql, (rowid, limit))
-        return Batch(rows, last)
+    def after(self, rowid: int, limit: int = 500, kinds: Sequence[str] = TAILED) -> Batch:
+        """Records of `kinds` committed after position `rowid`, in commit order (frames left out
+        by default: they are read by event when an explanation needs them)."""
+        entries = self.log.tail(rowid, kinds, limit)
+        return Batch(self._read(entries), entries[-1].position if entries else None)
 
     def last_rowid(self) -> int:
-        db = self._db()
-        row = db.execute("SELECT MAX(rowid) FROM records").fetchone() if db else None
-        return int(row[0]) if row and row[0] is not None else 0
+        return self.log.last_position()
 
     def frames(
         self, device: str, camera: str, epoch: int, before_seq: int, limit: int
     ) -> list[tuple[float, TokenFrame]]:
         """(t, frame) of the newest `limit` frames before `before_seq`, oldest first."""
-        sql = (
-            f"SELECT {_COLS} FROM records WHERE device=? AND camera=? AND epoch=? AND seq<? "
-            "AND kind='frame' ORDER BY seq DESC LIMIT ?"
-        )
-        rows = self._rows(sql, (device, camera, epoch, before_seq, limit))
+        rows = self._read(self.log.newest(device, camera, epoch, "frame", limit, before_seq))
         out = [(r.record.t, r.record.body) for r in reversed(rows)]
         return [(t, b) for t, b in out if isinstance(b, TokenFrame)]
 
     def baseline(self, device: str, camera: str, epoch: int, before_t: float) -> float | None:
         """The mean score of the newest score summary that ended before `before_t`."""
-        sql = (
-            f"SELECT {_COLS} FROM records WHERE device=? AND camera=? AND epoch=? "
-            "AND kind='summary' ORDER BY seq DESC LIMIT 50"
-        )
-        for r in self._rows(sql, (device, camera, epoch)):
+        for r in self._read(self.log.newest(device, camera, epoch, "summary", 50)):
             b = r.record.body
             if isinstance(b, ScoreSummary) and b.end <= before_t:
                 return b.mean
         return None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self.log.close()

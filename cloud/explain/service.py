@@ -1,10 +1,16 @@
-"""`ExplainerService`: tails the ingest store, keeps the event store, explains ended events.
+"""`ExplainerService`: tails the ingest log for triggers, explains ended events.
 
-All blocking work (SQLite, the LLM) runs on ONE worker thread, in order, so at most one explanation
-is in flight and the event loop never waits on the model. The cursor (last ingest rowid read) and
-the pending explanations live in the event store: a trigger is written as pending before the
-cursor moves past its record, and marked done only after the notifier took the explanation, so a
-restart neither loses nor repeats work (at-least-once across a crash between the two).
+Events and windows are projected into the event repository by the event projector
+(`vau.cloud.event_projector`), whether or not the explainer runs; the explainer reads them and
+writes only explanations (pending, then done), so each table has one writer. A trigger whose event
+the projector has not written yet waits for it.
+
+All blocking work (the stores, the LLM) runs on ONE worker thread, in order, so at most one
+explanation is in flight and the event loop never waits on the model. The cursor (last ingest
+position read) and the pending explanations live in the event repository: a trigger is written as
+pending before the cursor moves past its record, and marked done only after the notifier took the
+explanation, so a restart neither loses nor repeats work (at-least-once across a crash between
+the two).
 
 Retention: at start and every `retention_check_s`, events untouched for `retention_days` are
 pruned with their windows and explanations (counted in `vau_cloud_event_store_pruned_total`).
@@ -30,10 +36,9 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from vau.cloud.event_store import EventKey, EventStore, StoredEvent, StoredWindow
 from vau.cloud.explain.evidence import EventEvidence, FrameEvidence
 from vau.cloud.explain.explainer import Explainer
-from vau.cloud.explain.ingest_reader import IngestReader, Row
+from vau.cloud.explain.ingest_reader import STORED_FOR_S, IngestReader, Row
 from vau.cloud.explain.llm import LlmBackend, TransformersLlm
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.projector import FrameTokenizer, load_frame_tokenizer
@@ -41,8 +46,10 @@ from vau.cloud.explain.prompts import QUESTION
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.notify import Notifier
-from vau.cloud.records import EventChange, TokenFrame, WindowMarker
+from vau.cloud.records import EventChange, TokenFrame
 from vau.cloud.settings import LimitSettings
+from vau.cloud.storage.event_repository import EventKey, EventRepository
+from vau.cloud.storage.factory import Storage, open_storage
 
 log = logging.getLogger(__name__)
 CURSOR = "explainer"
@@ -61,14 +68,16 @@ class ExplainerService:
     def __init__(
         self,
         settings: ExplainSettings,
-        data_dir: Path,
+        storage: Storage | Path,
         notifier: Notifier,
         registry: CollectorRegistry,
         llm: LlmBackend | None = None,
         *,
         limits: LimitSettings,
     ) -> None:
-        self.settings, self.data_dir, self.notifier = settings, data_dir, notifier
+        self.settings, self.notifier = settings, notifier
+        # a Path is the SQLite folder layout of `data_dir` (kept for callers that pass one)
+        self.storage = storage if not isinstance(storage, Path) else _sqlite(storage)
         self.limits = limits  # the ones ingest validated the stored records with
         self.metrics = ExplainMetrics(registry)
         self._next_retention = 0.0  # loop time of the next retention pass
@@ -79,7 +88,7 @@ class ExplainerService:
         self._last: dict[tuple[str, str], float] = {}  # (device, camera) -> last explained
         self.ready = False  # the model is loaded and the tail runs (set by start)
         # created on the worker thread by _open (SQLite connections stay on their thread)
-        self._store: EventStore
+        self._store: EventRepository
         self._ingest: IngestReader
         self.explainer: Explainer
 
@@ -112,8 +121,9 @@ class ExplainerService:
                 llm.hidden_size,
             )  # fmt: skip
         self.explainer = Explainer(s, llm, self.metrics, tokenizer)
-        self._store = EventStore(self.data_dir)
-        self._ingest = IngestReader(self.data_dir, self.limits, self._unreadable)
+        self._store = self.storage.event_repository()
+        log_handle = self.storage.ingest_log(read_only=True)
+        self._ingest = IngestReader(log_handle, self.limits, self._unreadable)
 
     def _unreadable(self, _rowid: int, reason: str) -> None:
         self.metrics.unreadable.labels(reason).inc()
@@ -160,8 +170,8 @@ class ExplainerService:
             log.info("retention (%g days): pruned %s", days, deleted)
 
     def _poll(self) -> bool:
-        """Read new records into the event store and pending triggers; move the cursor past
-        every row read, readable or not."""
+        """Read new records for pending triggers; move the cursor past every row read, readable
+        or not."""
         batch = self._ingest.after(self._store.cursor(CURSOR))
         for row in batch.rows:
             self._record(row)
@@ -170,22 +180,15 @@ class ExplainerService:
         return batch.last_rowid is not None
 
     def _record(self, row: Row) -> None:
+        """An event change's trigger, if any (the projector writes the event itself)."""
         r, now = row.record, time.time()
-        key = (r.device, r.camera, getattr(r.body, "event_id", ""))
         if isinstance(r.body, EventChange):
             e = r.body
-            stored = StoredEvent(
-                *key, e.state, e.start, e.end, e.peak, e.peak_t, e.prior, r.epoch, now
-            )
-            self._store.put_event(stored)
+            key = (r.device, r.camera, e.event_id)
             if e.state == "end":
                 self._store.mark_pending(key, "end", now)
             elif self.settings.early_trigger and e.peak >= self.settings.threshold:
                 self._store.mark_pending(key, "early", now)
-        elif isinstance(r.body, WindowMarker):
-            w = r.body
-            window = StoredWindow(*key, w.start, w.end, tuple(w.frame_seqs), r.seq, now)
-            self._store.put_window(window)
 
     def _due(self) -> list[tuple[EventKey, str]]:
         """Pending triggers that can run now: an end with its window (or after the wait)."""
@@ -194,7 +197,7 @@ class ExplainerService:
         ends = {key for key, trigger in pending if trigger == "end"}
         for key, trigger in pending:
             event = self._store.event(key)
-            if event is None:
+            if event is None:  # not projected yet
                 continue
             if trigger == "end":
                 waited = now - event.updated >= self.settings.window_wait_s
@@ -265,6 +268,10 @@ class ExplainerService:
 def _frame(t: float, f: TokenFrame) -> FrameEvidence:
     indices = tuple(int(i) for i in f.indices)
     return FrameEvidence(t, f.smoothed, indices, f.grid, tuple(int(i) for i in f.hot))
+
+
+def _sqlite(folder: Path) -> Storage:
+    return open_storage(None, folder, STORED_FOR_S)
 
 
 def _vis_dim(path: Path) -> int:

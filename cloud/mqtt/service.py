@@ -1,7 +1,7 @@
 """The fast path: every accepted event record (new/update/end) becomes an MQTT alert.
 
-The source is the durable ingest store, not the in-memory session feed: the service tails the
-`records` table by rowid from a cursor kept in alerts.sqlite3, so a cloud restart neither loses
+The source is the durable ingest log, not the in-memory session feed: the service tails its event
+records by position from a cursor kept in alerts.sqlite3, so a cloud restart neither loses
 nor repeats alerts (a crash between an alert's outbox write and its cursor write repeats that one
 alert with the same alert_id). The session feed only wakes the tail early; a short poll covers
 anything it dropped. Store reads run on a worker thread, never on the event loop.
@@ -14,12 +14,13 @@ import contextlib
 import logging
 import sqlite3
 from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from vau.cloud import store
 from vau.cloud.codec import EVENT_STATES, decode_record
 from vau.cloud.mqtt.metrics import MqttMetrics
 from vau.cloud.mqtt.notifier import MqttNotifier
@@ -27,13 +28,16 @@ from vau.cloud.mqtt.publisher import MqttPublisher
 from vau.cloud.records import AcceptedRecord, WireEvent
 from vau.cloud.sessions import SessionRegistry, Subscription
 from vau.cloud.settings import MqttSettings
+from vau.cloud.storage.factory import Storage
+from vau.cloud.storage.ingest_log import IngestLog, StoredRecord
 
 log = logging.getLogger("vau.cloud.mqtt")
 CURSOR = "ingest.records"
 BATCH = 256
+T = TypeVar("T")
 
 
-def event_fields(rowid: int, rec: store.StoredRecord) -> tuple[str, dict[str, Any]] | None:
+def event_fields(rowid: int, rec: StoredRecord) -> tuple[str, dict[str, Any]] | None:
     """(event_id, Notifier.event fields) of one stored event record; None if it is not one."""
     body = decode_record(rec.body).body
     if not isinstance(body, WireEvent) or body.state not in EVENT_STATES:
@@ -58,10 +62,12 @@ class MqttService:
         self,
         settings: MqttSettings,
         data_dir: Path,
+        storage: Storage,
         sessions: SessionRegistry,
         registry: CollectorRegistry,
     ) -> None:
         self.s, self.data_dir, self.sessions = settings, data_dir, sessions
+        self.storage = storage
         self.metrics = MqttMetrics(registry)
         self.publisher = MqttPublisher(settings, data_dir, self.metrics)
         self.notifier = MqttNotifier(self.publisher, settings)
@@ -70,7 +76,8 @@ class MqttService:
         self._open: Counter[str] = Counter()  # open streams per device
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._log: IngestLog | None = None  # a reader handle, used on one worker thread
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-mqtt-tail")
         self.cursor = 0
 
     def stream_changed(self, device: str, connected: bool) -> None:
@@ -84,8 +91,11 @@ class MqttService:
             self._status.append((device, connected))
             self._wake.set()
 
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
     async def start(self) -> None:
-        await asyncio.to_thread(self._open_tail)
+        await self._call(self._open_tail)
         self.publisher.start()
         self._sub = self.sessions.subscribe(self._on_record)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="vau-mqtt-tail")
@@ -98,17 +108,15 @@ class MqttService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await asyncio.to_thread(self.publisher.stop)
-        if self._conn is not None:
-            self._conn.close()
+        if self._log is not None:
+            await self._call(self._log.close)
+        self._pool.shutdown(wait=True)
 
     def _open_tail(self) -> None:
-        path = self.data_dir / store.DB_NAME
-        self._conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, timeout=30.0, check_same_thread=False
-        )
+        self._log = self.storage.ingest_log(read_only=True)
         found = self.publisher.outbox.cursor(CURSOR)
         if found is None:  # first start with MQTT on: alert from now on, not the whole history
-            found = store.max_rowid(self._conn)
+            found = self._log.last_position()
             self.publisher.outbox.set_cursor(CURSOR, found)
         self.cursor = found
 
@@ -133,9 +141,10 @@ class MqttService:
                 log.exception("MQTT alert tail failed; retrying in %.1f s", self.s.poll_s)
 
     async def _drain_once(self) -> bool:
-        assert self._conn is not None
-        rows = await asyncio.to_thread(store.tail, self._conn, self.cursor, ("event",), BATCH)
-        for rowid, rec in rows:
+        assert self._log is not None
+        rows = await self._call(self._log.tail, self.cursor, ("event",), BATCH)
+        for entry in rows:
+            rowid, rec = entry.position, entry.record
             found = event_fields(rowid, rec)
             if found is not None:
                 await self.notifier.event(rec.device, rec.camera, found[0], found[1])

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from vau.cloud.event_store import EventKey, StoredEvent
 from vau.cloud.explain.schema import Explanation
+from vau.cloud.storage.event_repository import EventKey, StoredEvent
 from vau.cloud.validate import valid_id
 
 DEFAULT_LIMIT = 100

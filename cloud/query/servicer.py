@@ -1,8 +1,8 @@
 """The vau.v1.Query handlers: thin. Identity as for Uplink (the credential, never the request),
 checked before the request's bytes are decoded, so an unauthenticated caller gets UNAUTHENTICATED
 whatever it sends;
-store reads on one worker thread (the event store is single-threaded SQLite); domain errors become
-statuses:
+event repository reads on one worker thread (a repository handle stays on its thread); domain
+errors become statuses:
 
   INVALID_ARGUMENT    BadRequest / QueryError "invalid"     NOT_FOUND  QueryError "not_found"
   UNAUTHENTICATED     no or unknown credential
@@ -23,14 +23,12 @@ from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from vau.cloud.admission import REVOKED, AskAdmission, AskRefusedError
 from vau.cloud.auth import Authenticator, CredentialWatch, OpenStream
-from vau.cloud.event_store import EventKey, EventStore, StoredEvent
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.service import ExplainerService
 from vau.cloud.query import query_codec as codec
@@ -46,6 +44,8 @@ from vau.cloud.query.model import (
 )
 from vau.cloud.records import AuthError
 from vau.cloud.servicer import credential_of
+from vau.cloud.storage.event_repository import EventKey, EventRepository, StoredEvent
+from vau.cloud.storage.factory import Storage
 
 log = logging.getLogger("vau.cloud.query")
 T = TypeVar("T")
@@ -85,17 +85,17 @@ class Access:
 
 
 class EventReader:
-    """The event store behind one worker thread (opened there on first use)."""
+    """An event repository handle behind one worker thread (opened there on first use)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-query")
-        self._store: EventStore | None = None
+        self._store: EventRepository | None = None
 
-    async def run(self, fn: Callable[[EventStore], T]) -> T:
+    async def run(self, fn: Callable[[EventRepository], T]) -> T:
         def call() -> T:
             if self._store is None:
-                self._store = EventStore(self.data_dir)
+                self._store = self.storage.event_repository()
             return fn(self._store)
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
@@ -110,18 +110,18 @@ class EventReader:
         self._pool.shutdown(wait=True)
 
 
-def _view(store: EventStore, key: EventKey) -> EventView | None:
+def _view(store: EventRepository, key: EventKey) -> EventView | None:
     event = store.event(key)
     return None if event is None else EventView(event, explanation_of(store.explanation(key)))
 
 
-def _list(store: EventStore, q: ListQuery, device: str | None) -> list[EventView]:
+def _list(store: EventRepository, q: ListQuery, device: str | None) -> list[EventView]:
     events = store.events(device, q.camera, q.limit)
     return [EventView(e, explanation_of(store.explanation(_key(e)))) for e in events]
 
 
 def _changes(
-    store: EventStore, device: str | None, camera: str | None, after: Cursor
+    store: EventRepository, device: str | None, camera: str | None, after: Cursor
 ) -> list[EventView]:
     """Events changed after `after`, oldest change first (at most WATCH_BATCH)."""
     limit = 2 * WATCH_BATCH
@@ -141,7 +141,7 @@ def _key(e: StoredEvent) -> EventKey:
     return (e.device, e.camera, e.event_id)
 
 
-def _explained(store: EventStore, keys: Collection[EventKey]) -> list[EventView]:
+def _explained(store: EventRepository, keys: Collection[EventKey]) -> list[EventView]:
     """Those of `keys` that have an explanation now."""
     found = (_view(store, k) for k in keys)
     return [v for v in found if v is not None and v.explanation is not None]
@@ -152,14 +152,14 @@ class QueryServicer:
         self,
         auth: Authenticator,
         readers: Collection[str],
-        data_dir: Path,
+        storage: Storage,
         credentials: CredentialWatch,
         asks: AskAdmission,
         poll_s: float = 0.25,
     ) -> None:
         self.auth, self.readers, self.poll_s = auth, frozenset(readers), poll_s
         self.credentials, self.asks = credentials, asks
-        self.reader = EventReader(data_dir)
+        self.reader = EventReader(storage)
         self.explainer: ExplainerService | None = None  # set by create_server when enabled
 
     def _access(self, context: grpc.aio.ServicerContext) -> Access:

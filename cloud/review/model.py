@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from vau.cloud.event_store import StoredWindow
 from vau.cloud.query.model import EventView, QueryError, list_limit, optional_id
+from vau.cloud.storage.event_repository import StoredWindow
 
 FILTER_KEYS = ("device", "camera", "since", "until", "limit")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -18,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from vau.cloud.review.app import MISSING_CHART, build_app, chart_missing
 from vau.cloud.review.reading import ReviewReader
 from vau.cloud.settings import LimitSettings
+from vau.cloud.storage.factory import Storage
 
 log = logging.getLogger("vau.cloud.review")
 SHUTDOWN_S = 2.0  # open requests get this long when the server stops
@@ -53,13 +53,13 @@ class ReviewPage:
     def __init__(
         self,
         sock: socket.socket,
-        data_dir: Path,
+        storage: Storage,
         registry: CollectorRegistry,
         limits: LimitSettings,
     ) -> None:
         self._sock = sock
         self.host, self.port = sock.getsockname()[:2]
-        self.reader = ReviewReader(data_dir, limits)  # the limits ingest stored records with
+        self.reader = ReviewReader(storage, limits)  # the limits ingest stored records with
         self._runner = web.AppRunner(
             build_app(self.reader, registry), access_log=None, shutdown_timeout=SHUTDOWN_S
         )
@@ -70,11 +70,11 @@ class ReviewPage:
         cls,
         host: str,
         port: int,
-        data_dir: Path,
+        storage: Storage,
         registry: CollectorRegistry,
         limits: LimitSettings,
     ) -> ReviewPage:
-        return cls(_listen(host, port), data_dir, registry, limits)
+        return cls(_listen(host, port), storage, registry, limits)
 
     @property
     def url(self) -> str:

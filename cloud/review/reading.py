@@ -1,50 +1,54 @@
-"""Everything the review page reads from storage, in one place (issue 11 moves storage behind
-interfaces; this is the module to move).
+"""Everything the review page reads from storage, in one place, through the injected `Storage`.
 
-Events and explanations come from the event store through the Query service's `EventReader` (one
-worker thread, the SQLite connection opened there) and its `EventView`; an event's frames come from
-the ingest store, chosen as the explainer chooses its evidence: the frames of the event's stored
-window, or, while it is open, its newest frames since it started. The ingest reader is used only
-on that same worker thread.
+Events and explanations come from the event repository through the Query service's `EventReader`
+(one worker thread, the repository handle opened there) and its `EventView`; an event's frames come
+from the ingest log, chosen as the explainer chooses its evidence: the frames of the event's stored
+window, or, while it is open, its newest frames since it started. The ingest log handle is opened
+and used only on that same worker thread.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from vau.cloud.event_store import EventKey, EventStore, StoredEvent
 from vau.cloud.explain.ingest_reader import IngestReader
 from vau.cloud.query.model import EventView, explanation_of
 from vau.cloud.query.servicer import EventReader
 from vau.cloud.records import TokenFrame
 from vau.cloud.review.model import EventDetail, EventFilter, FrameCells
 from vau.cloud.settings import LimitSettings
+from vau.cloud.storage.event_repository import EventKey, EventRepository, StoredEvent
+from vau.cloud.storage.factory import Storage
 
 OPEN_FRAMES = 64  # frames shown for an event without a window (newest, since its start)
 MIN_SCAN = 64  # window frames are looked for among max(MIN_SCAN, 4 x window) frames before it
 
 
 class ReviewReader:
-    def __init__(self, data_dir: Path, limits: LimitSettings) -> None:
-        self._events = EventReader(data_dir)
-        self._ingest = IngestReader(data_dir, limits)  # touched only inside self._events.run
+    def __init__(self, storage: Storage, limits: LimitSettings) -> None:
+        self.storage, self.limits = storage, limits
+        self._events = EventReader(storage)
+        self._ingest: IngestReader | None = None  # opened and used only inside self._events.run
+
+    def _ingest_reader(self) -> IngestReader:
+        if self._ingest is None:
+            self._ingest = IngestReader(self.storage.ingest_log(read_only=True), self.limits)
+        return self._ingest
 
     async def events(self, f: EventFilter) -> list[EventView]:
         return await self._events.run(lambda s: _events(s, f))
 
     async def detail(self, key: EventKey) -> EventDetail | None:
-        return await self._events.run(lambda s: _detail(s, self._ingest, key))
+        return await self._events.run(lambda s: _detail(s, self._ingest_reader(), key))
 
     async def close(self) -> None:
-        await self._events.run(lambda _s: self._ingest.close())
+        await self._events.run(lambda _s: self._ingest.close() if self._ingest else None)
         await self._events.close()
 
 
-def _view(store: EventStore, e: StoredEvent) -> EventView:
+def _view(store: EventRepository, e: StoredEvent) -> EventView:
     return EventView(e, explanation_of(store.explanation((e.device, e.camera, e.event_id))))
 
 
-def _events(store: EventStore, f: EventFilter) -> list[EventView]:
+def _events(store: EventRepository, f: EventFilter) -> list[EventView]:
     """Newest change first; the store filters device and camera, the time range is applied here
     (reading further back while the range is not yet covered)."""
     fetch = f.limit
@@ -57,7 +61,7 @@ def _events(store: EventStore, f: EventFilter) -> list[EventView]:
         fetch *= 4
 
 
-def _detail(store: EventStore, ingest: IngestReader, key: EventKey) -> EventDetail | None:
+def _detail(store: EventRepository, ingest: IngestReader, key: EventKey) -> EventDetail | None:
     event = store.event(key)
     if event is None:
         return None

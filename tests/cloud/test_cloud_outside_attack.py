@@ -26,7 +26,8 @@ from support.cloud_harness import (
 
 from vau.cloud.auth import TokenFileError, add_token, revoke_token
 from vau.cloud.certs import CertError, device_files, init_dir
-from vau.cloud.event_store import EventStore, StoredEvent
+from vau.cloud.storage.event_repository import StoredEvent
+from vau.cloud.storage.sqlite_events import SqliteEventRepository as EventStore
 from vau.protos.v1 import query_pb2 as qpb
 
 PRIOR = "Known common anomaly types are: Fighting."

@@ -12,7 +12,8 @@ from support.cloud_harness import ServerThread, cloud_settings, open_session, se
 
 from vau.cloud.codec import decode_record
 from vau.cloud.records import AcceptedRecord, ScoreSummary, TokenFrame
-from vau.cloud.store import IngestStore, read_stats
+from vau.cloud.storage.sqlite_ingest import SqliteIngestLog as IngestStore
+from vau.cloud.storage.sqlite_ingest import read_stats
 
 
 def _rec(seq: int, camera: str = "cam-0", epoch: int = 1) -> AcceptedRecord:

@@ -14,7 +14,8 @@ from support.cloud_harness import ServerThread, cloud_settings
 from support.explanations import EXPLAINED
 
 from vau.cloud.auth import add_token
-from vau.cloud.event_store import EventStore, StoredEvent
+from vau.cloud.storage.event_repository import StoredEvent
+from vau.cloud.storage.sqlite_events import SqliteEventRepository as EventStore
 from vau.protos.v1 import query_pb2 as qpb
 from vau.protos.v1 import uplink_pb2 as upb
 

@@ -1,5 +1,5 @@
-"""The service end to end: edge-encoded records in a real ingest.sqlite3 -> event store ->
-explanation -> a recording Notifier; a restart neither repeats nor loses work."""
+"""The service end to end: edge-encoded records in a real ingest.sqlite3 -> event projector ->
+event store -> explanation -> a recording Notifier; a restart neither repeats nor loses work."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from typing import Any
 
 from support_explain import ScriptedLlm, event_records
 
-from vau.cloud.event_store import EventStore, StoredEvent
+from vau.cloud.event_projector import EventProjector
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.service import ExplainerService
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.metrics import CloudMetrics
 from vau.cloud.settings import LimitSettings
-from vau.cloud.store import IngestStore
+from vau.cloud.storage.event_repository import StoredEvent
+from vau.cloud.storage.factory import open_storage
+from vau.cloud.storage.sqlite_events import SqliteEventRepository as EventStore
+from vau.cloud.storage.sqlite_ingest import SqliteIngestLog as IngestStore
 
 REPLIES = ["Anomaly on cam-0", "The score peaked at 0.92 at 4.0s in the lower left."]
 
@@ -39,6 +42,9 @@ class RecordingNotifier:
 
 
 async def _run_until(service: ExplainerService, notifier: RecordingNotifier, n: int) -> None:
+    """Run the explainer with the event projector that feeds it (as the server does)."""
+    projector = EventProjector(service.storage, service.limits, poll_s=0.05)
+    await projector.start()
     await service.start()
     try:
         deadline = time.monotonic() + 20
@@ -47,12 +53,14 @@ async def _run_until(service: ExplainerService, notifier: RecordingNotifier, n: 
         await asyncio.sleep(0.3)  # would a duplicate follow?
     finally:
         await service.stop()
+        await projector.stop()
 
 
 def _service(data: Path, notifier: RecordingNotifier, llm: ScriptedLlm) -> ExplainerService:
     s = ExplainSettings(poll_s=0.05)
     registry = CloudMetrics().registry
-    return ExplainerService(s, data, notifier, registry, llm=llm, limits=LimitSettings())
+    storage = open_storage(None, data, 86_400)
+    return ExplainerService(s, storage, notifier, registry, llm=llm, limits=LimitSettings())
 
 
 def test_service_when_event_ends_with_window_then_one_explanation_each(tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from support.cloud_harness import ServerThread, cloud_settings
 from support.explanations import EXPLAINED
 from support_review import HOT_BLOCK, EdgeStream, get
 
-from vau.cloud.event_store import EventStore, StoredEvent, StoredWindow
 from vau.cloud.review import app as review_app
 from vau.cloud.server import ServerConfigError, create_server
 from vau.cloud.settings import CloudSettings, SettingsError, load_settings
+from vau.cloud.storage.event_repository import StoredEvent, StoredWindow
+from vau.cloud.storage.sqlite_events import SqliteEventRepository as EventStore
 
 NOW = time.time()
 
@@ -31,8 +32,9 @@ def _event(device: str, camera: str, event_id: str, age_s: float) -> StoredEvent
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThread, str]]:
-    """Events stored as the explainer stores them; dev-a/cam-0/ev-live's frames and window went
-    through the real uplink (the explainer, off here, would have recorded its rows)."""
+    """Events stored as the event projector stores them; dev-a/cam-0/ev-live's frames and window
+    went through the real uplink (its rows are written here once the projector has written its
+    own, so the values below are the ones read)."""
     data = tmp_path_factory.mktemp("review") / "data"
     server = ServerThread(cloud_settings(data, http_port=0))
     with grpc.insecure_channel(server.target) as channel:
@@ -40,6 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThr
         edge.new_event("cam-0", "ev-live")
         shipped = edge.end_event("cam-0", "ev-live")
         edge.close()
+    _wait_projected(data, ("dev-a", "cam-0", "ev-live"))
     store = EventStore(data)
     for e in (
         _event("dev-a", "cam-0", "ev-old", 3600),
@@ -57,6 +60,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerThr
     assert server.server.review is not None
     yield server, f"http://127.0.0.1:{server.server.review.port}"
     server.stop()
+
+
+def _wait_projected(data: Path, key: tuple[str, str, str]) -> None:
+    """Until the server's event projector has written the uplinked event's window."""
+    store = EventStore(data)
+    try:
+        deadline = time.monotonic() + 10
+        while store.window(key) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.window(key) is not None
+    finally:
+        store.close()
 
 
 def _ids(base: str, query: str = "") -> list[str]:
@@ -139,8 +154,9 @@ def test_review_api_event_when_no_window_then_frames_since_its_start(tmp_path: P
     try:
         with grpc.insecure_channel(server.target) as channel:
             edge = EdgeStream(channel, "dev-a", ("cam-0",))
-            edge.end_event("cam-0", "ev-open")  # frames at 2.0-7.0 s
+            edge.end_event("cam-0", "ev-shipped")  # frames at 2.0-7.0 s
             edge.close()
+        _wait_projected(data, ("dev-a", "cam-0", "ev-shipped"))  # its window is not ev-open's
         store = EventStore(data)
         store.put_event(
             StoredEvent("dev-a", "cam-0", "ev-open", "update", 4.0, None, 0.9, 4.5, "p", 1, NOW)

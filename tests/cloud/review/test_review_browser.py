@@ -169,8 +169,9 @@ def _check_api_detail(url: str, shipped: ShippedEvent) -> None:
 def test_review_page_when_chart_library_missing_then_banner_and_events_still_listed(
     tmp_path: Path, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vau.cloud.event_store import EventStore, StoredEvent
     from vau.cloud.review import app as review_app
+    from vau.cloud.storage.event_repository import StoredEvent
+    from vau.cloud.storage.sqlite_events import SqliteEventRepository as EventStore
 
     store = EventStore(tmp_path / "data")
     store.put_event(StoredEvent("dev-a", "cam-0", "ev-1", "new", 1.0, None, 0.8, 1.5, "p", 1, 0.0))

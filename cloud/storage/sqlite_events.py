@@ -1,9 +1,9 @@
-"""Events, their windows and explanations: SQLite by default at `<data_dir>/events.sqlite3`.
+"""The SQLite event repository: `<folder>/events.sqlite3` (WAL).
 
-One class with portable SQL (plain INSERT ... ON CONFLICT upserts, no SQLite-only types) so a
-PostgreSQL implementation can follow the same interface. Also holds the explainer's cursor over
-the ingest store (`cursor` / `set_cursor`) and which explanations are pending, so a restart neither
-loses nor repeats work. Use it from one thread.
+Portable SQL (plain INSERT ... ON CONFLICT upserts, no SQLite-only types) so the PostgreSQL
+implementation can follow it. Also holds the readers' cursors over the ingest log (`cursor` /
+`set_cursor`) and which explanations are pending, so a restart neither loses nor repeats work.
+Each instance owns one connection: use it from one thread.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from vau.cloud.storage.event_repository import EventKey, StoredEvent, StoredWindow
 
 DB_NAME = "events.sqlite3"
 _SCHEMA = """
@@ -59,40 +60,11 @@ DELETE FROM {table} WHERE updated < ? AND NOT EXISTS (SELECT 1 FROM events e
   WHERE e.device = {table}.device AND e.camera = {table}.camera AND e.event_id = {table}.event_id)
 """
 
-EventKey = tuple[str, str, str]  # (device, camera, event_id)
 
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    device: str
-    camera: str
-    event_id: str
-    state: str  # "new" | "update" | "end"
-    start: float
-    end: float | None
-    peak: float
-    peak_t: float
-    prior: str
-    epoch: int
-    updated: float  # UNIX seconds of the last change
-
-
-@dataclass(frozen=True, slots=True)
-class StoredWindow:
-    device: str
-    camera: str
-    event_id: str
-    start: float
-    end: float
-    frame_seqs: tuple[int, ...]
-    record_seq: int  # the window marker's record seq in the ingest store
-    updated: float
-
-
-class EventStore:
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / DB_NAME
+class SqliteEventRepository:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / DB_NAME
         self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)

@@ -1,11 +1,8 @@
-"""Durable dedup state and accepted records: SQLite (WAL, synchronous=FULL) at
-`<data_dir>/ingest.sqlite3`.
+"""The SQLite ingest log: `<folder>/ingest.sqlite3` (WAL, synchronous=FULL).
 
-Dedup is a high-water mark per (device, camera, epoch): the edge sends each camera's records in
-seq order and resumes after the last ack, so a record with seq <= max_seq is a duplicate (counted,
-acked, not stored again) and seqs skipped over are counted as gaps (evicted or expired at the
-edge). One batch is one transaction; callers ack only after `commit` returns. `IngestStore` is
-synchronous and single-threaded; `AsyncStore` runs it on one dedicated thread.
+`SqliteIngestLog(folder, retention_s)` is the writer (it creates the schema); with
+`read_only=True` it is a WAL reader for another thread or process, connected on first use (an
+absent file reads as an empty log). Each owns one connection: use it from one thread only.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vau.cloud.records import AcceptedRecord
+from vau.cloud.storage.ingest_log import CommitResult, LogEntry, StoredRecord, StoreError
 from vau.common.dirs import DataDirError, ensure_data_dir
 
 DB_NAME = "ingest.sqlite3"
@@ -45,29 +43,6 @@ ON CONFLICT (device, camera, epoch) DO UPDATE SET max_seq = excluded.max_seq,
 Key = tuple[str, str, int]  # (device, camera, epoch)
 
 
-class StoreError(Exception):
-    """The ingest database is missing or unreadable; the message says which file."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommitResult:
-    accepted: tuple[AcceptedRecord, ...]  # new records, in arrival order
-    duplicates: int  # records at or below the high-water mark: acked, not stored
-    seconds: float  # wall time of the transaction, fsync included
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    device: str
-    camera: str
-    epoch: int
-    seq: int
-    kind: str
-    capture_time: float
-    received_at: float
-    body: bytes  # serialized vau.v1.Record (vau.cloud.codec.decode_record reads it)
-
-
 @dataclass(slots=True)
 class _Row:  # the working copy of one dedup row inside a transaction
     max_seq: int = 0
@@ -84,54 +59,71 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+
+
 def check_data_dir(data_dir: Path) -> None:
-    """Create the server's data folder if missing; StoreError saying what to change otherwise."""
+    """Create the store's folder if missing; StoreError saying what to change otherwise."""
     try:
         ensure_data_dir(data_dir, "--data-dir (data_dir)")
     except DataDirError as exc:
         raise StoreError(str(exc)) from None
 
 
-class IngestStore:
+class SqliteIngestLog:
     """Owns one SQLite connection; use it from one thread only."""
 
-    def __init__(self, data_dir: Path, retention_s: float) -> None:
-        check_data_dir(data_dir)
-        self.path = data_dir / DB_NAME
+    def __init__(self, folder: Path, retention_s: float, *, read_only: bool = False) -> None:
+        self.path = folder / DB_NAME
         self.retention_s = retention_s
-        self._conn = connect(self.path)
-        self._conn.executescript(_SCHEMA)
-        self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self.read_only = read_only
+        self._conn: sqlite3.Connection | None = None
+        if not read_only:
+            check_data_dir(folder)
+            self._conn = connect(self.path)
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _db(self) -> sqlite3.Connection | None:
+        """The connection; a reader connects once the file exists (None before)."""
+        if self._conn is None and self.path.is_file():
+            self._conn = connect_read_only(self.path)
+        return self._conn
+
+    def _writer(self) -> sqlite3.Connection:
+        if self._conn is None or self.read_only:
+            raise StoreError(f"{self.path} is open read-only here")
+        return self._conn
 
     def commit(self, records: Sequence[AcceptedRecord], received_at: float) -> CommitResult:
-        """Dedup and store `records` in ONE transaction; durable when this returns."""
         return self.commit_many([records], received_at)[0]
 
     def commit_many(
         self, batches: Sequence[Sequence[AcceptedRecord]], received_at: float
     ) -> list[CommitResult]:
-        """Group commit: every batch (one per stream) in ONE transaction, one result each."""
         start = time.perf_counter()
         rows: dict[Key, _Row] = {}
-        self._conn.execute("BEGIN IMMEDIATE")
+        conn = self._writer()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            split = [self._dedup(batch, rows) for batch in batches]
-            self._write([r for fresh, _ in split for r in fresh], rows, received_at)
-            self._conn.execute("COMMIT")
+            split = [self._dedup(conn, batch, rows) for batch in batches]
+            self._write(conn, [r for fresh, _ in split for r in fresh], rows, received_at)
+            conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
         seconds = time.perf_counter() - start
         return [CommitResult(tuple(fresh), dups, seconds) for fresh, dups in split]
 
     def _dedup(
-        self, batch: Sequence[AcceptedRecord], rows: dict[Key, _Row]
+        self, conn: sqlite3.Connection, batch: Sequence[AcceptedRecord], rows: dict[Key, _Row]
     ) -> tuple[list[AcceptedRecord], int]:
         fresh: list[AcceptedRecord] = []
         duplicates = 0
         for r in batch:
             key = (r.device, r.camera, r.epoch)
-            row = rows.get(key) or rows.setdefault(key, self._row(key))
+            row = rows.get(key) or rows.setdefault(key, _row(conn, key))
             if r.seq <= row.max_seq:
                 row.duplicates += 1
                 duplicates += 1
@@ -142,70 +134,110 @@ class IngestStore:
             fresh.append(r)
         return fresh, duplicates
 
-    def _row(self, key: Key) -> _Row:
-        sql = (
-            "SELECT max_seq, accepted, duplicates, gaps FROM dedup "
-            "WHERE device=? AND camera=? AND epoch=?"
-        )
-        found = self._conn.execute(sql, key).fetchone()
-        return _Row(*found) if found else _Row()
-
-    def _write(self, fresh: list[AcceptedRecord], rows: dict[Key, _Row], now: float) -> None:
-        self._conn.executemany(
+    @staticmethod
+    def _write(
+        conn: sqlite3.Connection, fresh: list[AcceptedRecord], rows: dict[Key, _Row], now: float
+    ) -> None:
+        conn.executemany(
             "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (r.device, r.camera, r.epoch, r.seq, r.kind, r.capture_time, now, r.raw)
                 for r in fresh
             ],
         )
-        self._conn.executemany(
+        conn.executemany(
             _UPSERT,
             [(*k, v.max_seq, v.accepted, v.duplicates, v.gaps, now) for k, v in rows.items()],
         )
 
     def resume_after(self, device: str, epoch: int, cameras: Sequence[str]) -> dict[str, int]:
-        """Highest accepted seq per camera of (device, epoch): the listed ones (0 if new) and any
-        other camera known for that epoch."""
+        db = self._db()
         sql = "SELECT camera, max_seq FROM dedup WHERE device=? AND epoch=?"
-        known = dict(self._conn.execute(sql, (device, epoch)).fetchall())
+        known = dict(db.execute(sql, (device, epoch)).fetchall()) if db else {}
         return {c: 0 for c in cameras} | {str(c): int(s) for c, s in known.items()}
 
     def records(
         self, device: str, camera: str, epoch: int, after_seq: int = 0, limit: int = 1000
     ) -> list[StoredRecord]:
-        """Accepted records of one (device, camera, epoch) in seq order, for later stages."""
+        db = self._db()
+        if db is None:
+            return []
         sql = (
             "SELECT * FROM records WHERE device=? AND camera=? AND epoch=? AND seq>? "
             "ORDER BY seq LIMIT ?"
         )
-        rows = self._conn.execute(sql, (device, camera, epoch, after_seq, limit)).fetchall()
+        rows = db.execute(sql, (device, camera, epoch, after_seq, limit)).fetchall()
         return [StoredRecord(*row) for row in rows]
 
-    def tail(
-        self, after_rowid: int, kinds: Sequence[str], limit: int = 256
-    ) -> list[tuple[int, StoredRecord]]:
-        """Accepted records of the given kinds after `after_rowid`, in acceptance order."""
-        return tail(self._conn, after_rowid, kinds, limit)
+    def tail(self, after: int, kinds: Sequence[str], limit: int = 256) -> list[LogEntry]:
+        """The scan walks the rowid b-tree from `after`, so no extra index is needed."""
+        db = self._db()
+        if db is None or not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            f"SELECT rowid, * FROM records WHERE rowid > ? AND kind IN ({marks}) "
+            "ORDER BY rowid LIMIT ?"
+        )
+        rows = db.execute(sql, (after, *kinds, limit)).fetchall()
+        return [LogEntry(int(row[0]), StoredRecord(*row[1:])) for row in rows]
+
+    def last_position(self) -> int:
+        db = self._db()
+        found = db.execute("SELECT max(rowid) FROM records").fetchone() if db else None
+        return int(found[0] or 0) if found else 0
+
+    def newest(
+        self,
+        device: str,
+        camera: str,
+        epoch: int,
+        kind: str,
+        limit: int,
+        before_seq: int | None = None,
+    ) -> list[LogEntry]:
+        db = self._db()
+        if db is None:
+            return []
+        bound, args = ("", ()) if before_seq is None else (" AND seq<?", (before_seq,))
+        sql = (
+            "SELECT rowid, * FROM records WHERE device=? AND camera=? AND epoch=?"
+            f"{bound} AND kind=? ORDER BY seq DESC LIMIT ?"
+        )
+        rows = db.execute(sql, (device, camera, epoch, *args, kind, limit)).fetchall()
+        return [LogEntry(int(row[0]), StoredRecord(*row[1:])) for row in rows]
 
     def prune(self, now: float) -> tuple[int, int]:
-        """Drop records and dedup rows untouched for the retention period; (records, rows)."""
         cutoff = now - self.retention_s
-        with self._conn:
-            n_rec = self._conn.execute("DELETE FROM records WHERE received_at < ?", (cutoff,))
-            n_row = self._conn.execute("DELETE FROM dedup WHERE updated_at < ?", (cutoff,))
+        conn = self._writer()
+        with conn:
+            n_rec = conn.execute("DELETE FROM records WHERE received_at < ?", (cutoff,))
+            n_row = conn.execute("DELETE FROM dedup WHERE updated_at < ?", (cutoff,))
         return n_rec.rowcount, n_row.rowcount
 
     def stats(self) -> dict[str, Any]:
-        return stats_of(self._conn)
+        db = self._db()
+        return stats_of(db) if db is not None else {"devices": {}}
 
     def close(self) -> None:
-        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self._conn is None:
+            return
+        if not self.read_only:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+        self._conn = None
+
+
+def _row(conn: sqlite3.Connection, key: Key) -> _Row:
+    sql = (
+        "SELECT max_seq, accepted, duplicates, gaps FROM dedup "
+        "WHERE device=? AND camera=? AND epoch=?"
+    )
+    found = conn.execute(sql, key).fetchone()
+    return _Row(*found) if found else _Row()
 
 
 def stats_of(conn: sqlite3.Connection) -> dict[str, Any]:
-    """{"devices": {DEVICE: {CAMERA: {accepted, duplicates, max_seq, gaps}}}}, summed over epochs;
-    max_seq is that of the highest epoch."""
     sql = (
         "SELECT device, camera, epoch, max_seq, accepted, duplicates, gaps FROM dedup "
         "ORDER BY device, camera, epoch"
@@ -222,33 +254,13 @@ def stats_of(conn: sqlite3.Connection) -> dict[str, Any]:
     return {"devices": devices}
 
 
-def tail(
-    conn: sqlite3.Connection, after_rowid: int, kinds: Sequence[str], limit: int = 256
-) -> list[tuple[int, StoredRecord]]:
-    """(rowid, record) pairs of the given kinds with rowid > after_rowid, in rowid (= acceptance)
-    order; works on any connection to ingest.sqlite3 (a WAL reader in another thread or process).
-    The scan walks the rowid b-tree from after_rowid, so no extra index is needed."""
-    marks = ",".join("?" * len(kinds))
-    sql = (
-        f"SELECT rowid, * FROM records WHERE rowid > ? AND kind IN ({marks}) ORDER BY rowid LIMIT ?"
-    )
-    rows = conn.execute(sql, (after_rowid, *kinds, limit)).fetchall()
-    return [(int(row[0]), StoredRecord(*row[1:])) for row in rows]
-
-
-def max_rowid(conn: sqlite3.Connection) -> int:
-    """The newest record's rowid (0 when empty)."""
-    found = conn.execute("SELECT max(rowid) FROM records").fetchone()
-    return int(found[0] or 0)
-
-
-def read_stats(data_dir: Path) -> dict[str, Any]:
+def read_stats(folder: Path, flag: str = "--data-dir") -> dict[str, Any]:
     """Stats from another process while the server runs (WAL readers never block the writer)."""
-    path = data_dir / DB_NAME
+    path = folder / DB_NAME
     if not path.is_file():
-        raise StoreError(f"no {DB_NAME} in {data_dir}; pass the server's --data-dir")
+        raise StoreError(f"no {DB_NAME} in {folder}; pass the server's {flag}")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        conn = connect_read_only(path)
         try:
             return stats_of(conn)
         finally:

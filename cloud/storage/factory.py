@@ -1,0 +1,89 @@
+"""The one place a store is chosen and opened: `open_storage(url, data_dir, retention_s)`.
+
+`store.url` (`VAU_CLOUD__STORE__URL`, `vau-cloud serve --store URL`) names it: unset = the SQLite
+files in `data_dir` (the layout before the setting existed); a folder path or `sqlite:///ABS/PATH`
+= the SQLite files in that folder (`ingest.sqlite3`, `events.sqlite3`). `postgresql://` is refused
+with one line until the PostgreSQL implementation exists.
+
+A `Storage` is built once per process and injected; each component opens its own handles from it,
+on the thread that uses them (an SQLite connection stays on its thread; a PostgreSQL pool would
+hand out one connection per handle).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from vau.cloud.storage.event_repository import EventRepository
+from vau.cloud.storage.ingest_log import IngestLog, StoreError
+from vau.cloud.storage.sqlite_events import SqliteEventRepository
+from vau.cloud.storage.sqlite_ingest import SqliteIngestLog, check_data_dir, read_stats
+
+POSTGRES_NOT_BUILT = (
+    "store {url!r}: PostgreSQL stores are not built yet; use a SQLite folder "
+    "(a path or sqlite:///ABS/PATH) or leave store.url unset for data_dir"
+)
+
+
+class Storage(Protocol):
+    """Opens handles on one store; each handle is used from one thread."""
+
+    @property
+    def description(self) -> str:
+        """Where the store is, for logs (never a password)."""
+        ...
+
+    def ingest_log(self, *, read_only: bool = False) -> IngestLog:
+        """The writer handle (one per process: ingest), or a reader's (`read_only`)."""
+        ...
+
+    def event_repository(self) -> EventRepository: ...
+
+
+class SqliteStorage:
+    def __init__(self, folder: Path, retention_s: float) -> None:
+        check_data_dir(folder)
+        self.folder, self.retention_s = folder, retention_s
+
+    @property
+    def description(self) -> str:
+        return str(self.folder)
+
+    def ingest_log(self, *, read_only: bool = False) -> IngestLog:
+        return SqliteIngestLog(self.folder, self.retention_s, read_only=read_only)
+
+    def event_repository(self) -> EventRepository:
+        return SqliteEventRepository(self.folder)
+
+
+def sqlite_folder(url: str | None, data_dir: Path) -> Path:
+    """The SQLite folder a store URL names; StoreError for one this build cannot open."""
+    if not url:
+        return data_dir
+    if "://" not in url:
+        return Path(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("postgresql", "postgres"):
+        raise StoreError(POSTGRES_NOT_BUILT.format(url=f"{scheme}://..."))
+    if scheme != "sqlite" or parts.netloc or not parts.path:
+        raise StoreError(
+            f"store {url!r} is not a store URL this build knows: use a folder path or "
+            "sqlite:///ABS/PATH"
+        )
+    return Path(parts.path)
+
+
+def open_storage(url: str | None, data_dir: Path, retention_s: float) -> Storage:
+    """The store `url` names (unset: the SQLite files in `data_dir`); StoreError if unusable."""
+    return SqliteStorage(sqlite_folder(url, data_dir), retention_s)
+
+
+def store_stats(url: str | None, data_dir: Path | None) -> dict[str, Any]:
+    """`vau-cloud stats`: the ingest counts of a store another process may be serving."""
+    if url:
+        return read_stats(sqlite_folder(url, Path()), "--store")
+    assert data_dir is not None
+    return read_stats(data_dir)
