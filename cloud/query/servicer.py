@@ -61,7 +61,7 @@ _CODES = {
 WATCH_BATCH = 1000  # changes read per poll; more follow on the next
 AWAIT_EXPLANATION = 256  # events a watch re-checks for a newly arrived explanation
 ENABLE_EXPLAIN = (
-    "the explainer is disabled on this cloud: set explain.enabled = true "
+    "explanations are off on this cloud (events are still listed): set explain.enabled = true "
     "(VAU_CLOUD__EXPLAIN__ENABLED=true) and restart it to ask questions"
 )
 
