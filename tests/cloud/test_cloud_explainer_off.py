@@ -1,10 +1,12 @@
 """Events exist whether or not the explainer runs (the event projector makes them): with
 `explain.enabled = false` Query lists them and Ask answers FAILED_PRECONDITION, not NOT_FOUND.
-Also the store URL as a user gives it: `store.url`, `vau-cloud stats --store`, PostgreSQL
-refused."""
+With the explainer off the projector also runs the event retention; after an upgrade it starts
+at the explainer's cursor. Also the store URL as a user gives it: `store.url`,
+`vau-cloud stats --store`, PostgreSQL refused."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -17,7 +19,10 @@ import pytest
 from support.cloud_harness import ServerThread, cloud_settings, open_session
 
 from vau.cloud.cli import main
+from vau.cloud.event_projector import EventProjector
 from vau.cloud.records import AcceptedRecord
+from vau.cloud.settings import LimitSettings
+from vau.cloud.storage.factory import open_storage
 from vau.edge.uplink import codec as edge
 from vau.protos.v1 import query_pb2 as qpb
 
@@ -118,3 +123,51 @@ def test_store_url_when_postgresql_then_serve_exits_2_with_one_line(tmp_path: Pa
     env = {**ENV, "VAU_CLOUD__STORE__URL": url}
     done = subprocess.run(serve, capture_output=True, text=True, env=env)
     assert done.returncode == 2 and "PostgreSQL" in done.stderr
+
+
+def test_projector_after_an_upgrade_starts_at_the_explainers_cursor(tmp_path: Path) -> None:
+    # given a repository the explainer filled before the projector existed (its cursor only)
+    storage = open_storage(None, tmp_path, 86_400)
+    writer = storage.ingest_log()
+    writer.commit(event_records("ev-old", 1), time.time())
+    repo = storage.event_repository()
+    repo.set_cursor("explainer", writer.last_position())
+    repo.close()
+    writer.commit(event_records("ev-new", 100), time.time())
+    writer.close()
+
+    # when the projector runs
+    async def run() -> None:
+        projector = EventProjector(storage, LimitSettings(), poll_s=0.05)
+        await projector.start()
+        await asyncio.sleep(0.5)
+        await projector.stop()
+
+    asyncio.run(run())
+    # then it projected only what the explainer had not (no old event made "updated now")
+    repo = storage.event_repository()
+    try:
+        assert [e.event_id for e in repo.events()] == ["ev-new"]
+    finally:
+        repo.close()
+
+
+def test_event_retention_runs_and_is_counted_with_the_explainer_off(tmp_path: Path) -> None:
+    explain = {"enabled": False, "retention_days": 1.0 / 86_400, "retention_check_s": 0.2}
+    server = ServerThread(cloud_settings(tmp_path / "data", explain=explain))
+    try:
+        _ship(server, event_records("ev-1", 1))
+        deadline = time.monotonic() + 15
+        labels = {"table": "events"}
+        while server.metric("vau_cloud_event_store_pruned_total", labels) < 1:
+            assert time.monotonic() < deadline, "the projected event was never pruned"
+            time.sleep(0.1)
+        assert server.metric("vau_cloud_event_store_retention_runs_total") >= 2
+        assert _list_now(server) == []
+    finally:
+        server.stop()
+
+
+def _list_now(server: ServerThread) -> list[qpb.EventDetail]:
+    with grpc.insecure_channel(server.target) as channel:
+        return _list(channel)
