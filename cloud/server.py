@@ -142,7 +142,7 @@ def create_server(
     ss = settings.sessions
     sessions = SessionRegistry(ss.recent_records, ss.queue_size, metrics.session_dropped.inc)
     storage = storage if storage is not None else _storage(settings)
-    store = _open_store(settings, storage)
+    store = _open_store(storage)
     admission = Admission(settings.limits, metrics)
     mqtt = _mqtt_service(settings, storage, sessions, metrics, store)
     deps = IngestDeps(
@@ -247,7 +247,7 @@ def _storage(s: CloudSettings) -> Storage:
         raise ServerConfigError(str(exc)) from None
 
 
-def _open_store(s: CloudSettings, storage: Storage) -> AsyncStore:
+def _open_store(storage: Storage) -> AsyncStore:
     try:
         return AsyncStore(storage)
     except (OSError, sqlite3.Error) as exc:
