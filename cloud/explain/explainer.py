@@ -110,9 +110,13 @@ class Explainer:
         ev: EventEvidence,
         tokens: Sequence[np.ndarray] = (),
         question: str = prompts.QUESTION,
+        earlier: Sequence[Earlier] | None = None,
     ) -> ExplainResult:
+        """`earlier`: the camera's earlier events, for recurrence (else `history`, if set)."""
         began = time.perf_counter()
-        f = facts(ev, self.history(ev) if self.history is not None else None)
+        if earlier is None and self.history is not None:
+            earlier = self.history(ev)
+        f = facts(ev, earlier)
         d = decide(f, ev.camera, self.settings)
         ctx = self.settings.cameras.get(ev.camera)
         normal = ctx.normal if ctx is not None else ""

@@ -36,9 +36,10 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from vau.cloud.explain.evidence import EventEvidence, FrameEvidence
+from vau.cloud.explain.evidence import EventEvidence, frame_evidence
 from vau.cloud.explain.explainer import Explainer
-from vau.cloud.explain.ingest_reader import STORED_FOR_S, IngestReader, Row
+from vau.cloud.explain.facts import Earlier
+from vau.cloud.explain.ingest_reader import IngestReader, Row
 from vau.cloud.explain.llm import LlmBackend, TransformersLlm
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.projector import FrameTokenizer, load_frame_tokenizer
@@ -46,15 +47,16 @@ from vau.cloud.explain.prompts import QUESTION
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.notify import Notifier
-from vau.cloud.records import EventChange, TokenFrame
+from vau.cloud.records import EventChange
 from vau.cloud.settings import LimitSettings
 from vau.cloud.storage.event_repository import EventKey, EventRepository
-from vau.cloud.storage.factory import Storage, open_storage
+from vau.cloud.storage.factory import Storage
 
 log = logging.getLogger(__name__)
 CURSOR = "explainer"
 T = TypeVar("T")
 EARLY_FRAMES = 32
+EARLIER_EVENTS = 20  # the camera's recent events consulted for a recurrence
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ class ExplainerService:
     def __init__(
         self,
         settings: ExplainSettings,
-        storage: Storage | Path,
+        storage: Storage,
         notifier: Notifier,
         registry: CollectorRegistry,
         llm: LlmBackend | None = None,
@@ -76,8 +78,7 @@ class ExplainerService:
         limits: LimitSettings,
     ) -> None:
         self.settings, self.notifier = settings, notifier
-        # a Path is the SQLite folder layout of `data_dir` (kept for callers that pass one)
-        self.storage = storage if not isinstance(storage, Path) else _sqlite(storage)
+        self.storage = storage
         self.limits = limits  # the ones ingest validated the stored records with
         self.metrics = ExplainMetrics(registry)
         self._next_retention = 0.0  # loop time of the next retention pass
@@ -214,7 +215,7 @@ class ExplainerService:
             self.metrics.explanations.labels("cooldown").inc()
             return _Done(key, trigger, None)
         ev, tokens = self._evidence(key)
-        result = self.explainer.explain(ev, tokens)
+        result = self.explainer.explain(ev, tokens, earlier=self._earlier(key))
         self._last[key[:2]] = time.monotonic()
         log.info("explained %s (%s, %.1fs): %s", key, result.outcome, result.seconds,
                  result.explanation.title)  # fmt: skip
@@ -247,10 +248,23 @@ class ExplainerService:
             peak=event.peak,
             peak_t=event.peak_t,
             prior=event.prior,
-            frames=tuple(_frame(t, f) for t, f in frames),
+            frames=tuple(frame_evidence(t, f) for t, f in frames),
             baseline=self._ingest.baseline(*key[:2], event.epoch, event.start),
         )
         return ev, [f.tokens for _, f in frames]
+
+    def _earlier(self, key: EventKey) -> list[Earlier]:
+        """The camera's other explained events (explained before this one, so earlier), newest
+        first, with where they happened: the facts state a recurrence."""
+        out = []
+        for event in self._store.events(key[0], key[1], limit=EARLIER_EVENTS):
+            if event.event_id == key[2]:
+                continue
+            body = self._store.explanation((event.device, event.camera, event.event_id))
+            where = tuple(str(w) for w in (body or {}).get("where", ()))
+            if where:
+                out.append(Earlier(event.event_id, event.start, where))
+        return out
 
     # ----- for the Query service --------------------------------------------------------
 
@@ -263,15 +277,6 @@ class ExplainerService:
 
         result: Explanation = await self._call(run)
         return result
-
-
-def _frame(t: float, f: TokenFrame) -> FrameEvidence:
-    indices = tuple(int(i) for i in f.indices)
-    return FrameEvidence(t, f.smoothed, indices, f.grid, tuple(int(i) for i in f.hot))
-
-
-def _sqlite(folder: Path) -> Storage:
-    return open_storage(None, folder, STORED_FOR_S)
 
 
 def _vis_dim(path: Path) -> int:
