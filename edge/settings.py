@@ -164,7 +164,11 @@ class NormalitySettings(Strict):
         "many grid cells away; -1 (default, measured better) = anywhere in the view.",
     )
     hot_patches: int = Field(
-        8, ge=0, le=256, description="Most anomalous patches reported per frame ('hot')."
+        64,
+        ge=0,
+        le=256,
+        description="Most anomalous patches reported per frame ('hot'; only those past the edge "
+        "of normal): enough to show a whole-view change, a few hundred bytes a shipped frame.",
     )
     device: Literal["cpu", "cuda"] = Field(
         "cpu",

@@ -31,6 +31,8 @@ _WORD = re.compile(r"[a-z]+")
 _PLACES = """left right up down upper lower top bottom centre center middle north south east west
 upward upwards downward downwards leftward rightward spreading shrinking sudden gradual"""
 PLACE_WORDS = frozenset(_PLACES.split())
+LOCATION_WORDS = PLACE_WORDS - {"spreading", "shrinking", "sudden", "gradual"}
+VIEW_CHANGED = "Most of the view changed at once"  # the view-change fact's sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +157,7 @@ def scene_lines(f: Facts) -> list[str]:
     lines = []
     if s.view_change:
         lines.append(
-            "Most of the view changed at once, over the whole frame (camera moved, covered or "
-            "defocused, or lights)."
+            f"{VIEW_CHANGED}, over the whole frame (camera moved, covered or defocused, or lights)."
         )
     elif s.where:
         lines.append("The view as a whole did not change.")
@@ -215,6 +216,15 @@ def unfaithful_numbers(reply: str, evidence: str) -> set[float]:
 
 def words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
+
+
+def uninformative(summary: str, evidence: str) -> bool:
+    """True when the evidence says where (or that the whole view changed) and the summary says
+    neither: an alert that does not say what the camera saw cannot be acted on."""
+    said = words(evidence) & LOCATION_WORDS
+    if VIEW_CHANGED in evidence:
+        said.add("view")
+    return bool(said) and not words(summary) & said
 
 
 def unfaithful_places(reply: str, evidence: str) -> set[str]:

@@ -30,6 +30,7 @@ from vau.cloud.explain.evidence import (
     facts,
     unfaithful_numbers,
     unfaithful_places,
+    uninformative,
 )
 from vau.cloud.explain.llm import LlmBackend
 from vau.cloud.explain.metrics import ExplainMetrics
@@ -79,6 +80,8 @@ def parse_reply(text: str, evidence: str) -> LlmReply:
     places = unfaithful_places(both, evidence)
     if places:
         raise InvalidReplyError("unfaithful", f"places not in the evidence: {sorted(places)}")
+    if uninformative(reply.summary, evidence):
+        raise InvalidReplyError("uninformative", "the summary says neither where nor what changed")
     return reply
 
 

@@ -14,7 +14,8 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
 - view_change: the `global` component (the class token left the camera's normal) is >= GLOBAL_MIN
   in at least half of the frames that carry components; or, with hot patches, in at least half of
   the frames that have any they cover >= VIEW_SHARE of the view or lie in >= VIEW_REGIONS of the 9
-  regions. Kept patches alone never say it: SETS keeps a fixed share of every frame.
+  regions, counting a region when it holds >= REGION_MIN_SHARE of the frame's hot patches. Kept
+  patches alone never say it: SETS keeps a fixed share of every frame.
 - onset: `sudden` when the first frame at >= RISE * peak comes <= SUDDEN_S after the event start
   (or the event's peak time when no shipped frame reaches it), else `gradual`.
 - growth: a frame's extent = the share of the view its cells' bounding box covers; `spreading`
@@ -42,7 +43,8 @@ DOMINANT = 2.0  # one axis must dominate the other this many times
 WANDER = 2.0  # track length / net displacement beyond which the movement is `mixed`
 GLOBAL_MIN = 0.6  # calibrated `global` component: beyond the camera's normal (events.enter)
 VIEW_SHARE = 0.5  # share of the view the hot patches cover in a whole-view change
-VIEW_REGIONS = 5  # or the number of the 9 regions they lie in
+VIEW_REGIONS = 5  # or the number of the 9 regions they lie in,
+REGION_MIN_SHARE = 0.1  # counting a region only when it holds this share of the frame's hot patches
 RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
@@ -160,12 +162,18 @@ def view_change(frames: Sequence[FrameEvidence]) -> bool:
     if not use_hot:
         return False
     wide = [
-        len(cs) / (f.grid[0] * f.grid[1]) >= VIEW_SHARE
-        or len({region_name(i, f.grid) for i in cs}) >= VIEW_REGIONS
+        len(cs) / (f.grid[0] * f.grid[1]) >= VIEW_SHARE or spread(cs, f.grid) >= VIEW_REGIONS
         for f, cs in zip(frames, cells, strict=True)
         if cs
     ]
     return bool(wide) and 2 * sum(wide) >= len(wide)
+
+
+def spread(cells: Sequence[int], grid: tuple[int, int]) -> int:
+    """How many of the 9 regions hold at least REGION_MIN_SHARE of the cells (a few stray
+    patches elsewhere do not make a local anomaly a whole-view change)."""
+    counts = Counter(region_name(i, grid) for i in cells)
+    return sum(1 for n in counts.values() if n >= REGION_MIN_SHARE * len(cells))
 
 
 def onset(frames: Sequence[FrameEvidence], start: float, peak: float, peak_t: float) -> float:

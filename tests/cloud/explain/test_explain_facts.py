@@ -70,6 +70,17 @@ def test_view_change_when_hot_patches_cover_the_view_then_true_and_no_movement()
     assert not view_change(frames([blob(5, 5)] * 3))
 
 
+def test_view_change_when_a_local_blob_has_a_few_stray_hot_patches_then_false() -> None:
+    """64 hot patches (the edge's default cap): a 7 x 8 block in the lower left and one stray
+    patch in each of 4 other regions is still a local anomaly."""
+    block = tuple(r * G[1] + c for r in range(5, 12) for c in range(8))
+    strays = (0, 6, 11, 71)  # upper left, upper centre, upper right, centre right
+    assert len(block) + len(strays) == 60
+    assert not view_change(frames([block + strays] * 3))
+    spread_out = tuple(r * G[1] + c for r in range(0, 12, 2) for c in range(0, 12, 2))
+    assert view_change(frames([spread_out] * 3))  # 36 patches over all 9 regions
+
+
 def test_view_change_when_global_component_beyond_normal_then_true_else_kept_never() -> None:
     fs = [
         FrameEvidence(2.0, 0.9, blob(5, 5), G, components=(("global", 0.8), ("motion", 0.2))),

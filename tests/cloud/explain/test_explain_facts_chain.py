@@ -38,7 +38,7 @@ def _explain(hot: tuple[int, ...], replies: list[str]) -> dict[str, Any]:
 
 
 def test_chain_when_hot_patches_in_the_centre_then_payload_says_where_and_no_view_change() -> None:
-    fields = _explain(CENTRE, ["Anomaly in the centre", "The score peaked at 0.92."])
+    fields = _explain(CENTRE, ["Anomaly in the centre", "The score peaked at 0.92 in the centre."])
     e = Explanation.model_validate(fields)
     assert e.where == ("centre",) and e.movement == "none" and not e.view_change
     assert not e.fallback

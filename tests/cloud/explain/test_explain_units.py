@@ -105,6 +105,13 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         '{"title": "Alert", "summary": "A man at [location] ran."}': "placeholder",
         '{"title": "Alert", "summary": "Three people at 9.5s fought."}': "unfaithful",
     }
+    said = "The most anomalous patches were in the upper left (100%) of the frame."
+    with pytest.raises(InvalidReplyError) as err:
+        parse_reply('{"title": "Abandonment", "summary": "A person destroyed a home."}', said)
+    assert err.value.reason == "uninformative"
+    assert parse_reply('{"title": "Alert", "summary": "Something in the upper left."}', said)
+    view = "Most of the view changed at once, over the whole frame (camera moved)."
+    assert parse_reply('{"title": "Tamper", "summary": "The whole view changed."}', view)
     for text, reason in cases.items():
         with pytest.raises(InvalidReplyError) as err:
             parse_reply(text, ev)

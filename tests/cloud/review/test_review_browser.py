@@ -174,7 +174,8 @@ def test_review_page_when_chart_library_missing_then_banner_and_events_still_lis
     from vau.cloud.storage.sqlite_events import SqliteEventRepository as EventStore
 
     store = EventStore(tmp_path / "data")
-    store.put_event(StoredEvent("dev-a", "cam-0", "ev-1", "new", 1.0, None, 0.8, 1.5, "p", 1, 0.0))
+    now = time.time()  # a recent event: the server's retention pass keeps it
+    store.put_event(StoredEvent("dev-a", "cam-0", "ev-1", "new", 1.0, None, 0.8, 1.5, "p", 1, now))
     store.close()
     monkeypatch.setitem(review_app.ASSETS, "uplot.js", (tmp_path / "absent.js", "text/javascript"))
     server = ServerThread(cloud_settings(tmp_path / "data", http_port=0))
