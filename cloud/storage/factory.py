@@ -2,12 +2,13 @@
 
 `store.url` (`VAU_CLOUD__STORE__URL`, `vau-cloud serve --store URL`) names it: unset = the SQLite
 files in `data_dir` (the layout before the setting existed); a folder path or `sqlite:///ABS/PATH`
-= the SQLite files in that folder (`ingest.sqlite3`, `events.sqlite3`). `postgresql://` is refused
-with one line until the PostgreSQL implementation exists.
+= the SQLite files in that folder (`ingest.sqlite3`, `events.sqlite3`); `postgresql://USER@HOST/DB`
+(or `postgres://`) = the `vau_*` tables in that PostgreSQL database (psycopg 3; created if missing;
+a refused or unreachable server is a StoreError at start, one line, password redacted).
 
 A `Storage` is built once per process and injected; each component opens its own handles from it,
-on the thread that uses them (an SQLite connection stays on its thread; a PostgreSQL pool would
-hand out one connection per handle).
+on the thread that uses them (an SQLite connection stays on its thread; `PgStorage` opens one
+PostgreSQL connection per handle).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from urllib.parse import urlsplit
 
 from vau.cloud.storage.event_repository import EventRepository
 from vau.cloud.storage.ingest_log import IngestLog, StoreError
+from vau.cloud.storage.pg_events import PgEventRepository
+from vau.cloud.storage.pg_events import ensure_schema as ensure_event_schema
+from vau.cloud.storage.pg_ingest import PgIngestLog, redact
+from vau.cloud.storage.pg_ingest import ensure_schema as ensure_ingest_schema
+from vau.cloud.storage.pg_ingest import read_stats as read_pg_stats
 from vau.cloud.storage.sqlite_events import SqliteEventRepository
 from vau.cloud.storage.sqlite_ingest import SqliteIngestLog, check_data_dir, read_stats
 
-POSTGRES_NOT_BUILT = (
-    "store {url!r}: PostgreSQL stores are not built yet; use a SQLite folder "
-    "(a path or sqlite:///ABS/PATH) or leave store.url unset for data_dir"
-)
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 class Storage(Protocol):
@@ -58,6 +61,29 @@ class SqliteStorage:
         return SqliteEventRepository(self.folder)
 
 
+class PgStorage:
+    """The `vau_*` tables of one PostgreSQL database; every handle is its own connection."""
+
+    def __init__(self, url: str, retention_s: float) -> None:
+        ensure_ingest_schema(url)  # connects once: an unreachable server fails here, at start
+        ensure_event_schema(url)
+        self.url, self.retention_s = url, retention_s
+
+    @property
+    def description(self) -> str:
+        return redact(self.url)
+
+    def ingest_log(self, *, read_only: bool = False) -> IngestLog:
+        return PgIngestLog(self.url, self.retention_s, read_only=read_only)
+
+    def event_repository(self) -> EventRepository:
+        return PgEventRepository(self.url)
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and urlsplit(url or "").scheme.lower() in POSTGRES_SCHEMES
+
+
 def sqlite_folder(url: str | None, data_dir: Path) -> Path:
     """The SQLite folder a store URL names; StoreError for one this build cannot open."""
     if not url:
@@ -66,8 +92,8 @@ def sqlite_folder(url: str | None, data_dir: Path) -> Path:
         return Path(url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("postgresql", "postgres"):
-        raise StoreError(POSTGRES_NOT_BUILT.format(url=f"{scheme}://..."))
+    if scheme in POSTGRES_SCHEMES:
+        raise StoreError(f"store {redact(url)} is a PostgreSQL store, not a SQLite folder")
     if scheme != "sqlite" or parts.netloc or not parts.path:
         raise StoreError(
             f"store {url!r} is not a store URL this build knows: use a folder path or "
@@ -78,11 +104,15 @@ def sqlite_folder(url: str | None, data_dir: Path) -> Path:
 
 def open_storage(url: str | None, data_dir: Path, retention_s: float) -> Storage:
     """The store `url` names (unset: the SQLite files in `data_dir`); StoreError if unusable."""
+    if url and is_postgres(url):
+        return PgStorage(url, retention_s)
     return SqliteStorage(sqlite_folder(url, data_dir), retention_s)
 
 
 def store_stats(url: str | None, data_dir: Path | None) -> dict[str, Any]:
     """`vau-cloud stats`: the ingest counts of a store another process may be serving."""
+    if url and is_postgres(url):
+        return read_pg_stats(url)
     if url:
         return read_stats(sqlite_folder(url, Path()), "--store")
     assert data_dir is not None

@@ -28,9 +28,10 @@ class CloudProcess:
 
     def __init__(
         self, data_dir: Path, port: int | None = None, log: Path | None = None,
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, store: str | None = None,
     ) -> None:  # fmt: skip
         self.data_dir = data_dir
+        self.store = store  # `--store URL` (e.g. postgresql://...); None = the data dir
         # the language model stays off unless a test asks for it (it takes seconds to load)
         self.env = {"VAU_CLOUD__EXPLAIN__ENABLED": "false", **(env or {})}
         self.port = port or free_port()
@@ -40,9 +41,10 @@ class CloudProcess:
     def start(self, timeout: float = 30.0) -> CloudProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
+        store = ["--store", self.store] if self.store else []
         self.proc = subprocess.Popen(
             [*CLOUD, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir",
-             str(self.data_dir)],
+             str(self.data_dir), *store],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
         )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -67,7 +69,8 @@ class CloudProcess:
         return self.proc.wait(30)
 
     def stats(self) -> dict[str, Any]:
-        out = subprocess.run([*CLOUD, "stats", "--data-dir", str(self.data_dir), "--json"],
+        where = ["--store", self.store] if self.store else ["--data-dir", str(self.data_dir)]
+        out = subprocess.run([*CLOUD, "stats", *where, "--json"],
                              capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
         return dict(json.loads(out.stdout))
 
