@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (port 0 = any)")
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of ingest.sqlite3")
     p.add_argument(
-        "--store", metavar="URL", help="the store: a folder or sqlite:///ABS/PATH (default: DIR)"
+        "--store", metavar="URL", help="the store: a folder, sqlite:///ABS/PATH or postgresql://..."
     )
     p.add_argument("--metrics-port", type=int, metavar="P", help="Prometheus port")
     p.add_argument(

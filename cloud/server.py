@@ -40,7 +40,7 @@ from vau.cloud.review import ReviewBindError, ReviewPage
 from vau.cloud.servicer import UplinkServicer
 from vau.cloud.sessions import SessionRegistry
 from vau.cloud.settings import CloudSettings, TlsSettings, is_loopback
-from vau.cloud.storage.factory import Storage, open_storage
+from vau.cloud.storage.factory import Storage, open_storage, store_errors
 from vau.cloud.storage.ingest_log import StoreError
 from vau.cloud.validate import Validator
 from vau.cloud.writer import AsyncStore
@@ -125,7 +125,7 @@ class CloudServer:
 
 def open_server_storage(settings: CloudSettings) -> Storage:
     """The one store of this process, from `store.url` (unset: `data_dir`); StoreError if the
-    URL is not usable (PostgreSQL: not built yet)."""
+    URL is not usable (a folder that cannot be made, a PostgreSQL server that refuses)."""
     return open_storage(
         settings.store.url, settings.data_dir, settings.dedup_retention_days * 86_400
     )
@@ -250,7 +250,7 @@ def _storage(s: CloudSettings) -> Storage:
 def _open_store(storage: Storage) -> AsyncStore:
     try:
         return AsyncStore(storage)
-    except (OSError, sqlite3.Error) as exc:
+    except store_errors() as exc:
         raise ServerConfigError(f"cannot open the store in {storage.description}: {exc}") from None
 
 

@@ -194,8 +194,8 @@ class StoreSettings(Strict):
         None,
         min_length=1,
         description="Where the ingest log and the event repository live: a folder path or "
-        "sqlite:///ABS/PATH (SQLite files in that folder); unset = data_dir. PostgreSQL "
-        "(postgresql://...) is not built yet and is refused.",
+        "sqlite:///ABS/PATH (SQLite files in that folder), or postgresql://USER:PW@HOST:PORT/DB "
+        "(docs/storage.md); unset = data_dir.",
     )
 
 

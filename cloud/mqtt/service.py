@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ from vau.cloud.mqtt.publisher import MqttPublisher
 from vau.cloud.records import AcceptedRecord, WireEvent
 from vau.cloud.sessions import SessionRegistry, Subscription
 from vau.cloud.settings import MqttSettings
-from vau.cloud.storage.factory import Storage
+from vau.cloud.storage.factory import Storage, store_errors
 from vau.cloud.storage.ingest_log import IngestLog, StoredRecord
 
 log = logging.getLogger("vau.cloud.mqtt")
@@ -137,7 +136,7 @@ class MqttService:
                     self._status.popleft()
                 while await self._drain_once():
                     pass
-            except (sqlite3.Error, OSError):  # e.g. disk full: retry on the next poll
+            except store_errors():  # e.g. disk full, connection lost: retry on the next poll
                 log.exception("MQTT alert tail failed; retrying in %.1f s", self.s.poll_s)
 
     async def _drain_once(self) -> bool:

@@ -80,6 +80,16 @@ class PgStorage:
         return PgEventRepository(self.url)
 
 
+def store_errors() -> tuple[type[Exception], ...]:
+    """What a backend raises when the database fails mid-operation (disk full, connection lost):
+    the callers that retry on the next poll catch these, whichever backend is configured."""
+    import sqlite3
+
+    import psycopg
+
+    return (sqlite3.Error, psycopg.Error, StoreError, OSError)
+
+
 def is_postgres(url: str | None) -> bool:
     return bool(url) and urlsplit(url or "").scheme.lower() in POSTGRES_SCHEMES
 
