@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from vau.cloud.records import AcceptedRecord
+from vau.cloud.storage.dedup import DedupRow, Key, split_fresh
 from vau.cloud.storage.ingest_log import CommitResult, LogEntry, StoredRecord, StoreError
 
 APPEND_LOCK = 0x7661750001  # pg_advisory_xact_lock key: one append at a time per database
@@ -58,16 +59,6 @@ _ROW = (
     "SELECT max_seq, accepted, duplicates, gaps FROM vau_dedup "
     "WHERE device=%s AND camera=%s AND epoch=%s FOR UPDATE"
 )
-
-Key = tuple[str, str, int]  # (device, camera, epoch)
-
-
-@dataclass(slots=True)
-class _Row:  # the working copy of one dedup row inside a transaction
-    max_seq: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    gaps: int = 0
 
 
 def redact(url: str) -> str:
@@ -137,11 +128,11 @@ class PgIngestLog:
         self, batches: Sequence[Sequence[AcceptedRecord]], received_at: float
     ) -> list[CommitResult]:
         start = time.perf_counter()
-        rows: dict[Key, _Row] = {}
+        rows: dict[Key, DedupRow] = {}
         conn = self._writer()
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
-            split = [self._dedup(cur, batch, rows) for batch in batches]
+            split = [split_fresh(b, rows, partial(_row, cur)) for b in batches]
             fresh = [r for batch_fresh, _ in split for r in batch_fresh]
             if fresh:
                 values = [
@@ -159,28 +150,6 @@ class PgIngestLog:
                 )
         seconds = time.perf_counter() - start
         return [CommitResult(tuple(f), dups, seconds) for f, dups in split]
-
-    @staticmethod
-    def _dedup(
-        cur: psycopg.Cursor[Any], batch: Sequence[AcceptedRecord], rows: dict[Key, _Row]
-    ) -> tuple[list[AcceptedRecord], int]:
-        fresh: list[AcceptedRecord] = []
-        duplicates = 0
-        for r in batch:
-            key = (r.device, r.camera, r.epoch)
-            row = rows.get(key)
-            if row is None:
-                found = cur.execute(_ROW, key).fetchone()
-                row = rows[key] = _Row(*found) if found else _Row()
-            if r.seq <= row.max_seq:
-                row.duplicates += 1
-                duplicates += 1
-                continue
-            row.gaps += r.seq - row.max_seq - 1
-            row.max_seq = r.seq
-            row.accepted += 1
-            fresh.append(r)
-        return fresh, duplicates
 
     def resume_after(self, device: str, epoch: int, cameras: Sequence[str]) -> dict[str, int]:
         sql = "SELECT camera, max_seq FROM vau_dedup WHERE device=%s AND epoch=%s"
@@ -279,3 +248,8 @@ def read_stats(url: str) -> dict[str, Any]:
         raise store_error(url, exc, "read the ingest counts") from None
     finally:
         conn.close()
+
+
+def _row(cur: psycopg.Cursor[Any], key: Key) -> DedupRow:
+    found = cur.execute(_ROW, key).fetchone()
+    return DedupRow(*found) if found else DedupRow()

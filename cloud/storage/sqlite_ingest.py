@@ -10,11 +10,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from vau.cloud.records import AcceptedRecord
+from vau.cloud.storage.dedup import DedupRow, Key, split_fresh
 from vau.cloud.storage.ingest_log import CommitResult, LogEntry, StoredRecord, StoreError
 from vau.common.dirs import DataDirError, ensure_data_dir
 
@@ -39,16 +40,6 @@ ON CONFLICT (device, camera, epoch) DO UPDATE SET max_seq = excluded.max_seq,
   accepted = excluded.accepted, duplicates = excluded.duplicates, gaps = excluded.gaps,
   updated_at = excluded.updated_at
 """
-
-Key = tuple[str, str, int]  # (device, camera, epoch)
-
-
-@dataclass(slots=True)
-class _Row:  # the working copy of one dedup row inside a transaction
-    max_seq: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    gaps: int = 0
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -103,11 +94,11 @@ class SqliteIngestLog:
         self, batches: Sequence[Sequence[AcceptedRecord]], received_at: float
     ) -> list[CommitResult]:
         start = time.perf_counter()
-        rows: dict[Key, _Row] = {}
+        rows: dict[Key, DedupRow] = {}
         conn = self._writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            split = [self._dedup(conn, batch, rows) for batch in batches]
+            split = [split_fresh(b, rows, partial(_row, conn)) for b in batches]
             self._write(conn, [r for fresh, _ in split for r in fresh], rows, received_at)
             conn.execute("COMMIT")
         except BaseException:
@@ -116,27 +107,9 @@ class SqliteIngestLog:
         seconds = time.perf_counter() - start
         return [CommitResult(tuple(fresh), dups, seconds) for fresh, dups in split]
 
-    def _dedup(
-        self, conn: sqlite3.Connection, batch: Sequence[AcceptedRecord], rows: dict[Key, _Row]
-    ) -> tuple[list[AcceptedRecord], int]:
-        fresh: list[AcceptedRecord] = []
-        duplicates = 0
-        for r in batch:
-            key = (r.device, r.camera, r.epoch)
-            row = rows.get(key) or rows.setdefault(key, _row(conn, key))
-            if r.seq <= row.max_seq:
-                row.duplicates += 1
-                duplicates += 1
-                continue
-            row.gaps += r.seq - row.max_seq - 1
-            row.max_seq = r.seq
-            row.accepted += 1
-            fresh.append(r)
-        return fresh, duplicates
-
     @staticmethod
     def _write(
-        conn: sqlite3.Connection, fresh: list[AcceptedRecord], rows: dict[Key, _Row], now: float
+        conn: sqlite3.Connection, fresh: list[AcceptedRecord], rows: dict[Key, DedupRow], now: float
     ) -> None:
         conn.executemany(
             "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -228,13 +201,13 @@ class SqliteIngestLog:
         self._conn = None
 
 
-def _row(conn: sqlite3.Connection, key: Key) -> _Row:
+def _row(conn: sqlite3.Connection, key: Key) -> DedupRow:
     sql = (
         "SELECT max_seq, accepted, duplicates, gaps FROM dedup "
         "WHERE device=? AND camera=? AND epoch=?"
     )
     found = conn.execute(sql, key).fetchone()
-    return _Row(*found) if found else _Row()
+    return DedupRow(*found) if found else DedupRow()
 
 
 def stats_of(conn: sqlite3.Connection) -> dict[str, Any]:
