@@ -106,24 +106,24 @@ def test_service_when_frames_carry_hot_patches_then_evidence_names_the_hot_regio
     assert "lower left" not in prompt and "3 frames were sent" in prompt
 
 
+def _prompt_for(data: Path, event_id: str, seq: int, hot: tuple[int, ...]) -> str:
+    """Store one event's records, run the service until it is explained, return the prompt."""
+    ingest = IngestStore(data, retention_s=86400)
+    ingest.commit(event_records(event_id, seq, hot=hot), time.time())
+    ingest.close()
+    notifier, llm = RecordingNotifier(), ScriptedLlm(REPLIES)
+    asyncio.run(_run_until(_service(data, notifier, llm), notifier, 1))
+    return str(llm.prompts[0][1]["content"])
+
+
 def test_service_when_the_camera_had_an_event_in_the_same_place_then_evidence_says_so(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
     upper_right = (0 * 16 + 15, 1 * 16 + 14, 2 * 16 + 13)
-    ingest = IngestStore(data, retention_s=86400)
-    ingest.commit(event_records("ev-1", 1, hot=upper_right), time.time())
-    ingest.close()
-    notifier, llm = RecordingNotifier(), ScriptedLlm(REPLIES)
-    asyncio.run(_run_until(_service(data, notifier, llm), notifier, 1))
-    first = llm.prompts[0][1]["content"]
+    first = _prompt_for(data, "ev-1", 1, upper_right)
     assert "Nothing similar happened earlier on this camera." in first
-    ingest = IngestStore(data, retention_s=86400)
-    ingest.commit(event_records("ev-2", 100, hot=upper_right), time.time())
-    ingest.close()
-    notifier, llm = RecordingNotifier(), ScriptedLlm(REPLIES)
-    asyncio.run(_run_until(_service(data, notifier, llm), notifier, 1))
-    second = llm.prompts[0][1]["content"]
+    second = _prompt_for(data, "ev-2", 100, upper_right)
     assert "Something similar happened earlier on this camera: event ev-1" in second
     assert "upper right" in second
 
