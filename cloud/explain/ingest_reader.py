@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 from vau.cloud.codec import decode_record
 from vau.cloud.records import AcceptedRecord, Hello, RecordRejected, ScoreSummary, TokenFrame
 from vau.cloud.settings import LimitSettings
+from vau.cloud.storage.event_repository import StoredEvent, StoredWindow
 from vau.cloud.storage.ingest_log import IngestLog, LogEntry
 from vau.cloud.validate import Validator
 
@@ -96,6 +97,20 @@ class IngestReader:
         rows = self._read(self.log.newest(device, camera, epoch, "frame", limit, before_seq))
         out = [(r.record.t, r.record.body) for r in reversed(rows)]
         return [(t, b) for t, b in out if isinstance(b, TokenFrame)]
+
+    def event_frames(
+        self, event: StoredEvent, window: StoredWindow | None, open_limit: int
+    ) -> list[tuple[float, TokenFrame]]:
+        """The frames an event has, oldest first: its window's frames once the window marker is
+        stored (looked for among the frames before the marker), else its newest `open_limit`
+        frames since its start."""
+        if window is not None:
+            scan = max(64, 4 * len(window.frame_seqs))
+            got = self.frames(event.device, event.camera, event.epoch, window.record_seq, scan)
+            wanted = set(window.frame_seqs)
+            return [(t, f) for t, f in got if f.frame_seq in wanted]
+        got = self.frames(event.device, event.camera, event.epoch, 2**63 - 1, open_limit)
+        return [(t, f) for t, f in got if t >= event.start]
 
     def baseline(self, device: str, camera: str, epoch: int, before_t: float) -> float | None:
         """The mean score of the newest score summary that ended before `before_t`."""

@@ -231,15 +231,7 @@ class ExplainerService:
         event = self._store.event(key)
         if event is None:
             raise LookupError(f"no event {key}")
-        window = self._store.window(key)
-        if window is not None:
-            limit = max(64, 4 * len(window.frame_seqs))
-            got = self._ingest.frames(*key[:2], event.epoch, window.record_seq, limit)
-            wanted = set(window.frame_seqs)
-            frames = [(t, f) for t, f in got if f.frame_seq in wanted]
-        else:
-            got = self._ingest.frames(*key[:2], event.epoch, 2**63 - 1, EARLY_FRAMES)
-            frames = [(t, f) for t, f in got if t >= event.start]
+        frames = self._ingest.event_frames(event, self._store.window(key), EARLY_FRAMES)
         ev = EventEvidence(
             camera=event.camera,
             event_id=event.event_id,

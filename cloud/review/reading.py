@@ -19,7 +19,6 @@ from vau.cloud.storage.event_repository import EventKey, EventRepository, Stored
 from vau.cloud.storage.factory import Storage
 
 OPEN_FRAMES = 64  # frames shown for an event without a window (newest, since its start)
-MIN_SCAN = 64  # window frames are looked for among max(MIN_SCAN, 4 x window) frames before it
 
 
 class ReviewReader:
@@ -66,15 +65,7 @@ def _detail(store: EventRepository, ingest: IngestReader, key: EventKey) -> Even
     if event is None:
         return None
     window = store.window(key)
-    device, camera, _ = key
-    if window is not None:
-        scan = max(MIN_SCAN, 4 * len(window.frame_seqs))
-        got = ingest.frames(device, camera, event.epoch, window.record_seq, scan)
-        wanted = set(window.frame_seqs)
-        frames = [(t, f) for t, f in got if f.frame_seq in wanted]
-    else:
-        got = ingest.frames(device, camera, event.epoch, 2**63 - 1, OPEN_FRAMES)
-        frames = [(t, f) for t, f in got if t >= event.start]
+    frames = ingest.event_frames(event, window, OPEN_FRAMES)
     grid = frames[0][1].grid if frames else None
     cells = tuple(_cells(t, f) for t, f in frames if f.grid == grid)
     return EventDetail(_view(store, event), window, grid, cells)
