@@ -116,10 +116,10 @@ def held_bytes(root: object) -> int:
             continue
         seen.add(id(obj))
         if isinstance(obj, np.ndarray):
-            base = obj if obj.base is None else obj.base
-            if id(base) not in seen or base is obj:
-                seen.add(id(base))
-                total += obj.nbytes if base is obj else getattr(base, "nbytes", obj.nbytes)
+            owner = obj if obj.base is None else obj.base  # a view counts its buffer once
+            if owner is obj or id(owner) not in seen:
+                seen.add(id(owner))
+                total += getattr(owner, "nbytes", obj.nbytes)
             continue
         total += sys.getsizeof(obj)
         todo.extend(gc.get_referents(obj))
