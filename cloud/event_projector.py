@@ -11,6 +11,11 @@ in order.
 With the explainer off nothing else prunes the repository, so the projector is then given the
 retention schedule (`explain.retention_days` every `explain.retention_check_s`).
 
+Replicas: `active` (the `projector` role of `vau.cloud.replicas.Roles`) says whether this replica
+projects; the cursor is the repository's, shared, so a replica that takes the role resumes where
+the last holder stopped (upserts are idempotent: a batch projected twice across a hand-over
+changes nothing). Retention runs only while `Retention.active` (the `retention` role).
+
 Upgrade: a repository written before the projector existed has the explainer's cursor only; the
 projector starts from it (the explainer had projected up to there), not from the log's start.
 """
@@ -47,6 +52,7 @@ class Retention:
     older_than_s: float
     check_s: float
     counted: Callable[[dict[str, int]], None]
+    active: Callable[[], bool] = lambda: True  # this replica holds the `retention` role
 
 
 class EventProjector:
@@ -60,8 +66,10 @@ class EventProjector:
         *,
         on_unreadable: OnUnreadable | None = None,
         retention: Retention | None = None,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         self.storage, self.limits, self.poll_s = storage, limits, poll_s
+        self.active = active or (lambda: True)
         self.on_unreadable, self.retention = on_unreadable, retention
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-projector")
         self._wake = asyncio.Event()
@@ -98,7 +106,7 @@ class EventProjector:
         while not self._stopping.is_set():
             try:
                 await self._maybe_retain()
-                moved = await self._call(self.project_once)
+                moved = self.active() and await self._call(self.project_once)
             except Exception:
                 log.exception("event projection failed; retrying in %.1f s", self.poll_s)
                 moved = False
@@ -110,7 +118,7 @@ class EventProjector:
     async def _maybe_retain(self) -> None:
         r = self.retention
         now = asyncio.get_running_loop().time()
-        if r is not None and now >= self._next_retention:
+        if r is not None and now >= self._next_retention and r.active():
             self._next_retention = now + r.check_s
             deleted = await self._call(self._repo.prune, r.older_than_s, time.time())
             r.counted(deleted)

@@ -70,6 +70,29 @@ class CloudMetrics:
             registry=r,
         )
 
+        self.lease_acquired = Counter(
+            "vau_cloud_lease_acquired_total",
+            "Singleton roles ('projector', 'mqtt', 'retention') this replica took.",
+            ["role"],
+            registry=r,
+        )
+        self.lease_lost = Counter(
+            "vau_cloud_lease_lost_total",
+            "Singleton roles this replica lost while running (its database session broke).",
+            ["role"],
+            registry=r,
+        )
+        self.lease_held = Gauge(
+            "vau_cloud_lease_held", "1 while this replica holds the role.", ["role"], registry=r
+        )
+        self.explain_claims = Counter(
+            "vau_cloud_explain_claims_total",
+            "Pending explanations this replica tried to claim, by outcome ('claimed'; 'taken': "
+            "another replica holds an unexpired claim).",
+            ["outcome"],
+            registry=r,
+        )
+
     def serve(self, port: int, addr: str) -> int:
         """Expose /metrics over HTTP on `addr`:`port` (0 = any free one) from a daemon thread;
         the port. PortError when it cannot be listened on."""

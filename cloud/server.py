@@ -5,6 +5,10 @@ one); `await server.start()` serves; `await server.shutdown()` flips health to N
 new streams, ends open ones after their current batch (UNAVAILABLE), `stop(grace)`s gRPC and
 closes the store. Call both on the event loop that will run the server.
 
+Replicas: singleton work (event projector, MQTT alert publisher, retention) runs only while this
+process holds its role (`Roles`, advisory locks on PostgreSQL; always held on SQLite), and the
+explainer claims each trigger before explaining it (docs/storage.md).
+
 Storage is opened once (`open_server_storage`, from `store.url`) and injected into ingest, the event
 projector, the explainer, the MQTT alerts, the Query service and the review page; none of them
 opens a database by path.
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,6 +39,7 @@ from vau.cloud.mqtt import MqttConfigError, MqttService
 from vau.cloud.notify import LogNotifier, Notifier
 from vau.cloud.query.query_codec import SERVICE as QUERY_SERVICE
 from vau.cloud.query.servicer import QueryServicer
+from vau.cloud.replicas import Roles, replica_of
 from vau.cloud.review import ReviewBindError, ReviewPage
 from vau.cloud.servicer import UplinkServicer
 from vau.cloud.sessions import SessionRegistry
@@ -63,6 +67,7 @@ class CloudServer:
     sessions: SessionRegistry
     metrics: CloudMetrics
     auth_mode: str
+    roles: Roles
     port: int = 0
     projector: EventProjector | None = None  # events from accepted records, explainer or not
     metrics_port: int | None = None  # bound Prometheus port, once started
@@ -88,6 +93,7 @@ class CloudServer:
             self.store.on_commit.append(self.projector.committed)
         if self.explainer is not None:
             await self.explainer.start()
+        await self.roles.start()  # after the role listeners: a free role is taken at once
         if self.settings.metrics_port is not None:
             host = self.settings.metrics_bind_host
             self.metrics_port = self.metrics.serve(self.settings.metrics_port, host)
@@ -117,6 +123,7 @@ class CloudServer:
             await self.projector.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
+        await self.roles.stop()  # the work stopped: another replica may take the roles now
         await asyncio.to_thread(self.store.close)
 
     async def wait_for_termination(self) -> None:
@@ -144,7 +151,9 @@ def create_server(
     storage = storage if storage is not None else _storage(settings)
     store = _open_store(storage)
     admission = Admission(settings.limits, metrics)
-    mqtt = _mqtt_service(settings, storage, sessions, metrics, store)
+    names = ("projector", "retention") + (("mqtt",) if settings.mqtt.host else ())
+    roles = Roles(storage, names, settings.replicas.lease_check_s, metrics)
+    mqtt = _mqtt_service(settings, storage, sessions, metrics, store, roles)
     deps = IngestDeps(
         Validator(settings.limits, settings.dedup_retention_days * 86_400),
         auth, admission, store, sessions, metrics, settings.limits, settings.batch,
@@ -162,25 +171,32 @@ def create_server(
     names = (SERVICE, QUERY_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server)
     port = _bind(server, settings.listen, creds, store)
-    cloud = CloudServer(settings, server, health, admission, store, sessions, metrics, auth.mode)
+    cloud = CloudServer(
+        settings, server, health, admission, store, sessions, metrics, auth.mode, roles
+    )
     cloud.port, cloud.mqtt, cloud.query, cloud.credentials = port, mqtt, query, credentials
     cloud.review = _review_page(settings, storage, metrics, store)
-    cloud.projector = _projector(settings, storage, metrics)
+    cloud.projector = _projector(settings, storage, metrics, roles)
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
         cloud.explainer = ExplainerService(
-            settings.explain, storage, notifier, metrics.registry, limits=settings.limits
-        )
+            settings.explain, storage, notifier, metrics.registry, limits=settings.limits,
+            replica=replica_of(roles, settings.replicas.claim_s),
+        )  # fmt: skip
         query.explainer = cloud.explainer
     return cloud, port
 
 
-def _projector(s: CloudSettings, storage: Storage, metrics: CloudMetrics) -> EventProjector:
-    """The event projector; with the explainer off it also runs the repository's retention (the
-    explainer does otherwise), counted in the explainer's retention metrics."""
+def _projector(
+    s: CloudSettings, storage: Storage, metrics: CloudMetrics, roles: Roles
+) -> EventProjector:
+    """The event projector (while this replica holds the `projector` role); with the explainer
+    off it also runs the repository's retention (the explainer does otherwise) while it holds
+    the `retention` role, counted in the explainer's retention metrics."""
     e = s.explain
+    active = partial(roles.holds, "projector")
     if e.enabled:
-        return EventProjector(storage, s.limits, e.poll_s)
+        return EventProjector(storage, s.limits, e.poll_s, active=active)
     counters = ExplainMetrics(metrics.registry)
 
     def counted(deleted: dict[str, int]) -> None:
@@ -193,9 +209,11 @@ def _projector(s: CloudSettings, storage: Storage, metrics: CloudMetrics) -> Eve
     def unreadable(_position: int, reason: str) -> None:
         counters.unreadable.labels(reason).inc()
 
-    retention = Retention(e.retention_days * 86_400.0, e.retention_check_s, counted)
+    retention = Retention(
+        e.retention_days * 86_400.0, e.retention_check_s, counted, partial(roles.holds, "retention")
+    )
     return EventProjector(
-        storage, s.limits, e.poll_s, on_unreadable=unreadable, retention=retention
+        storage, s.limits, e.poll_s, on_unreadable=unreadable, retention=retention, active=active
     )
 
 
@@ -218,12 +236,14 @@ def _mqtt_service(
     sessions: SessionRegistry,
     metrics: CloudMetrics,
     store: AsyncStore,
+    roles: Roles,
 ) -> MqttService | None:
     if s.mqtt.host is None:
         return None
+    errors: tuple[type[Exception], ...] = (MqttConfigError, *store_errors())
     try:
-        return MqttService(s.mqtt, s.data_dir, storage, sessions, metrics.registry)
-    except (MqttConfigError, OSError, sqlite3.Error) as exc:
+        return MqttService(s.mqtt, s.data_dir, storage, sessions, metrics.registry, roles)
+    except errors as exc:
         store.close()
         raise ServerConfigError(f"cannot set up MQTT alerts: {exc}") from None
 

@@ -199,6 +199,23 @@ class StoreSettings(Strict):
     )
 
 
+class ReplicaSettings(Strict):
+    lease_check_s: float = Field(
+        1.0,
+        ge=0.1,
+        le=60,
+        description="How often a replica tries to take a free singleton role (projector, MQTT "
+        "publisher, retention) and checks the ones it holds (docs/storage.md).",
+    )
+    claim_s: float = Field(
+        300.0,
+        ge=5,
+        le=86_400,
+        description="An explanation claimed by a replica that died is taken over by another "
+        "after this long; longer than one explanation takes.",
+    )
+
+
 class CloudSettings(LayeredSettings):
     model_config = SettingsConfigDict(env_prefix="VAU_CLOUD__")
     env_prefix: ClassVar[str] = "VAU_CLOUD__"
@@ -262,6 +279,7 @@ class CloudSettings(LayeredSettings):
     mqtt: MqttSettings = MqttSettings()
     explain: ExplainSettings = ExplainSettings()
     store: StoreSettings = StoreSettings()
+    replicas: ReplicaSettings = ReplicaSettings()
 
     @field_validator("listen")
     @classmethod

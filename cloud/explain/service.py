@@ -48,6 +48,7 @@ from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.notify import Notifier
 from vau.cloud.records import EventChange
+from vau.cloud.replicas import Replica
 from vau.cloud.settings import LimitSettings
 from vau.cloud.storage.event_repository import EventKey, EventRepository
 from vau.cloud.storage.factory import Storage
@@ -76,8 +77,10 @@ class ExplainerService:
         llm: LlmBackend | None = None,
         *,
         limits: LimitSettings,
+        replica: Replica | None = None,
     ) -> None:
         self.settings, self.notifier = settings, notifier
+        self.replica = replica or Replica()  # claims: one replica explains each trigger
         self.storage = storage
         self.limits = limits  # the ones ingest validated the stored records with
         self.metrics = ExplainMetrics(registry)
@@ -139,6 +142,8 @@ class ExplainerService:
                 await self._maybe_retain()
                 moved = await self._call(self._poll)
                 for job in await self._call(self._due):
+                    if not await self._call(self._claim, *job):
+                        continue
                     done = await self._call(self._explain, *job)
                     if done.explanation is not None:
                         fields = done.explanation.fields()
@@ -155,7 +160,7 @@ class ExplainerService:
 
     async def _maybe_retain(self) -> None:
         now = asyncio.get_running_loop().time()
-        if now >= self._next_retention:
+        if now >= self._next_retention and self.replica.retains():
             self._next_retention = now + self.settings.retention_check_s
             await self._call(self._retain)
 
@@ -206,6 +211,14 @@ class ExplainerService:
                     continue
             due.append((key, "superseded" if trigger == "early" and key in ends else trigger))
         return due
+
+    def _claim(self, key: EventKey, trigger: str) -> bool:
+        """Claim the trigger for this replica (another may be explaining it)."""
+        r, now = self.replica, time.time()
+        stored = "early" if trigger == "superseded" else trigger
+        claimed = self._store.claim(key, stored, r.name, now + r.claim_s, now)
+        r.counted("claimed" if claimed else "taken")
+        return claimed
 
     def _explain(self, key: EventKey, trigger: str) -> _Done:
         if trigger == "superseded":

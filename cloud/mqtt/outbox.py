@@ -5,6 +5,8 @@ alerts written while the broker is down (or the cloud restarts) are sent when it
 beyond max_records or max_bytes the oldest rows are evicted and counted. Also holds named cursors
 (the alert service's position in the ingest store). Thread-safe: one connection behind a lock
 (paho acks on its network thread, the service writes from the event loop's worker threads).
+One of the two `vau.cloud.storage.alert_outbox.AlertOutbox` implementations (the one process of a
+SQLite store); with PostgreSQL the replicas share `vau_alert_outbox` instead.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from vau.cloud.storage.alert_outbox import Pending
 
 DB_NAME = "alerts.sqlite3"
 _SCHEMA = """
@@ -22,14 +25,6 @@ CREATE TABLE IF NOT EXISTS outbox (
   retain INTEGER NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, pos INTEGER NOT NULL) WITHOUT ROWID;
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    id: int
-    topic: str
-    payload: bytes
-    retain: bool
 
 
 class Outbox:

@@ -6,6 +6,8 @@ Flow: `put` writes the alert to the outbox (durable) and kicks the feeder thread
 outbox rows to paho in id order, at most `window` unacked at a time; paho keeps them across
 reconnects and resends them (DUP) until the broker's PUBACK, whose `on_publish` deletes the row.
 After a restart of this process every row still in the outbox is handed to paho again, in order.
+With replicas the outbox is the shared one (`Storage.alert_outbox`): `start` when this replica
+takes the `mqtt` role, `release` when it loses it; the next holder sends what is left.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vau.cloud.mqtt.metrics import MqttMetrics
 from vau.cloud.mqtt.outbox import Outbox
 from vau.cloud.mqtt.topics import OFFLINE, ONLINE, availability_topic
 from vau.cloud.settings import MqttSettings
+from vau.cloud.storage.alert_outbox import AlertOutbox
 
 log = logging.getLogger("vau.cloud.mqtt")
 QOS = 1
@@ -38,28 +41,47 @@ class MqttPublisher:
     broker (only for the outbox's fsync)."""
 
     def __init__(
-        self, settings: MqttSettings, data_dir: Path, metrics: MqttMetrics, window: int = 256
+        self,
+        settings: MqttSettings,
+        data_dir: Path,
+        metrics: MqttMetrics,
+        window: int = 256,
+        outbox: AlertOutbox | None = None,
     ) -> None:
         if settings.host is None:
             raise MqttConfigError("mqtt.host is not set: MQTT is off")
         self.s, self.metrics, self.window = settings, metrics, window
-        self.outbox = Outbox(data_dir, settings.outbox_max_records, settings.outbox_max_bytes)
+        self.outbox: AlertOutbox = (
+            outbox
+            if outbox is not None
+            else Outbox(data_dir, settings.outbox_max_records, settings.outbox_max_bytes)
+        )
         self.availability = availability_topic(settings.base_topic)
-        self.client = self._client()
         self._map_lock = threading.Lock()
+        self._kick = threading.Event()
+        self._connected = threading.Event()
+        self._fresh_session()
+        metrics.outbox_depth.set(self.outbox.depth)
+
+    def _fresh_session(self) -> None:
+        """A new paho client and feeder: nothing handed yet (the outbox is sent from its start)."""
+        self.client = self._client()
         self._handed: dict[int, int] = {}  # paho mid -> outbox row id, handed and not yet acked
         self._early: set[int] = set()  # mids acked before publish() returned their mid
         self._own: set[int] = set()  # mids of availability messages (not outbox rows)
-        self._last_handed = 0  # highest outbox id handed to paho by this process
-        self._kick = threading.Event()
+        self._last_handed = 0  # highest outbox id handed to paho by this client
         self._stopping = threading.Event()
-        self._connected = threading.Event()
+        self._connected.clear()
         self._feeder = threading.Thread(target=self._feed, name="vau-mqtt-feeder", daemon=True)
-        metrics.outbox_depth.set(self.outbox.depth)
+        self._used = False
 
     # ----- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Connect and send the outbox; after a `release`, with a fresh client."""
+        if self._used:
+            self._fresh_session()
+        self._used = True
         s = self.s
         assert s.host is not None
         self.client.reconnect_delay_set(min_delay=1, max_delay=max(2, min(30, s.keepalive_s)))
@@ -69,6 +91,14 @@ class MqttPublisher:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Publish "offline" (retained), disconnect cleanly; unacked alerts stay in the outbox."""
+        self.release(timeout)
+        self.outbox.close()
+
+    def release(self, timeout: float = 2.0) -> None:
+        """`stop` but the outbox stays open (`put` still works): this replica lost the `mqtt`
+        role, or stops sending for a while."""
+        if not self._used:
+            return
         self._stopping.set()
         self._kick.set()
         if self._feeder.is_alive():
@@ -81,7 +111,8 @@ class MqttPublisher:
                 log.warning("could not publish 'offline' before disconnecting")
         self.client.disconnect()
         self.client.loop_stop()
-        self.outbox.close()
+        self._connected.clear()
+        self.metrics.connected.set(0)
 
     @property
     def connected(self) -> bool:

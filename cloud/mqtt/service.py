@@ -5,6 +5,13 @@ records by position from a cursor kept in alerts.sqlite3, so a cloud restart nei
 nor repeats alerts (a crash between an alert's outbox write and its cursor write repeats that one
 alert with the same alert_id). The session feed only wakes the tail early; a short poll covers
 anything it dropped. Store reads run on a worker thread, never on the event loop.
+
+Replicas (a PostgreSQL store): the outbox and the cursor are the store's shared ones, and only
+the replica holding the `mqtt` role (`vau.cloud.replicas.Roles`) tails the log and talks to the
+broker; the others still write their devices' status alerts into the shared outbox. A replica
+that takes the role resumes at the shared cursor and sends what the outbox holds, so an alert is
+neither lost nor published by two replicas (a crash between an alert's outbox write and its
+cursor write, or before its PUBACK is recorded, repeats it with the same alert_id).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from vau.cloud.mqtt.metrics import MqttMetrics
 from vau.cloud.mqtt.notifier import MqttNotifier
 from vau.cloud.mqtt.publisher import MqttPublisher
 from vau.cloud.records import AcceptedRecord, WireEvent
+from vau.cloud.replicas import Roles
 from vau.cloud.sessions import SessionRegistry, Subscription
 from vau.cloud.settings import MqttSettings
 from vau.cloud.storage.factory import Storage, store_errors
@@ -64,11 +72,14 @@ class MqttService:
         storage: Storage,
         sessions: SessionRegistry,
         registry: CollectorRegistry,
+        roles: Roles | None = None,
     ) -> None:
         self.s, self.data_dir, self.sessions = settings, data_dir, sessions
-        self.storage = storage
+        self.storage, self.roles = storage, roles  # roles None: this process sends, always
         self.metrics = MqttMetrics(registry)
-        self.publisher = MqttPublisher(settings, data_dir, self.metrics)
+        s = settings
+        outbox = storage.alert_outbox(data_dir, s.outbox_max_records, s.outbox_max_bytes)
+        self.publisher = MqttPublisher(settings, data_dir, self.metrics, outbox=outbox)
         self.notifier = MqttNotifier(self.publisher, settings)
         self._wake = asyncio.Event()
         self._status: deque[tuple[str, bool]] = deque()
@@ -78,6 +89,7 @@ class MqttService:
         self._log: IngestLog | None = None  # a reader handle, used on one worker thread
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-mqtt-tail")
         self.cursor = 0
+        self.sending = False  # this replica holds the `mqtt` role: tails and publishes
 
     def stream_changed(self, device: str, connected: bool) -> None:
         """Ingest's hook (sync, never blocks): a device stream opened or closed. Only the first
@@ -95,9 +107,25 @@ class MqttService:
 
     async def start(self) -> None:
         await self._call(self._open_tail)
-        self.publisher.start()
         self._sub = self.sessions.subscribe(self._on_record)
+        if self.roles is None:
+            await self.role_changed(True)
+        else:
+            self.roles.on_change("mqtt", self.role_changed)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="vau-mqtt-tail")
+
+    async def role_changed(self, held: bool) -> None:
+        """Take over (resume at the stored cursor, connect) or hand over (disconnect)."""
+        if held and not self.sending:
+            self.cursor = await self._call(self._stored_cursor)
+            await asyncio.to_thread(self.publisher.start)
+            self.sending = True
+            log.info("MQTT alerts: sending from this replica, after log position %d", self.cursor)
+        elif not held and self.sending:
+            self.sending = False
+            await asyncio.to_thread(self.publisher.release)
+            log.warning("MQTT alerts: handed over (the mqtt role went to another replica)")
+        self._wake.set()
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -113,11 +141,14 @@ class MqttService:
 
     def _open_tail(self) -> None:
         self._log = self.storage.ingest_log(read_only=True)
+
+    def _stored_cursor(self) -> int:
+        assert self._log is not None
         found = self.publisher.outbox.cursor(CURSOR)
         if found is None:  # first start with MQTT on: alert from now on, not the whole history
             found = self._log.last_position()
             self.publisher.outbox.set_cursor(CURSOR, found)
-        self.cursor = found
+        return found
 
     async def _on_record(self, record: AcceptedRecord) -> None:
         if record.kind == "event":
@@ -134,7 +165,7 @@ class MqttService:
                     device, connected = self._status[0]
                     await self.notifier.device_status(device, connected)
                     self._status.popleft()
-                while await self._drain_once():
+                while self.sending and await self._drain_once():
                     pass
             except store_errors():  # e.g. disk full, connection lost: retry on the next poll
                 log.exception("MQTT alert tail failed; retrying in %.1f s", self.s.poll_s)

@@ -2,7 +2,8 @@
 (written by the explainer), named cursors over the ingest log, and retention.
 
 One writer per table: the projector upserts events and windows, the explainer marks explanations
-pending and done; each keeps its own cursor. Retention deletes from all three in one transaction.
+pending, claims them (one replica explains each) and marks them done; each keeps its own cursor.
+Retention deletes from all three in one transaction.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ class EventRepository(Protocol):
         ...
 
     def pending(self) -> list[tuple[EventKey, str]]: ...
+
+    def claim(self, key: EventKey, trigger: str, owner: str, until: float, now: float) -> bool:
+        """Take the pending `trigger` of the event for `owner` (a replica) until `until`; False
+        when it is no longer pending or another owner's claim has not expired. Replicas explain
+        each trigger once; a claim of a replica that died expires and is taken by another."""
+        ...
 
     def cursor(self, name: str) -> int:
         """A reader's last ingest log position (0 when it has none)."""

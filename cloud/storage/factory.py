@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from vau.cloud.storage.alert_outbox import AlertOutbox
 from vau.cloud.storage.event_repository import EventRepository
 from vau.cloud.storage.ingest_log import IngestLog, StoreError
+from vau.cloud.storage.leases import Leases, LocalLeases, PgLeases
+from vau.cloud.storage.pg_alerts import PgAlertOutbox
+from vau.cloud.storage.pg_alerts import ensure_schema as ensure_alert_schema
 from vau.cloud.storage.pg_events import PgEventRepository
 from vau.cloud.storage.pg_events import ensure_schema as ensure_event_schema
 from vau.cloud.storage.pg_ingest import PgIngestLog, redact
@@ -44,6 +48,20 @@ class Storage(Protocol):
 
     def event_repository(self) -> EventRepository: ...
 
+    def alert_outbox(self, data_dir: Path, max_records: int, max_bytes: int) -> AlertOutbox:
+        """The MQTT alert outbox: this process's `alerts.sqlite3` in `data_dir` (SQLite), or
+        the replicas' shared table (PostgreSQL)."""
+        ...
+
+    def leases(self) -> Leases:
+        """Singleton roles across the processes sharing this store (docs/storage.md)."""
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Several processes may serve this store at once (replicas)."""
+        ...
+
 
 class SqliteStorage:
     def __init__(self, folder: Path, retention_s: float) -> None:
@@ -60,6 +78,18 @@ class SqliteStorage:
     def event_repository(self) -> EventRepository:
         return SqliteEventRepository(self.folder)
 
+    def alert_outbox(self, data_dir: Path, max_records: int, max_bytes: int) -> AlertOutbox:
+        from vau.cloud.mqtt.outbox import Outbox
+
+        return Outbox(data_dir, max_records, max_bytes)
+
+    def leases(self) -> Leases:
+        return LocalLeases()
+
+    @property
+    def shared(self) -> bool:
+        return False
+
 
 class PgStorage:
     """The `vau_*` tables of one PostgreSQL database; every handle is its own connection."""
@@ -67,6 +97,7 @@ class PgStorage:
     def __init__(self, url: str, retention_s: float) -> None:
         ensure_ingest_schema(url)  # connects once: an unreachable server fails here, at start
         ensure_event_schema(url)
+        ensure_alert_schema(url)
         self.url, self.retention_s = url, retention_s
 
     @property
@@ -78,6 +109,16 @@ class PgStorage:
 
     def event_repository(self) -> EventRepository:
         return PgEventRepository(self.url)
+
+    def alert_outbox(self, data_dir: Path, max_records: int, max_bytes: int) -> AlertOutbox:
+        return PgAlertOutbox(self.url, max_records, max_bytes)
+
+    def leases(self) -> Leases:
+        return PgLeases(self.url)
+
+    @property
+    def shared(self) -> bool:
+        return True
 
 
 def store_errors() -> tuple[type[Exception], ...]:

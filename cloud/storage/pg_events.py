@@ -3,7 +3,8 @@
 
 The same SQL meaning as the SQLite repository. Each statement is its own transaction
 (autocommit) except retention, which deletes from the three tables in one. `mark_pending` is one
-`INSERT ... ON CONFLICT DO NOTHING`, so two processes cannot both mark the same trigger pending.
+`INSERT ... ON CONFLICT DO NOTHING`, so two processes cannot both mark the same trigger pending;
+`claim` takes a pending row for one replica (`FOR UPDATE SKIP LOCKED` and an expiry stamp).
 Each instance owns one connection: use it from one thread.
 """
 
@@ -35,6 +36,8 @@ _SCHEMA = (
   status TEXT NOT NULL, body TEXT, updated DOUBLE PRECISION NOT NULL,
   PRIMARY KEY (device, camera, event_id, trigger))""",
     "CREATE TABLE IF NOT EXISTS vau_cursors (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "ALTER TABLE vau_explanations ADD COLUMN IF NOT EXISTS claimed_by TEXT",
+    "ALTER TABLE vau_explanations ADD COLUMN IF NOT EXISTS claimed_until DOUBLE PRECISION",
 )
 _EVENT_COLUMNS = (
     "device, camera, event_id, state, start_t, end_t, peak, peak_t, prior, epoch, updated"
@@ -64,6 +67,12 @@ _EXPLAIN_UPSERT = (
 """
 )
 _KEY = "device=%s AND camera=%s AND event_id=%s"
+_CLAIM = f"""
+UPDATE vau_explanations SET claimed_by = %s, claimed_until = %s
+WHERE ctid = (SELECT ctid FROM vau_explanations WHERE {_KEY} AND trigger = %s
+  AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < %s OR claimed_by = %s)
+  FOR UPDATE SKIP LOCKED)
+"""
 _PRUNED = ("events", "windows", "explanations")
 _OF_OLD_EVENTS = """
 DELETE FROM vau_{table} t USING vau_events e WHERE e.updated < %s
@@ -149,6 +158,13 @@ class PgEventRepository:
             "SELECT device, camera, event_id, trigger FROM vau_explanations WHERE status='pending'"
         )
         return [((d, c, e), t) for d, c, e, t in self._conn.execute(sql)]
+
+    def claim(self, key: EventKey, trigger: str, owner: str, until: float, now: float) -> bool:
+        """`SELECT ... FOR UPDATE SKIP LOCKED` the pending row (a replica claiming it right now
+        is skipped, not waited for), then stamp it with its owner and expiry in the same
+        statement: one replica wins; an expired claim (its replica died) can be taken."""
+        cur = self._conn.execute(_CLAIM, (owner, until, *key, trigger, now, owner))
+        return cur.rowcount == 1
 
     def cursor(self, name: str) -> int:
         sql = "SELECT position FROM vau_cursors WHERE name=%s"

@@ -128,6 +128,10 @@ class SqliteEventRepository:
         sql = "SELECT device, camera, event_id, trigger FROM explanations WHERE status='pending'"
         return [((d, c, e), t) for d, c, e, t in self._conn.execute(sql)]
 
+    def claim(self, key: EventKey, trigger: str, owner: str, until: float, now: float) -> bool:
+        """One process owns SQLite files: every pending trigger is its own to explain."""
+        return True
+
     def cursor(self, name: str) -> int:
         row = self._conn.execute("SELECT position FROM cursors WHERE name=?", (name,)).fetchone()
         return int(row[0]) if row else 0
