@@ -119,7 +119,11 @@ def _add_run(sub: Any) -> None:
     )
     _add_common(p)
     p.add_argument("--dry-run", action="store_true", help="no uplink: local outputs only")
-    p.add_argument("--cloud", metavar="HOST:PORT", help="stream effective tokens to this cloud")
+    p.add_argument(
+        "--cloud",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help="stream effective tokens to this cloud (several: replicas, failed over in order)",
+    )
     p.add_argument("--data-dir", type=Path, metavar="DIR", help="folder of the durable outbox")
     p.add_argument("--jsonl", type=Path, metavar="PATH", help="write frame/event records here")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")

@@ -100,6 +100,12 @@ UPLINK_RECONNECTS = Counter(
     "vau_edge_uplink_reconnects_total", "Uplink streams that ended and were retried.",
     registry=REGISTRY,
 )  # fmt: skip
+UPLINK_FAILOVERS = Counter(
+    "vau_edge_uplink_failovers_total",
+    "Times the uplink moved to the next of several cloud addresses (uplink.cloud) after a "
+    "stream to the current one failed.",
+    registry=REGISTRY,
+)
 UPLINK_REJECTED = Counter(
     "vau_edge_uplink_rejected_total",
     "Records the cloud refused as invalid; dropped from the outbox and logged.",

@@ -232,7 +232,9 @@ class OutputSettings(Strict):
 
 class UplinkSettings(Strict):
     cloud: str | None = Field(
-        None, description="Cloud ingest HOST:PORT; unset keeps results local (no uplink)."
+        None,
+        description="Cloud ingest HOST:PORT, or several comma-separated (replicas of one cloud: "
+        "the uplink fails over to the next when a stream fails); unset keeps results local.",
     )
     data_dir: Path = Field(
         Path("vau-edge-data"), description="Folder of the durable outbox (SQLite, WAL)."

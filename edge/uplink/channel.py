@@ -2,6 +2,9 @@
 
 Plaintext is allowed only to a loopback address; anything else needs `uplink.tls_ca` (and a client
 certificate or a token). A token is sent only where the channel is encrypted or stays on the host.
+
+`uplink.cloud` is one HOST:PORT or several, comma-separated (`a:50051,b:50051`): replicas of one
+cloud on one database, which the uplink fails over between (`vau.edge.uplink.client`).
 """
 
 from __future__ import annotations
@@ -32,27 +35,43 @@ def channel_options(cfg: UplinkSettings) -> list[tuple[str, Any]]:
     ]
 
 
-def check(cfg: UplinkSettings) -> str:
-    """The cloud address, once the settings are known to make a usable channel."""
-    if cfg.cloud is None:
+def addresses(cfg: UplinkSettings) -> list[str]:
+    """The cloud addresses in failover order, each checked; UplinkConfigError says what is wrong."""
+    if cfg.cloud is None or not cfg.cloud.strip():
         raise UplinkConfigError("no cloud address: set uplink.cloud or pass --cloud HOST:PORT")
-    try:
-        host, _port = host_port(cfg.cloud)
-    except ValueError as exc:
-        raise UplinkConfigError(f"uplink.cloud: {exc}") from None
-    if cfg.tls_ca is None and not is_loopback_host(host):
+    found = [a.strip() for a in cfg.cloud.split(",")]
+    if "" in found:
         raise UplinkConfigError(
-            f"plaintext uplink only to a loopback address, not {host}; set uplink.tls_ca "
-            "(and tls_cert/tls_key or a token) to reach a remote cloud"
+            f"uplink.cloud {cfg.cloud!r} has an empty address; use HOST:PORT[,HOST:PORT...]"
         )
+    if len(set(found)) != len(found):
+        raise UplinkConfigError(f"uplink.cloud {cfg.cloud!r} lists an address twice")
+    for address in found:
+        try:
+            host, _port = host_port(address)
+        except ValueError as exc:
+            raise UplinkConfigError(f"uplink.cloud: {exc}") from None
+        if cfg.tls_ca is None and not is_loopback_host(host):
+            raise UplinkConfigError(
+                f"plaintext uplink only to a loopback address, not {host}; set uplink.tls_ca "
+                "(and tls_cert/tls_key or a token) to reach a remote cloud"
+            )
+    return found
+
+
+def check(cfg: UplinkSettings) -> str:
+    """The cloud address(es), once the settings are known to make usable channels."""
+    found = addresses(cfg)
     for name in ("tls_ca", "tls_cert", "tls_key"):
         if getattr(cfg, name) is not None:
             _read(cfg, name)
-    return cfg.cloud
+    return ",".join(found)
 
 
-def open_channel(cfg: UplinkSettings) -> grpc.aio.Channel:
-    address = check(cfg)
+def open_channel(cfg: UplinkSettings, address: str | None = None) -> grpc.aio.Channel:
+    """A channel to `address` (one of `addresses(cfg)`; default: the first)."""
+    check(cfg)
+    address = address or addresses(cfg)[0]
     options = channel_options(cfg)
     if cfg.tls_ca is None:
         return grpc.aio.insecure_channel(address, options=options)

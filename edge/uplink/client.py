@@ -5,6 +5,12 @@ it has accepted), and sends the outbox's records after that point, at most `max_
 Acks are cumulative per camera and delete records from the outbox. Any failure ends the stream; the
 next connection (after a jittered exponential backoff) resumes from the cloud's answer, so nothing
 acked is sent again and nothing unacked is lost.
+
+Failover: with several cloud addresses (`uplink.cloud = "a:1,b:2"`, replicas sharing one
+database), a failed stream moves the uplink to the next address at once (counted in
+`vau_edge_uplink_failovers_total` and logged); the backoff grows only once every address has
+failed in a row. The next replica's hello answer comes from the same dedup rows, so the move loses
+and repeats nothing. One address behaves exactly as before.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from vau.edge import metrics
 from vau.edge.live import backoff_delay
 from vau.edge.settings import UplinkSettings
 from vau.edge.uplink import codec
-from vau.edge.uplink.channel import STREAM_METHOD, call_metadata, open_channel
+from vau.edge.uplink.channel import STREAM_METHOD, addresses, call_metadata, open_channel
 from vau.edge.uplink.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,8 @@ class Uplink:
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connected = False
+        self.addresses = addresses(cfg)  # failover order
+        self.current = 0  # index of the address the next stream goes to
 
     def wake(self) -> None:
         """New records are in the outbox (called from the pipeline thread)."""
@@ -109,12 +117,24 @@ class Uplink:
             if stop.is_set():
                 break
             metrics.UPLINK_RECONNECTS.inc()
-            delay = backoff_delay(failures or 1, self._cfg.reconnect_initial_s,
+            self._fail_over()
+            rounds = (max(failures, 1) - 1) // len(self.addresses) + 1  # every address failed
+            delay = backoff_delay(rounds, self._cfg.reconnect_initial_s,
                                   self._cfg.reconnect_max_s)  # fmt: skip
             await _wait(stop, delay)
 
+    def _fail_over(self) -> None:
+        """Move to the next address (several configured); counted and logged."""
+        if len(self.addresses) < 2:
+            return
+        was = self.addresses[self.current]
+        self.current = (self.current + 1) % len(self.addresses)
+        metrics.UPLINK_FAILOVERS.inc()
+        log.warning("uplink: stream to %s failed; failing over to %s", was,
+                    self.addresses[self.current])  # fmt: skip
+
     async def _connection(self, stop: asyncio.Event) -> None:
-        channel = open_channel(self._cfg)
+        channel = open_channel(self._cfg, self.addresses[self.current])
         try:
             call = channel.stream_stream(
                 STREAM_METHOD, request_serializer=None, response_deserializer=None
@@ -147,7 +167,8 @@ class Uplink:
             raise StreamEndedError(f"expected the cloud's hello answer, got {resume!r}")
         flight = await self._resume(resume)
         self._set_connected(True)
-        log.info("uplink connected as %s; resuming after %s", resume.device_id, resume.after)
+        log.info("uplink connected to %s as %s; resuming after %s",
+                 self.addresses[self.current], resume.device_id, resume.after)  # fmt: skip
         reader = asyncio.create_task(self._acks(call, flight))
         stopper = asyncio.create_task(stop.wait())
         sender = asyncio.create_task(self._send(call, flight, stop))
