@@ -6,6 +6,13 @@ breaks the `LlmReply` schema, contains a placeholder ("[location]"), or quotes a
 or direction word ("left", "upper", "spreading", ...) the evidence does not contain (faithfulness);
 one retry (told why), then a template built from the facts (`fallback: true`). The explanation
 carries the facts' `where`, `movement`, `view_change` and `evidence` whatever wrote the text.
+
+With a projector, the visual tokens go to the LLM as embeddings; a backend that cannot send them
+(`PromptEmbedsRefusedError`: a server without prompt embeddings) gets the text-only prompt
+instead, and `visual_tokens` says which happened. An LLM that fails (`LlmError`: server down after
+its retries, a refused request, a reply that is no completion) gives the template too, so the
+alert goes out on time; each failure is counted and logged. Thread-safe: the service runs up to
+`explain.concurrency` explanations at once.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from pydantic import ValidationError
 
 from vau.cloud.explain import prompts
@@ -32,11 +39,15 @@ from vau.cloud.explain.evidence import (
     unfaithful_places,
     uninformative,
 )
-from vau.cloud.explain.llm import LlmBackend
+from vau.cloud.explain.llm import LlmBackend, LlmError, LlmSetupError, PromptEmbedsRefusedError
 from vau.cloud.explain.metrics import ExplainMetrics
-from vau.cloud.explain.projector import FrameTokenizer
 from vau.cloud.explain.schema import Explanation, LlmReply
 from vau.cloud.explain.settings import ExplainSettings
+
+if TYPE_CHECKING:  # torch only where visual tokens are on (the projector loads it)
+    import torch
+
+    from vau.cloud.explain.projector import FrameTokenizer
 
 log = logging.getLogger(__name__)
 History = Callable[[EventEvidence], Sequence[Earlier]]  # the camera's earlier events
@@ -124,23 +135,15 @@ class Explainer:
         ctx = self.settings.cameras.get(ev.camera)
         normal = ctx.normal if ctx is not None else ""
         visual = self._visual(tokens, question)
-        msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, visual is not None)
-        evidence = msgs[1]["content"]
-        replies: list[str] = []
-        reply: LlmReply | None = None
-        outcome = "fallback"
-        for attempt in range(2):
-            raw = self._ask(msgs, visual)
-            replies.append(raw)
-            try:
-                reply = parse_reply(raw, evidence)
-                outcome = "llm" if attempt == 0 else "retry"
-                break
-            except InvalidReplyError as exc:
-                log.info("invalid LLM reply (%s): %r", exc, raw)
-                if self.metrics is not None:
-                    self.metrics.invalid.labels(exc.reason).inc()
-                msgs = [msgs[0], {"role": "user", "content": f"{evidence}\n{_retry_note(exc)}"}]
+        video = visual is not None
+        msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, video)
+        try:
+            outcome, reply, replies = self._replies(msgs, visual)
+        except PromptEmbedsRefusedError as exc:
+            self._count_llm_error(exc)
+            visual, video = None, False  # the server takes no embeddings: the text-only prompt
+            msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, False)
+            outcome, reply, replies = self._replies(msgs, None)
         if reply is None:
             reply = prompts.template_reply(f, d)
         explanation = Explanation(
@@ -154,7 +157,7 @@ class Explainer:
             threat_level=d.threat_level,
             llm=self.llm.model_id,
             projector=self.settings.projector_kind if visual is not None else None,
-            visual_tokens=visual is not None,
+            visual_tokens=video,
             fallback=outcome == "fallback",
             where=tuple(name for name, _ in f.scene.where),
             movement=f.scene.movement,
@@ -167,9 +170,45 @@ class Explainer:
             self.metrics.seconds.observe(seconds)
         return ExplainResult(explanation, outcome, tuple(replies), seconds)
 
+    def _replies(
+        self, msgs: list[prompts.Message], visual: torch.Tensor | None
+    ) -> tuple[str, LlmReply | None, list[str]]:
+        """(outcome, the valid reply or None, raw replies): two tries, the second told why the
+        first was rejected. An LLM failure ends the tries (the template follows)."""
+        evidence, replies = msgs[1]["content"], list[str]()
+        for attempt in range(2):
+            try:
+                raw = self._ask(msgs, visual)
+            except (PromptEmbedsRefusedError, LlmSetupError):
+                raise  # the caller goes text-only / the settings are wrong
+            except LlmError as exc:
+                log.warning(
+                    "LLM %s failed (%s): %s; the facts' template explains this event",
+                    self.llm.model_id,
+                    exc.kind,
+                    exc,
+                )  # the backend counted it (vau_cloud_llm_errors_total)
+                return "fallback", None, replies
+            replies.append(raw)
+            try:
+                reply = parse_reply(raw, evidence)
+                return ("llm" if attempt == 0 else "retry"), reply, replies
+            except InvalidReplyError as exc:
+                log.info("invalid LLM reply (%s): %r", exc, raw)
+                if self.metrics is not None:
+                    self.metrics.invalid.labels(exc.reason).inc()
+                msgs = [msgs[0], {"role": "user", "content": f"{evidence}\n{_retry_note(exc)}"}]
+        return "fallback", None, replies
+
+    def _count_llm_error(self, exc: LlmError) -> None:
+        if self.metrics is not None:
+            self.metrics.llm.errors.labels(self.settings.backend, exc.kind).inc()
+
     def _visual(self, tokens: Sequence[np.ndarray], question: str) -> torch.Tensor | None:
         if self.frame_tokenizer is None or not tokens:
             return None
+        import torch
+
         q = self.llm.embed_text(question)
         with torch.inference_mode():
             frames = [torch.from_numpy(np.asarray(t, np.float32)) for t in tokens]

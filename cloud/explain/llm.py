@@ -1,24 +1,65 @@
-"""The LLM backend: an interface and its transformers implementation (any causal LM by id or path).
+"""The LLM backend: one interface, its errors, and the factory keyed by `explain.backend`.
 
-`generate` continues a chat after an optional assistant prefill and stops at the first stop string
-(both cut off the returned text); `generate_embeds` does the same with visual embeddings spliced in
-where the user text says `<video>` (the LLaMA-VID path, via `inputs_embeds`).
+Backends, one file each: `transformers` (llm_transformers.py, the model in this process, the
+embedded default) and `openai` (llm_openai.py, any OpenAI-compatible server: vLLM, SGLang,
+llama.cpp's server, Ollama). `generate` continues a chat after an optional assistant prefill and
+stops at the first stop string (both cut off the returned text); `generate_embeds` does the same
+with visual embeddings spliced in where the user text says `<video>`.
+
+This module imports no torch: with the `openai` backend the cloud never loads it unless visual
+tokens are on (the projector needs it).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
+from vau.cloud.explain.prompts import Message
+from vau.cloud.explain.settings import ExplainSettings
 
-from vau.cloud.explain.prompts import VIDEO, Message
+if TYPE_CHECKING:
+    import torch
 
-log = logging.getLogger(__name__)
+    from vau.cloud.explain.metrics import LlmMetrics
+
+
+class LlmError(RuntimeError):
+    """An LLM call failed; `kind` is its metrics label. The message says what to do."""
+
+    kind = "error"
+
+
+class LlmSetupError(LlmError):
+    """The backend cannot be built from the settings (fix the settings, then restart)."""
+
+    kind = "setup"
+
+
+class LlmUnavailableError(LlmError):
+    """The server did not answer (refused, timed out, 5xx) after every retry."""
+
+    kind = "unavailable"
+
+
+class LlmRequestError(LlmError):
+    """The server refused the request (4xx): a wrong model name, key or parameter."""
+
+    kind = "refused"
+    status = 0  # the HTTP status, where there was one
+
+
+class PromptEmbedsRefusedError(LlmRequestError):
+    """The server does not take prompt embeddings (vLLM without --enable-prompt-embeds)."""
+
+    kind = "embeds_refused"
+
+
+class LlmReplyError(LlmError):
+    """The server answered with something that is not a completion."""
+
+    kind = "reply"
 
 
 class LlmBackend(Protocol):
@@ -49,7 +90,9 @@ class LlmBackend(Protocol):
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-    ) -> str: ...
+    ) -> str:
+        """Raises PromptEmbedsRefusedError where embeddings cannot be sent (go text-only)."""
+        ...
 
 
 def resolve_model(ref: str) -> str:
@@ -64,21 +107,6 @@ def resolve_model(ref: str) -> str:
         return ref
 
 
-def pick_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-class _StopOn(StoppingCriteria):
-    def __init__(self, tokenizer: Any, start: int, stop: Sequence[str]) -> None:
-        self.tokenizer, self.start, self.stop = tokenizer, start, tuple(stop)
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> bool:
-        text = self.tokenizer.decode(input_ids[0, self.start :], skip_special_tokens=True)
-        return any(s in text for s in self.stop)
-
-
 def cut(text: str, stop: Sequence[str]) -> str:
     """`text` up to its first stop string."""
     for s in stop:
@@ -86,103 +114,15 @@ def cut(text: str, stop: Sequence[str]) -> str:
     return text
 
 
-class TransformersLlm:
-    """One loaded model; calls are serialised by a lock (run it from one worker thread)."""
+def build_llm(settings: ExplainSettings, metrics: LlmMetrics | None = None) -> LlmBackend:
+    """The backend `settings.backend` names; heavy imports happen only inside it."""
+    if settings.backend == "transformers":
+        from vau.cloud.explain.llm_transformers import TransformersLlm
 
-    def __init__(
-        self,
-        ref: str,
-        device: str = "auto",
-        temperature: float = 0.0,
-        repetition_penalty: float = 1.2,
-    ) -> None:
-        self._ref = ref
-        path = resolve_model(ref)
-        self.device = pick_device(device)
-        dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
-        model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-        self.model: Any = model.to(self.device)
-        self.model.eval()
-        self.temperature, self.repetition_penalty = temperature, repetition_penalty
-        self._lock = threading.Lock()
+        s = settings
+        return TransformersLlm(s.model, s.device, s.temperature, s.repetition_penalty)
+    if settings.backend == "openai":
+        from vau.cloud.explain.llm_openai import OpenAiLlm
 
-    @property
-    def model_id(self) -> str:
-        return self._ref
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
-
-    def _prompt(self, messages: Sequence[Message], prefill: str) -> str:
-        text = self.tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
-        )
-        return str(text) + prefill
-
-    def _ids(self, text: str) -> torch.Tensor:
-        ids: torch.Tensor = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)[
-            "input_ids"
-        ]
-        return ids.to(self.device)
-
-    def _sampling(self) -> dict[str, Any]:
-        if self.temperature <= 0.0:
-            return {"do_sample": False}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": 0.9}
-
-    def _run(self, max_new_tokens: int, stop: Sequence[str], start: int, **inputs: Any) -> str:
-        criteria = [_StopOn(self.tokenizer, start, stop)] if stop else []
-        with self._lock, torch.inference_mode():
-            out = self.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                repetition_penalty=self.repetition_penalty,
-                stopping_criteria=criteria,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                **self._sampling(),
-            )
-        text = self.tokenizer.decode(out[0, start:], skip_special_tokens=True)
-        return cut(str(text), stop)
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        max_new_tokens: int,
-        *,
-        prefill: str = "",
-        stop: Sequence[str] = (),
-    ) -> str:
-        ids = self._ids(self._prompt(messages, prefill))
-        mask = torch.ones_like(ids)
-        return self._run(max_new_tokens, stop, ids.shape[1], input_ids=ids, attention_mask=mask)
-
-    def embed_text(self, text: str) -> torch.Tensor:
-        with torch.inference_mode():
-            emb: torch.Tensor = self.model.get_input_embeddings()(self._ids(text))[0]
-        return emb.float()
-
-    def generate_embeds(
-        self,
-        messages: Sequence[Message],
-        visual: torch.Tensor,
-        max_new_tokens: int,
-        *,
-        prefill: str = "",
-        stop: Sequence[str] = (),
-    ) -> str:
-        head, sep, tail = self._prompt(messages, prefill).partition(VIDEO)
-        if not sep:
-            raise ValueError(f"the prompt has no {VIDEO} placeholder for the visual tokens")
-        table = self.model.get_input_embeddings()
-        with torch.inference_mode():
-            parts = [
-                table(self._ids(head))[0],
-                visual.to(self.device, table.weight.dtype),
-                table(self._ids(tail))[0],
-            ]
-        embeds = torch.cat(parts).unsqueeze(0)
-        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)
-        # with inputs_embeds only, generate returns just the new tokens
-        return self._run(max_new_tokens, stop, 0, inputs_embeds=embeds, attention_mask=mask)
+        return OpenAiLlm(settings, metrics)
+    raise LlmSetupError(f"unknown LLM backend {settings.backend!r}; use 'transformers' or 'openai'")

@@ -5,8 +5,10 @@ Events and windows are projected into the event repository by the event projecto
 writes only explanations (pending, then done), so each table has one writer. A trigger whose event
 the projector has not written yet waits for it.
 
-All blocking work (the stores, the LLM) runs on ONE worker thread, in order, so at most one
-explanation is in flight and the event loop never waits on the model. The cursor (last ingest
+Store work runs on ONE worker thread, in order (SQLite connections stay on their thread);
+generation runs on an LLM pool of `explain.concurrency` threads, so up to N explanations are in
+flight (one per event at a time; N > 1 needs the `openai` backend), counted in
+`vau_cloud_explain_in_flight`, and the event loop never waits on the model. The cursor (last ingest
 position read) and the pending explanations live in the event repository: a trigger is written as
 pending before the cursor moves past its record, and marked done only after the notifier took the
 explanation, so a restart neither loses nor repeats work (at-least-once across a crash between
@@ -32,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -40,9 +42,8 @@ from vau.cloud.explain.evidence import EventEvidence, frame_evidence
 from vau.cloud.explain.explainer import Explainer
 from vau.cloud.explain.facts import Earlier
 from vau.cloud.explain.ingest_reader import IngestReader, Row
-from vau.cloud.explain.llm import LlmBackend, TransformersLlm
+from vau.cloud.explain.llm import LlmBackend, build_llm
 from vau.cloud.explain.metrics import ExplainMetrics
-from vau.cloud.explain.projector import FrameTokenizer, load_frame_tokenizer
 from vau.cloud.explain.prompts import QUESTION
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
@@ -52,6 +53,9 @@ from vau.cloud.replicas import Replica
 from vau.cloud.settings import LimitSettings
 from vau.cloud.storage.event_repository import EventKey, EventRepository
 from vau.cloud.storage.factory import Storage
+
+if TYPE_CHECKING:  # the projector imports torch: only with projector weights
+    from vau.cloud.explain.projector import FrameTokenizer
 
 log = logging.getLogger(__name__)
 CURSOR = "explainer"
@@ -65,6 +69,9 @@ class _Done:
     key: EventKey
     trigger: str
     explanation: Explanation | None  # None: skipped (cooldown, superseded)
+
+
+_Job = tuple[EventKey, str, EventEvidence, list[Any], list[Earlier]]  # what _explain needs
 
 
 class ExplainerService:
@@ -87,6 +94,9 @@ class ExplainerService:
         self._next_retention = 0.0  # loop time of the next retention pass
         self._llm = llm
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-explain")
+        self._llm_pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="vau-llm")
+        self._jobs: dict[EventKey, asyncio.Task[None]] = {}  # explanations in flight
+        self.metrics.concurrency.set(settings.concurrency)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._last: dict[tuple[str, str], float] = {}  # (device, camera) -> last explained
@@ -98,6 +108,9 @@ class ExplainerService:
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _generate(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._llm_pool, fn, *args)
 
     async def start(self) -> None:
         """Open the stores and load the model (on the worker thread), then start tailing."""
@@ -114,12 +127,15 @@ class ExplainerService:
             self._task = None
         await self._call(self._close)
         self._pool.shutdown(wait=True)
+        self._llm_pool.shutdown(wait=True)
 
     def _open(self) -> None:
         s = self.settings
-        llm = self._llm or TransformersLlm(s.model, s.device, s.temperature, s.repetition_penalty)
+        llm = self._llm or build_llm(s, self.metrics.llm)
         tokenizer: FrameTokenizer | None = None
         if s.projector_weights is not None:
+            from vau.cloud.explain.projector import load_frame_tokenizer
+
             tokenizer = load_frame_tokenizer(
                 s.projector_weights, s.projector_kind, _vis_dim(s.projector_weights),
                 llm.hidden_size,
@@ -141,15 +157,12 @@ class ExplainerService:
             try:
                 await self._maybe_retain()
                 moved = await self._call(self._poll)
-                for job in await self._call(self._due):
-                    if not await self._call(self._claim, *job):
+                for key, trigger in await self._call(self._due):
+                    if key in self._jobs or len(self._jobs) >= self.settings.concurrency:
                         continue
-                    done = await self._call(self._explain, *job)
-                    if done.explanation is not None:
-                        fields = done.explanation.fields()
-                        device, camera, event_id = done.key
-                        await self.notifier.explanation(device, camera, event_id, fields)
-                    await self._call(self._finish, done)
+                    if not await self._call(self._claim, key, trigger):
+                        continue
+                    self._jobs[key] = asyncio.create_task(self._job(key, trigger))
             except Exception:
                 log.exception("explainer cycle failed; retrying after %.1fs", self.settings.poll_s)
                 self.metrics.explanations.labels("error").inc()
@@ -157,6 +170,25 @@ class ExplainerService:
             if not moved:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
+        await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+
+    async def _job(self, key: EventKey, trigger: str) -> None:
+        """One explanation: evidence (store thread), generation (LLM pool), publish, done."""
+        self.metrics.in_flight.inc()
+        try:
+            job = await self._call(self._prepare, key, trigger)
+            done = job if isinstance(job, _Done) else await self._generate(self._explain, *job)
+            if done.explanation is not None:
+                fields = done.explanation.fields()
+                device, camera, event_id = done.key
+                await self.notifier.explanation(device, camera, event_id, fields)
+            await self._call(self._finish, done)
+        except Exception:
+            log.exception("explaining %s failed; it stays pending and is retried", key)
+            self.metrics.explanations.labels("error").inc()
+        finally:
+            self.metrics.in_flight.dec()
+            self._jobs.pop(key, None)
 
     async def _maybe_retain(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -220,16 +252,24 @@ class ExplainerService:
         r.counted("claimed" if claimed else "taken")
         return claimed
 
-    def _explain(self, key: EventKey, trigger: str) -> _Done:
+    def _prepare(self, key: EventKey, trigger: str) -> _Done | _Job:
+        """Skip (superseded, cooldown) or read what the explanation needs, on the store thread.
+        The cooldown counts from when an explanation of the camera starts."""
         if trigger == "superseded":
             return _Done(key, "early", None)
         last = self._last.get(key[:2])
         if last is not None and time.monotonic() - last < self.settings.cooldown_s:
             self.metrics.explanations.labels("cooldown").inc()
             return _Done(key, trigger, None)
-        ev, tokens = self._evidence(key)
-        result = self.explainer.explain(ev, tokens, earlier=self._earlier(key))
         self._last[key[:2]] = time.monotonic()
+        ev, tokens = self._evidence(key)
+        return key, trigger, ev, tokens, self._earlier(key)
+
+    def _explain(
+        self, key: EventKey, trigger: str, ev: EventEvidence, tokens: list[Any], earlier: Any
+    ) -> _Done:
+        """On the LLM pool: one generation (up to `concurrency` of these at once)."""
+        result = self.explainer.explain(ev, tokens, earlier=earlier)
         log.info("explained %s (%s, %.1fs): %s", key, result.outcome, result.seconds,
                  result.explanation.title)  # fmt: skip
         return _Done(key, trigger, result.explanation)
@@ -276,11 +316,12 @@ class ExplainerService:
     async def ask(self, key: EventKey, question: str = QUESTION) -> Explanation:
         """Answer a free-form question about a stored event (not published, not stored)."""
 
+        ev, tokens = await self._call(self._evidence, key)
+
         def run() -> Explanation:
-            ev, tokens = self._evidence(key)
             return self.explainer.explain(ev, tokens, question).explanation
 
-        result: Explanation = await self._call(run)
+        result: Explanation = await self._generate(run)
         return result
 
 

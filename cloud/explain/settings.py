@@ -1,10 +1,12 @@
-"""`[explain]` settings of the cloud: the model, decoding, classes, per-camera context, triggers."""
+"""`[explain]` settings of the cloud: the LLM backend, decoding, classes, per-camera context,
+triggers. `[explain.openai]` is the OpenAI-compatible server the `openai` backend calls."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from vau.common.settings import Strict
 
@@ -21,13 +23,70 @@ class CameraContext(Strict):
     )
 
 
+LlmBackendName = Literal["transformers", "openai"]  # the closed vocabulary of LLM backends
+PromptEmbedsMode = Literal["auto", "on", "off"]
+
+
+class OpenAiSettings(Strict):
+    """An OpenAI-compatible server: vLLM, SGLang, llama.cpp's server, Ollama."""
+
+    base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="The server's API root (ends in /v1 for vLLM, SGLang, llama.cpp, Ollama).",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="Bearer token, if the server wants one; set it through the environment "
+        "(VAU_CLOUD__EXPLAIN__OPENAI__API_KEY), never in a file. Never logged.",
+    )
+    connect_timeout_s: float = Field(5.0, gt=0.0, le=120.0, description="TCP connect timeout.")
+    timeout_s: float = Field(
+        120.0, gt=0.0, le=3600.0, description="Whole-request timeout (one generation)."
+    )
+    retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of a request that failed transiently (refused, timed out, HTTP "
+        "408/429/5xx); each is counted.",
+    )
+    retry_backoff_s: float = Field(
+        0.5, ge=0.0, le=60.0, description="First retry delay; doubles at each retry."
+    )
+    prompt_embeds: PromptEmbedsMode = Field(
+        "auto",
+        description="Visual tokens as prompt embeddings (vLLM --enable-prompt-embeds): 'auto' "
+        "sends them and goes text-only if the server refuses; 'on' fails instead; 'off' never.",
+    )
+    embeddings: str | None = Field(
+        None,
+        description="A local copy of the served model (asset name or folder): its tokenizer and "
+        "input embedding table make the prompt embeddings. Default: explain.model, if local.",
+    )
+
+
 class ExplainSettings(Strict):
     enabled: bool = Field(True, description="Explain ended events with the language model.")
+    backend: LlmBackendName = Field(
+        "transformers",
+        description="'transformers' (the model in this process) or 'openai' (an "
+        "OpenAI-compatible server at explain.openai.base_url: vLLM, SGLang, llama.cpp, Ollama).",
+    )
     model: str = Field(
         "smollm2-135m-instruct",
         min_length=1,
-        description="An asset name (vau-models), a local folder, or a Hugging Face model id.",
+        description="transformers: an asset name (vau-models), a local folder or a Hugging Face "
+        "model id; openai: the model name the server serves.",
     )
+    concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Explanations in flight at once; above 1 needs backend 'openai' (the "
+        "in-process model generates one at a time).",
+    )
+    openai: OpenAiSettings = OpenAiSettings()
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
     max_new_tokens: int = Field(64, ge=8, le=512, description="Per generated field.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
@@ -57,6 +116,15 @@ class ExplainSettings(Strict):
         3600.0, gt=0.0, le=86_400.0, description="How often retention runs (also at start)."
     )
     poll_s: float = Field(0.5, gt=0.0, le=60.0, description="How often the ingest store is read.")
+
+    @model_validator(mode="after")
+    def _concurrency_needs_a_server(self) -> ExplainSettings:
+        if self.concurrency > 1 and self.backend != "openai":
+            raise ValueError(
+                f"concurrency {self.concurrency} needs backend 'openai': the in-process "
+                "transformers model generates one explanation at a time; set concurrency = 1"
+            )
+        return self
 
     @model_validator(mode="after")
     def _known_categories(self) -> ExplainSettings:

@@ -10,7 +10,7 @@ from support_explain import PRIOR
 
 from vau.cloud.explain.evidence import EventEvidence, FrameEvidence
 from vau.cloud.explain.explainer import Explainer
-from vau.cloud.explain.llm import TransformersLlm
+from vau.cloud.explain.llm_transformers import TransformersLlm
 from vau.cloud.explain.projector import FrameTokenizer
 from vau.cloud.explain.prompts import STOP, TITLE_PREFILL, VIDEO
 from vau.cloud.explain.schema import Explanation
