@@ -33,6 +33,7 @@ from vau.edge.manifest import NORMAL, Clip, write_manifest
 from vau.edge.settings import SourceSettings
 from vau.edge.sources import open_source
 from vau.edge.synth import (
+    ADDED_KINDS,
     ALL_KINDS,
     HELDOUT_KINDS,
     KINDS,
@@ -156,7 +157,8 @@ def plan_view(
     """The learn clip (source frames [0, learn)), then test clips from frames [learn, end)."""
     rng = np.random.default_rng(seed)
     plans = [ClipPlan("learn", src, NORMAL, 0, learn, (0, 0), 1, 0, "learn")]
-    for kind in (*ALL_KINDS, NORMAL):
+    first = [k for k in ALL_KINDS if k not in ADDED_KINDS]
+    for kind in (*first, NORMAL, *ADDED_KINDS):  # kinds added later last: older sets keep clips
         for n in range(clips_per_kind):
             name = f"{kind}_{n:02d}"
             plans.append(plan_clip(name, kind, src, clip_seconds, "test", rng, first=learn))

@@ -36,6 +36,7 @@ from vau.edge.scoring.factory import build_scorer
 from vau.edge.scoring.tap import Tap
 from vau.edge.settings import EdgeSettings, EventSettings, SettingsError
 from vau.edge.sources import open_source, sampled
+from vau.edge.synth import HELDOUT_KINDS
 from vau.edge.tetg import load_head
 from vau.edge.train import roc_auc
 from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore, Window
@@ -246,7 +247,7 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
     )
     p.add_argument(
         "--heldout",
-        default="fallen,abandoned,lights",
+        default=",".join(HELDOUT_KINDS),
         help="kinds reported as held out (never tuned on)",
     )
     p.add_argument("--fps", type=float, help="frames per second (default: the settings')")

@@ -229,6 +229,85 @@ def lights(image: U8, progress: float, plan: ClipPlan) -> U8:
     return dark
 
 
+def _upright(
+    donor: Donor, height: float, feet: tuple[float, float], angle: float = 0.0
+) -> npt.NDArray[np.float64]:
+    """The affine that stands the donor `height` pixels tall with its feet at `feet`, turned by
+    `angle` degrees about them."""
+    dh, dw = donor.mask.shape
+    turn = np.asarray(cv2.getRotationMatrix2D((dw / 2, float(dh)), angle, height / dh), np.float64)
+    turn[:, 2] += (feet[0] - dw / 2, feet[1] - dh)
+    return turn
+
+
+def crowd(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """Four to six people converge from around a point where nobody stands and stay as a group."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    qx, qy, qw, qh = plan.footage.quiet
+    centre = (qx + qw / 2, min(qy + qh, 0.95 * h))
+    arrive = min(1.0, progress / 0.6)  # together after 60 % of the span
+    out = image
+    for _ in range(int(rng.integers(4, 7))):
+        donor = plan.footage.donors[int(rng.integers(len(plan.footage.donors)))]
+        height = rng.uniform(0.22, 0.32) * h
+        angle = rng.uniform(0, 2 * np.pi)
+        start = rng.uniform(0.15, 0.3) * w
+        stay = rng.uniform(0.02, 0.06) * w
+        reach = stay + (start - stay) * (1.0 - arrive)
+        x = np.clip(centre[0] + reach * np.cos(angle), height / 4, w - height / 4)
+        y = np.clip(centre[1] + 0.4 * reach * np.sin(angle), height, h - 1)
+        out = _paste(out, donor, _upright(donor, height, (float(x), float(y))))
+    return out
+
+
+def scuffle(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """Two people grapple on the spot: jerky, fast, erratic movement in one small place."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    spot = (rng.uniform(0.25, 0.75) * w, rng.uniform(0.6, 0.9) * h)
+    jolt = np.random.default_rng((plan.seed, int(progress * 1000)))  # new every frame
+    out = image
+    for side in (-1.0, 1.0):
+        donor = plan.footage.donors[int(rng.integers(len(plan.footage.donors)))]
+        height = rng.uniform(0.25, 0.32) * h
+        dx, dy = jolt.normal(0.0, 0.03 * w), jolt.normal(0.0, 0.01 * h)
+        feet = (spot[0] + side * 0.05 * w + dx, min(spot[1] + dy, h - 1.0))
+        angle = side * 10.0 + jolt.normal(0.0, 15.0)
+        out = _paste(out, donor, _upright(donor, height, feet, angle))
+    return out
+
+
+def fire(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """Flames grow at one spot on the ground: a flickering yellow-orange tongue and its glow."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    base = (rng.uniform(0.15, 0.85) * w, rng.uniform(0.55, 0.9) * h)
+    tall = (0.08 + 0.2 * min(1.0, progress / 0.7)) * h
+    wide = 0.5 * tall
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    up = (base[1] - yy) / tall  # 0 at the base, 1 at the tip
+    flick = np.random.default_rng((plan.seed, int(progress * 1000)))  # new every frame
+    sway = 0.35 * wide * np.sin(7.0 * up + flick.uniform(0, 2 * np.pi)) * np.clip(up, 0, 1)
+    across = (xx - base[0] - sway) / wide
+    noise = 0.5 * rng.random((12, 6), np.float32) + 0.5 * flick.random((12, 6), np.float32)
+    turb = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    shape = np.clip(1.0 - np.abs(across) / np.maximum(1.0 - up, 0.05) ** 0.7, 0.0, 1.0)
+    tongues = np.clip(1.8 * turb - up, 0.0, 1.0)  # the top breaks into tongues
+    body = np.where((up >= -0.05) & (up <= 1.2), shape * (0.5 + 1.5 * tongues), 0.0)
+    alpha = np.clip(cv2.GaussianBlur(body.astype(np.float32), (0, 0), 0.01 * w), 0.0, 1.0)
+    core = np.clip(1.6 * alpha - 0.6, 0.0, 1.0)[..., None]
+    colour = core * np.array([170, 240, 255], np.float32) + (1 - core) * np.array(
+        [20, 110, 240], np.float32
+    )
+    glow_r = 2.5 * tall
+    glow = 0.35 * np.exp(-((xx - base[0]) ** 2 + (yy - base[1] + tall / 2) ** 2) / glow_r**2)
+    lit = image * (1.0 + glow[..., None] * np.array([0.2, 0.6, 1.0], np.float32))
+    a = alpha[..., None]
+    burning: U8 = np.clip(lit * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    return burning
+
+
 EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
     "intruder": intruder,
     "smoke": smoke,
@@ -236,6 +315,9 @@ EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
     "fallen": fallen,
     "abandoned": abandoned,
     "lights": lights,
+    "crowd": crowd,
+    "scuffle": scuffle,
+    "fire": fire,
 }
 
 

@@ -18,7 +18,17 @@ from vau.edge.evalset import VIEWS, plan_view, source_seconds
 from vau.edge.manifest import NORMAL, Clip, ManifestError, load_manifest, write_manifest
 from vau.edge.settings import SourceSettings
 from vau.edge.sources import open_source
-from vau.edge.synth import ALL_KINDS, HELDOUT_KINDS, KINDS, ClipPlan, Footage, render_clip, survey
+from vau.edge.synth import (
+    ADDED_KINDS,
+    ALL_KINDS,
+    HELDOUT_KINDS,
+    KINDS,
+    ClipPlan,
+    Footage,
+    plan_clip,
+    render_clip,
+    survey,
+)
 from vau.edge.types import U8
 
 SPAN = (10, 30)
@@ -55,7 +65,8 @@ def box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def test_the_held_out_kinds_are_new_and_all_kinds_lists_tuned_then_held_out() -> None:
-    assert HELDOUT_KINDS == ("fallen", "abandoned", "lights")
+    assert ("fallen", "abandoned", "lights", *ADDED_KINDS) == HELDOUT_KINDS
+    assert ADDED_KINDS == ("crowd", "scuffle", "fire")
     assert KINDS == ("intruder", "running", "smoke", "tamper")
     assert ALL_KINDS == KINDS + HELDOUT_KINDS
 
@@ -118,6 +129,71 @@ def test_fallen_person_topples_early_then_lies_still_in_the_lower_two_thirds(
         assert (y0 + y1) / 2 >= h / 3 and (x1 - x0) * (y1 - y0) < 0.1 * h * w
     centres = np.array([((a + c) / 2, (b + d) / 2) for a, b, c, d in lying])
     assert np.ptp(centres, axis=0).max() < 0.03 * w, "a slight twitch, not a walk"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_crowd_gathers_into_one_place_and_stays(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "crowd", seed)
+    h, w = source_frames[0].shape[:2]
+    boxes = [box(changed(out[i], source_frames[i])) for i in range(*SPAN)]
+    widths = [x1 - x0 for x0, _, x1, _ in boxes]
+    assert widths[0] > 1.5 * widths[-1], f"they should converge: widths {widths}"
+    settled = boxes[-4:]  # after 60 % of the span they stand together
+    assert np.abs(np.subtract(settled, settled[0])).max() <= 0.03 * w, f"not settled: {settled}"
+    x0, y0, x1, y1 = boxes[-1]
+    assert (x1 - x0) * (y1 - y0) < 0.15 * h * w, "a group, not the whole view"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_scuffle_jerks_around_one_small_place(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "scuffle", seed)
+    h, w = source_frames[0].shape[:2]
+    boxes = np.array([box(changed(out[i], source_frames[i])) for i in range(*SPAN)], float)
+    centres = np.c_[(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2]
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    assert np.median(steps) > 0.005 * w, f"no jerky movement: steps {steps.round(1)}"
+    assert np.ptp(centres, axis=0).max() < 0.2 * w, "it stays in one place"
+    assert centres[:, 1].min() > h / 3, "on the ground, in the lower two thirds"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fire_grows_bright_and_warm_at_one_spot(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "fire", seed)
+    h, w = source_frames[0].shape[:2]
+    first, last = SPAN[0] + 1, SPAN[1] - 1
+    grown = [changed(out[i], source_frames[i]).sum() for i in (first, last)]
+    assert grown[1] > 2 * grown[0], f"the flames should grow: {grown} pixels"
+    frame = out[last].astype(int)
+    flame = changed(out[last], source_frames[last], 60) & (frame[..., 2] > 200)
+    flame &= frame[..., 2] > frame[..., 0] + 60  # warm: red well above blue (BGR)
+    assert flame.sum() > 0.1 * changed(out[last], source_frames[last], 60).sum()
+    x0, y0, x1, y1 = box(flame)
+    assert (x1 - x0) * (y1 - y0) < 0.1 * h * w, "flames at one spot, not over the view"
+    steps = [
+        np.abs(out[i].astype(int) - out[i - 1]).max(axis=2)[flame].mean() for i in range(22, 30)
+    ]
+    assert np.mean(steps) > 8, f"flames flicker frame to frame: {np.round(steps, 1)}"
+
+
+def test_eval_sets_made_before_kinds_were_added_keep_every_clip(vtest: Footage) -> None:
+    learn = round(LEARN_SECONDS * vtest.fps)
+    plans = plan_view(vtest, learn, CLIP_SECONDS, 2, (5, 0))
+    older = [p for p in plans if p.kind not in ADDED_KINDS]
+    rng = np.random.default_rng((5, 0))  # the draws as made before: older kinds, then normal
+    again = [plans[0]]
+    for kind in (*[k for k in ALL_KINDS if k not in ADDED_KINDS], NORMAL):
+        for n in range(2):
+            again.append(
+                plan_clip(f"{kind}_{n:02d}", kind, vtest, CLIP_SECONDS, "test", rng, learn)
+            )
+    key = [(p.name, p.start, p.span, p.speed, p.seed) for p in older]
+    assert key == [(p.name, p.start, p.span, p.speed, p.seed) for p in again]
 
 
 # --- manifests: cameras and learn clips -------------------------------------------------------
