@@ -1,4 +1,5 @@
-"""`vau-cloud bench-load`: N simulated edge streams on loopback against one `vau-cloud serve`.
+"""`vau-cloud bench-load`: N simulated edge streams on loopback against one `vau-cloud serve`
+(closed loop, below), or paced cameras against replicas (`--cameras`: `vau.cloud.bench_replicas`).
 
 Each simulated device speaks the real protocol with the edge's codec (hello, then frame records
 of real size: K tokens x 384 fp16, the default keep ratio's payload), keeps up to `in_flight`
@@ -104,19 +105,34 @@ async def run_load(address: str, pid: int, streams: int, records: int, in_flight
     }  # fmt: skip
 
 
-def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def serve(
+    data_dir: Path, port: int, store: str | None = None, *, explain: bool = True
+) -> subprocess.Popen[bytes]:
+    """`vau-cloud serve` on loopback (`store`: `--store URL`; `explain` False: no LLM)."""
     cmd = [sys.executable, "-m", "vau.cloud.cli", "serve", "--listen", f"127.0.0.1:{port}",
-           "--data-dir", str(data_dir)]  # fmt: skip
+           "--data-dir", str(data_dir), *(["--store", store] if store else [])]  # fmt: skip
     env = {**os.environ, "VAU_CLOUD__LIMITS__PER_DEVICE_RECORDS_PER_S": "100000"}
+    if not explain:
+        env["VAU_CLOUD__EXPLAIN__ENABLED"] = "false"
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("bench-load", help="N simulated edge streams against one cloud (JSON)")
-    p.add_argument("--streams", type=int, default=8)
-    p.add_argument("--records", type=int, default=300, help="records per stream")
+    p = sub.add_parser("bench-load", help="simulated edge streams against the cloud (JSON)")
+    p.add_argument("--streams", type=int, default=8, help="closed loop: concurrent streams")
+    p.add_argument("--records", type=int, default=300, help="closed loop: records per stream")
     p.add_argument("--in-flight", type=int, default=64)
     p.add_argument("--kept", type=int, default=128, help="tokens per frame record")
+    p.add_argument("--cameras", type=int, help="paced: simulated cameras (one device each)")
+    p.add_argument("--rate", type=float, default=2.0, help="paced: records/s per camera")
+    p.add_argument("--seconds", type=float, default=30.0, help="paced: how long each camera sends")
+    p.add_argument("--replicas", type=int, default=1, help="paced: serve processes on --store")
+    p.add_argument(
+        "--store", metavar="URL", help="paced: postgresql://... or 'temp' (a throwaway server)"
+    )
+    p.add_argument(
+        "--baseline-sqlite", action="store_true", help="paced: also 1 replica on SQLite, same run"
+    )
     p.add_argument("--json", type=Path, metavar="OUT")
     p.set_defaults(handler=cmd_bench_load)
 
@@ -124,13 +140,18 @@ def add_parser(sub: Any) -> None:
 def cmd_bench_load(args: argparse.Namespace) -> int:
     import socket
 
+    if args.cameras is not None:  # paced, replicas (vau.cloud.bench_replicas)
+        from vau.cloud.bench_replicas import cmd_paced
+
+        emit_report(cmd_paced(args), args.json)
+        return 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     with tempfile.TemporaryDirectory() as tmp:
         proc = serve(Path(tmp), port)
         try:
-            _wait_listening(port, proc)
+            wait_listening(port, proc)
             report = asyncio.run(run_load(f"127.0.0.1:{port}", proc.pid, args.streams,
                                           args.records, args.in_flight, args.kept))  # fmt: skip
         finally:
@@ -140,7 +161,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     import socket
 
     deadline = time.monotonic() + timeout
