@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +28,14 @@ from vau.edge.settings import UplinkSettings
 from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore
 from vau.edge.uplink import codec
 from vau.edge.uplink.client import Uplink
-from vau.edge.uplink.outbox import Outbox
+from vau.edge.uplink.outbox import Outbox, OutboxStats
 from vau.edge.uplink.records import OutboxItem, Priority
 from vau.edge.uplink.thread import UplinkThread
 
 DEVICE, CAMERAS = "edge-r", ("cam-0", "cam-1")
-EVENTS_PER_CAMERA = 8  # each: new, update, end
+EVENTS_PER_CAMERA = 12  # each: new, update, end
 FRAMES_PER_EVENT = 12
-PACE_S = 0.025  # between frames: ~5 s of streaming in all
+PACE_S = 0.025  # between frames: ~8 s of streaming in all
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +94,30 @@ def stored(url: str) -> tuple[list[tuple[str, int, str]], list[tuple[str, str, s
     return records, events
 
 
-def test_replica_killed_mid_stream_loses_and_duplicates_nothing_and_alerts_once(
-    postgres_server: PostgresServer, tmp_path: Path
-) -> None:
+@dataclass
+class Outcome:
+    out: OutboxStats
+    records: list[tuple[str, int, str]]
+    events: list[tuple[str, str, str]]
+    alerts: list[dict[str, object]]
+    stats: dict[str, dict[str, int]]
+    failovers: float
+    at_kills: list[tuple[int, int]]  # (records acked, alerts seen) at each kill
+    epoch: int
+    log_a: str
+    log_b: str
+
+    @property
+    def logs(self) -> str:
+        return self.log_a + self.log_b
+
+
+def stream_through_kills(
+    tmp_path: Path, url: str, kills: list[tuple[int, Callable[[CloudProcess, CloudProcess], None]]]
+) -> Outcome:
+    """Stream to replicas a and b (a holds every role first) and run each kill once that many
+    records are acked (and alerts flow); then drain and collect both ends."""
     require_mosquitto()
-    url = postgres_server.create_database()
     broker = Mosquitto(tmp_path / "broker").start()
     sub = Subscriber(broker, ["vau/+/+/event"])
     a = replica(tmp_path, "a", url, broker).start()
@@ -111,13 +131,19 @@ def test_replica_killed_mid_stream_loses_and_duplicates_nothing_and_alerts_once(
     box = Outbox(cfg.data_dir, cfg.outbox_max_bytes, cfg.ttl_s)
     uplink = UplinkThread(Uplink(cfg, DEVICE, list(CAMERAS), box), box)
     uplink.start()
+    at_kills = []
     try:
         producer = threading.Thread(target=produce, args=(box, uplink))
         producer.start()
-        time.sleep(2.5)
-        acked_at_kill, alerts_at_kill = box.stats().acked, len(sub.payloads("/event"))
-        a.kill9()  # mid-stream: the edge's replica and every role's holder
-        producer.join(60)
+        for acked, kill in kills:
+            deadline = time.monotonic() + 30  # mid-stream, alerts flowing
+            while time.monotonic() < deadline and (
+                box.stats().acked < acked or len(sub.payloads("/event")) < 5
+            ):
+                time.sleep(0.02)
+            at_kills.append((box.stats().acked, len(sub.payloads("/event"))))
+            kill(a, b)
+        producer.join(120)
         assert uplink.drain(60), "every record acked"
         out = box.stats()
         records, events = stored(url)
@@ -125,7 +151,7 @@ def test_replica_killed_mid_stream_loses_and_duplicates_nothing_and_alerts_once(
         assert sub.wait_for(lambda s: len(s.payloads("/event")) >= n_events, 30)
         time.sleep(1.0)  # anything published twice would arrive by now
         alerts = sub.payloads("/event")
-        stats = b.stats()["devices"][DEVICE]
+        stats = CloudProcess(tmp_path / "stats", store=url).stats()["devices"][DEVICE]
     finally:
         uplink.stop()
         box.close()
@@ -136,32 +162,64 @@ def test_replica_killed_mid_stream_loses_and_duplicates_nothing_and_alerts_once(
     failovers = (metrics.REGISTRY.get_sample_value("vau_edge_uplink_failovers_total") or 0) - (
         failovers0
     )
-    accepted = sum(c["accepted"] for c in stats.values())
-    duplicates = sum(c["duplicates"] for c in stats.values())
-    ids = [str(p["alert_id"]) for p in alerts]
-    print(f"replica kill: enqueued {out.enqueued}, acked {out.acked}, accepted {accepted}, "
-          f"duplicates dropped {duplicates}, failovers {failovers:.0f}, alerts {len(alerts)} "
-          f"({len(set(ids))} distinct) for {n_events} event records; at the kill {acked_at_kill} "
-          f"acked, {alerts_at_kill} alerted")  # fmt: skip
-    assert 0 < acked_at_kill < out.enqueued and 0 < alerts_at_kill < n_events  # mid-stream
-    # 0 lost, 0 duplicated: every record stored once, per camera in order.
-    assert out.pending == 0 and out.acked == out.enqueued == accepted == len(records)
-    assert len(set((c, s) for c, s, _k in records)) == len(records)
+    return Outcome(out, records, events, alerts, stats, failovers, at_kills, box.epoch,
+                   a.log.read_text(), b.log.read_text())  # fmt: skip
+
+
+def assert_exactly_once(o: Outcome) -> None:
+    """0 lost, 0 duplicated; MQTT alerts equal the event records, none twice; every event
+    projected (by whichever replica held the projector role)."""
+    accepted = sum(c["accepted"] for c in o.stats.values())
+    duplicates = sum(c["duplicates"] for c in o.stats.values())
+    ids = [str(p["alert_id"]) for p in o.alerts]
+    n_events = len(CAMERAS) * EVENTS_PER_CAMERA * 3
+    print(f"replica kills: enqueued {o.out.enqueued}, acked {o.out.acked}, accepted {accepted}, "
+          f"duplicates dropped {duplicates}, failovers {o.failovers:.0f}, alerts {len(ids)} "
+          f"({len(set(ids))} distinct) for {n_events} event records; at the kills "
+          f"(acked, alerted) {o.at_kills}")  # fmt: skip
+    assert all(0 < acked < o.out.enqueued and alerted < n_events for acked, alerted in o.at_kills)
+    assert o.out.pending == 0 and o.out.acked == o.out.enqueued == accepted == len(o.records)
+    assert len({(c, s) for c, s, _k in o.records}) == len(o.records)
     for camera in CAMERAS:
-        seqs = [s for c, s, _k in records if c == camera]
+        seqs = [s for c, s, _k in o.records if c == camera]
         assert seqs == list(range(1, len(seqs) + 1))
-    assert all(c["gaps"] == 0 for c in stats.values())
-    assert failovers >= 1
-    # MQTT alerts equal the event records, none published twice (two replicas, one publisher).
-    expected = {f"{DEVICE}/{c}/{box.epoch}/{s}" for c, s, k in records if k == "event"}
+    assert all(c["gaps"] == 0 for c in o.stats.values())
+    assert o.failovers >= len(o.at_kills)
+    expected = {f"{DEVICE}/{c}/{o.epoch}/{s}" for c, s, k in o.records if k == "event"}
     assert len(expected) == n_events
     assert set(ids) == expected
     assert len(ids) == len(set(ids)), "an alert was published twice"
-    # the projector's role moved to b, which projected every event from the stored cursor.
-    assert sorted(events) == sorted(
+    assert sorted(o.events) == sorted(
         (c, f"{c}-ev-{n:04d}", "end") for c in CAMERAS for n in range(EVENTS_PER_CAMERA)
     )
-    log_b = b.log.read_text()
+    assert "Traceback" not in o.logs
+
+
+def test_replica_killed_mid_stream_loses_and_duplicates_nothing_and_alerts_once(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """kill -9 of a: the edge's replica and every role's holder."""
+    o = stream_through_kills(tmp_path, postgres_server.create_database(),
+                             [(60, lambda a, b: a.kill9())])  # fmt: skip
+    assert_exactly_once(o)
     for role in ("projector", "mqtt", "retention"):
-        assert f"lease acquired: {role}" in log_b
-    assert "Traceback" not in log_b
+        assert f"lease acquired: {role}" in o.log_b  # b took over every role
+
+
+def test_replicas_killed_in_turn_hand_the_roles_back_and_forth_without_loss(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """kill -9 of a (b takes the stream and the roles), a restarted, kill -9 of b (back to a)."""
+
+    def kill_a(a: CloudProcess, b: CloudProcess) -> None:
+        a.kill9()
+        a.start()
+
+    def kill_b(a: CloudProcess, b: CloudProcess) -> None:
+        b.kill9()
+
+    o = stream_through_kills(
+        tmp_path, postgres_server.create_database(), [(60, kill_a), (200, kill_b)]
+    )
+    assert_exactly_once(o)
+    assert o.logs.count("lease acquired: mqtt") == 3  # a, then b, then a again
