@@ -5,7 +5,8 @@ one store, open loop (each record leaves at its scheduled time, whatever the ack
 Measured per run: records/s acked, ack latency p50/p99 (record written -> its cumulative ack),
 send lag p99 (how far this generator fell behind its schedule: above a few ms, the machine, not
 the cloud, limited the run), serve CPU seconds per 1,000 records summed over the replicas and,
-when the bench started the database itself, the PostgreSQL server's too. `--store temp` starts a
+when the bench started the database itself, the PostgreSQL server's too, and the machine's load
+average (other work on a shared machine shows there). `--store temp` starts a
 throwaway PostgreSQL (`vau.cloud.pg_temp`); `--baseline-sqlite` adds 1 replica on SQLite to the
 same run. The explainer is off (ingest, the event projector and dedup are measured).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -112,6 +114,7 @@ def one_run(
         addresses, pids,
     ):  # fmt: skip
         asyncio.run(run_paced(addresses, 2, 10.0, 2.0, args.kept, "warm"))
+        load0 = os.getloadavg()[0]
         cpu0 = sum(proc_usage(p)[0] for p in pids)
         db0 = tree_cpu_s(db_pid) if db_pid else 0.0
         lat, lag, wall = asyncio.run(
@@ -119,6 +122,7 @@ def one_run(
         )
         cpu = sum(proc_usage(p)[0] for p in pids) - cpu0
         db = tree_cpu_s(db_pid) - db0 if db_pid else None
+        load1 = os.getloadavg()[0]
     ms = np.array(lat) * 1000.0
     total = len(lat)
     return {
@@ -130,7 +134,7 @@ def one_run(
         "send_lag_ms_p99": float(np.percentile(np.array(lag) * 1000.0, 99)),
         "serve_cpu_s_per_1000_records": cpu / total * 1000.0,
         "db_cpu_s_per_1000_records": None if db is None else db / total * 1000.0,
-        "wall_s": wall,
+        "wall_s": wall, "load_avg_1m": {"start": load0, "end": load1, "cpus": os.cpu_count()},
     }  # fmt: skip
 
 
