@@ -15,13 +15,13 @@ from vau.cloud.explain.facts import (
     Earlier,
     FrameEvidence,
     SceneFacts,
-    region_name,
     region_shares,
     scene_facts,
 )
 from vau.cloud.explain.schema import OTHER
 from vau.cloud.explain.settings import ExplainSettings
 from vau.cloud.records import TokenFrame
+from vau.common.regions import region_name
 
 __all__ = ["Earlier", "FrameEvidence", "region_name", "region_shares"]  # re-exported
 

@@ -33,13 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Movement = Literal["none", "left", "right", "up", "down", "mixed"]
+from vau.common.regions import MOVE_MIN, Movement, direction, region_name
+
 Onset = Literal["sudden", "gradual"]
 Growth = Literal["spreading", "shrinking", "steady", "unknown"]
-MOVEMENTS: tuple[Movement, ...] = ("none", "left", "right", "up", "down", "mixed")
 
-MOVE_MIN = 0.15  # views: the centre must travel this far to count as moving
-DOMINANT = 2.0  # one axis must dominate the other this many times
 WANDER = 2.0  # track length / net displacement beyond which the movement is `mixed`
 GLOBAL_MIN = 0.6  # calibrated `global` component: beyond the camera's normal (events.enter)
 VIEW_SHARE = 0.5  # share of the view the hot patches cover in a whole-view change
@@ -49,9 +47,6 @@ RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
 GROW_MIN = 0.05  # and the extent must change by at least this share of the view
-
-_ROWS = ("upper", "centre", "lower")
-_COLS = ("left", "centre", "right")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +83,6 @@ class SceneFacts:
     growth: Growth
     extents: tuple[float, float]  # mean extent (share of the view) of the older, newer half
     earlier: Earlier | None
-
-
-def region_name(index: int, grid: tuple[int, int]) -> str:
-    """The 3x3 named region ("upper left", "centre", ...) of a patch index on a rows x cols grid."""
-    rows, cols = grid
-    r, c = divmod(index, cols)
-    name_r, name_c = _ROWS[min(2, r * 3 // rows)], _COLS[min(2, c * 3 // cols)]
-    return "centre" if name_r == name_c == "centre" else f"{name_r} {name_c}"
 
 
 def cells_of(frames: Sequence[FrameEvidence]) -> tuple[bool, list[tuple[int, ...]]]:
@@ -146,11 +133,7 @@ def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
     speed = net / (t1 - t0)
     if length > WANDER * net:
         return "mixed", speed
-    if abs(dx) >= DOMINANT * abs(dy):
-        return ("right" if dx > 0 else "left"), speed
-    if abs(dy) >= DOMINANT * abs(dx):
-        return ("down" if dy > 0 else "up"), speed
-    return "mixed", speed
+    return direction(dx, dy), speed
 
 
 def view_change(frames: Sequence[FrameEvidence]) -> bool:

@@ -1,0 +1,38 @@
+"""The named 3x3 regions of a view ("upper left" ... "centre" ... "lower right") and the rules
+that name where and which way, shared by the cloud's facts and the synthesiser's ground truth so
+both speak one vocabulary."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+Movement = Literal["none", "left", "right", "up", "down", "mixed"]
+MOVEMENTS: tuple[Movement, ...] = ("none", "left", "right", "up", "down", "mixed")
+
+_ROWS = ("upper", "centre", "lower")
+_COLS = ("left", "centre", "right")
+REGIONS = tuple(
+    "centre" if r == c == "centre" else f"{r} {c}" for r in _ROWS for c in _COLS
+)  # row by row, upper left first
+
+MOVE_MIN = 0.15  # views: the centre must travel this far to count as moving
+DOMINANT = 2.0  # one axis must dominate the other this many times
+
+
+def region_name(index: int, grid: tuple[int, int]) -> str:
+    """The 3x3 named region of a cell index on a rows x cols grid."""
+    rows, cols = grid
+    r, c = divmod(index, cols)
+    return REGIONS[3 * min(2, r * 3 // rows) + min(2, c * 3 // cols)]
+
+
+def direction(dx: float, dy: float) -> Movement:
+    """The way a net displacement (view widths, heights; y grows downwards) points."""
+    if math.hypot(dx, dy) < MOVE_MIN:
+        return "none"
+    if abs(dx) >= DOMINANT * abs(dy):
+        return "right" if dx > 0 else "left"
+    if abs(dy) >= DOMINANT * abs(dx):
+        return "down" if dy > 0 else "up"
+    return "mixed"
