@@ -124,5 +124,7 @@ def build_llm(settings: ExplainSettings, metrics: LlmMetrics | None = None) -> L
     if settings.backend == "openai":
         from vau.cloud.explain.llm_openai import OpenAiLlm
 
-        return OpenAiLlm(settings, metrics)
+        llm = OpenAiLlm(settings, metrics)
+        llm.probe()
+        return llm
     raise LlmSetupError(f"unknown LLM backend {settings.backend!r}; use 'transformers' or 'openai'")

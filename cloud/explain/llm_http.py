@@ -62,7 +62,7 @@ class JsonClient:
         data = json.dumps(body).encode()
         for attempt in range(self.retries + 1):
             try:
-                return self._once(path, data)
+                return self._once("POST", path, data)
             except _TransientError as exc:
                 if attempt == self.retries:
                     raise LlmUnavailableError(
@@ -85,13 +85,20 @@ class JsonClient:
             return http.client.HTTPSConnection(host, port, timeout=self.connect_timeout_s)
         return http.client.HTTPConnection(host, port, timeout=self.connect_timeout_s)
 
-    def _once(self, path: str, data: bytes) -> dict[str, Any]:
+    def get(self, path: str) -> dict[str, Any]:
+        """GET base_url + `path` once (no retries): for a probe at start."""
+        try:
+            return self._once("GET", path, None)
+        except _TransientError as exc:
+            raise LlmUnavailableError(f"{self.base_url}{path}: {exc}") from None
+
+    def _once(self, method: str, path: str, data: bytes | None) -> dict[str, Any]:
         conn = self._conn()
         try:
             conn.connect()  # within connect_timeout_s; then each read within timeout_s
             assert conn.sock is not None
             conn.sock.settimeout(self.timeout_s)
-            conn.request("POST", self._url.path + path, body=data, headers=self._headers)
+            conn.request(method, self._url.path + path, body=data, headers=self._headers)
             resp = conn.getresponse()
             raw = resp.read()
         except TimeoutError as exc:

@@ -67,6 +67,29 @@ class OpenAiLlm:
     def hidden_size(self) -> int:
         return self._embeds().hidden_size
 
+    def probe(self) -> None:
+        """Log (never raise) whether the server answers and serves `explain.model`: at start,
+        so a wrong URL or model name shows before the first event falls back to the template."""
+        try:
+            listed = self.client.get("/models").get("data")
+        except LlmError as exc:
+            log.warning(
+                "LLM server not usable now (%s); explanations use the facts' template until it is",
+                exc,
+            )
+            return
+        names = [m.get("id") for m in listed or [] if isinstance(m, dict)]
+        if self.settings.model not in names:
+            log.warning(
+                "the LLM server at %s does not list explain.model %r (it serves %s): set "
+                "explain.model to one of those",
+                self.client.base_url,
+                self.settings.model,
+                names,
+            )
+        else:
+            log.info("LLM: %s at %s", self.settings.model, self.client.base_url)
+
     def _sampling(self, max_new_tokens: int, stop: Sequence[str]) -> dict[str, Any]:
         s = self.settings
         return {

@@ -24,9 +24,9 @@ MSGS = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
 PRIOR = "There is one of the anomaly types occurring from 2.0s to 6.0s."
 
 
-def _settings(base_url: str, **openai: Any) -> ExplainSettings:
+def _settings(base_url: str, model: str = "served-name", **openai: Any) -> ExplainSettings:
     o = {"base_url": base_url, "retry_backoff_s": 0.0, "timeout_s": 5.0} | openai
-    return ExplainSettings(backend="openai", model="served-name", openai=o)
+    return ExplainSettings(backend="openai", model=model, openai=o)
 
 
 def _closed_port() -> int:
@@ -129,3 +129,20 @@ def test_explainer_when_llm_server_down_then_template_explanation_counted() -> N
     assert metrics.value("vau_cloud_explanations_total", {"outcome": "fallback"}) == 1
     labels = {"backend": "openai", "kind": "unavailable"}
     assert metrics.value("vau_cloud_llm_errors_total", labels) == 1  # the first try ended it
+
+
+def test_openai_backend_when_model_not_served_then_start_warns_with_served_names(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with stub_server(chat_ok("ok")) as stub, caplog.at_level(logging.WARNING):
+        build_llm(_settings(stub.base_url, model="typo-name"))
+    assert any("'typo-name'" in r.message and "served-name" in r.message for r in caplog.records)
+
+
+def test_openai_backend_when_server_down_at_start_then_warns_and_still_builds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        llm = build_llm(_settings(f"http://127.0.0.1:{_closed_port()}/v1"))
+    assert isinstance(llm, OpenAiLlm)
+    assert any("not usable now" in r.message for r in caplog.records)
