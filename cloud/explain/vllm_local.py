@@ -5,8 +5,9 @@ the project's own environment is not disturbed. Its `vllm` command fails there (
 distribution `vllm`), so the server is started as the OpenAI API module:
     python -m vllm.entrypoints.openai.api_server --model DIR --served-model-name NAME
         --enable-prompt-embeds --max-model-len 2048 [--enforce-eager]
-with `VLLM_CPU_KVCACHE_SPACE=1` (GiB of KV cache). `--enforce-eager` skips torch.compile: ~35 s
-to serve instead of ~150 s on 2 cores. The server is its own process group, ended with it.
+with `VLLM_CPU_KVCACHE_SPACE=1` (GiB of KV cache), offline, no usage statistics.
+`--enforce-eager` skips torch.compile: ~35-55 s to serve instead of ~150 s on 2 cores. The server
+is its own process group, ended with it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,12 @@ class VllmServer:
         ]
         self.args += ["--enable-prompt-embeds"] if prompt_embeds else []
         self.args += ["--enforce-eager"] if eager else []
-        self.env = os.environ | {"VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib)}
+        self.env = os.environ | {
+            "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
+            "HF_HUB_OFFLINE": "1",  # a local folder: nothing to fetch
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+        }
         self.log = Path(tempfile.mkstemp(prefix="vau-vllm-", suffix=".log")[1])
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_s = 0.0
