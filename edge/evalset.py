@@ -13,8 +13,10 @@ to learn from and later footage to test on that never overlap, and anomaly kinds
   held-out HELDOUT_KINDS, see vau.edge.synth) and as many normal ones, cut only from the footage
   after the learn clip; each anomaly spans 35-50 % of its clip, away from both ends;
 - `manifest.jsonl` (video, spans, kind, split, camera; see vau.edge.manifest) and `evalset.json`:
-  the views and their crop boxes, the kinds tuned and held out, the seed, the command, and each
-  clip's source time range (so "learn ends before any test clip starts" can be checked).
+  the views and their crop boxes, the kinds tuned and held out, the seed, the command, each
+  clip's source time range (so "learn ends before any test clip starts" can be checked) and, for
+  anomalous clips, the truth of what was drawn: where, which way, whether the view changed
+  (`vau.edge.synth_truth`), which explanations are scored against.
 
 bikes.mp4, the other sample footage, is 10 s long: shorter than the 30 s learning minimum, with
 nothing left to test on, so it is left out (evalset.json says so). Deterministic by seed.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -129,13 +132,15 @@ def build_eval_set(
             "of it); lower --learn-seconds or --clip-seconds"
         )
     plans: list[tuple[View, ClipPlan]] = []
+    truths: dict[tuple[str, str], dict[str, Any]] = {}  # (camera, clip name) -> what was drawn
     for v, (view, path) in enumerate(zip(VIEWS, paths, strict=True)):
         view_plans = plan_view(survey(path), learn, clip_seconds, clips_per_kind, (seed, v))
-        render_footage(view_plans[0].footage, view_plans, _clips_dir(out_dir, view))
+        drawn = render_footage(view_plans[0].footage, view_plans, _clips_dir(out_dir, view))
+        truths |= {(view.camera, name): truth for name, truth in drawn.items()}
         plans += [(view, plan) for plan in view_plans]
     options = {"seed": seed, "clips_per_kind": clips_per_kind, "clip_seconds": clip_seconds}
     options["learn_seconds"] = learn_seconds
-    _write_provenance(out_dir, footage, size, plans, options)
+    _write_provenance(out_dir, footage, size, plans, options, truths)
     return write_manifest(out_dir / "manifest.jsonl", [_clip(out_dir, *vp) for vp in plans])
 
 
@@ -187,6 +192,7 @@ def _write_provenance(
     size: tuple[int, int],
     plans: list[tuple[View, ClipPlan]],
     options: dict[str, float],
+    truths: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     src = plans[0][1].footage
     flags = " ".join(f"--{key.replace('_', '-')} {value:g}" for key, value in options.items())
@@ -200,7 +206,10 @@ def _write_provenance(
         "left_out": [{"file": name, "why": why} for name, why in LEFT_OUT.items()],
         "kinds": {"tuned": list(KINDS), "held_out": list(HELDOUT_KINDS)},
         "views": [_view_info(view, size) for view, plan in plans if plan.split == "learn"],
-        "clips": [_clip_info(out_dir, view, plan) for view, plan in plans],
+        "clips": [
+            _clip_info(out_dir, view, plan) | _truth(truths.get((view.camera, plan.name)))
+            for view, plan in plans
+        ],
     }
     (out_dir / "evalset.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
 
@@ -215,6 +224,11 @@ def _view_info(view: View, size: tuple[int, int]) -> dict[str, object]:
         "size": list(view.size(size)),
         "zoomed": view.zoom,
     }
+
+
+def _truth(truth: dict[str, Any] | None) -> dict[str, Any]:
+    """What the synthesiser drew (`vau.edge.synth_truth`), for anomalous clips."""
+    return {} if truth is None else {"truth": truth}
 
 
 def _clip_info(out_dir: Path, view: View, plan: ClipPlan) -> dict[str, object]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -56,6 +57,7 @@ from vau.edge.synth_effects import (
     smoke,
     tamper,
 )
+from vau.edge.synth_truth import FrameChange, clip_truth, frame_change
 from vau.edge.types import F32, U8
 
 __all__ = [
@@ -230,6 +232,7 @@ class _Writer:
 
     def __init__(self, plan: ClipPlan, path: Path) -> None:
         self.plan, self.path, self.done = plan, path, 0
+        self.changes: list[FrameChange] = []  # where each span frame differs from its source
         self._pending: list[U8] = []
         fourcc = cv2.VideoWriter.fourcc(*"MJPG")
         self._out = cv2.VideoWriter(str(path), fourcc, plan.footage.fps, plan.footage.size)
@@ -243,7 +246,11 @@ class _Writer:
         if lo <= seq < hi:
             self._pending.append(image)
         if seq == hi - 1:
-            self._out.write(render_frame(self.plan, self.done, self._pending))
+            image = render_frame(self.plan, self.done, self._pending)
+            a, b = self.plan.span
+            if a <= self.done < b:
+                self.changes.append(frame_change(self._pending[0], image))
+            self._out.write(image)
             self._pending, self.done = [], self.done + 1
 
     def close(self) -> None:
@@ -252,8 +259,11 @@ class _Writer:
             raise RuntimeError(f"{self.path}: wrote {self.done} of {self.plan.frames} frames")
 
 
-def render_footage(footage: Footage, plans: Sequence[ClipPlan], clips_dir: Path) -> None:
-    """Write every plan's clip, `clips_dir/<plan.name>.avi`, in one pass over the footage."""
+def render_footage(
+    footage: Footage, plans: Sequence[ClipPlan], clips_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """Write every plan's clip, `clips_dir/<plan.name>.avi`, in one pass over the footage; return
+    each anomalous plan's truth (`synth_truth.clip_truth`) by name."""
     clips_dir.mkdir(parents=True, exist_ok=True)
     writers = [_Writer(plan, clips_dir / f"{plan.name}.avi") for plan in plans]
     try:
@@ -266,6 +276,7 @@ def render_footage(footage: Footage, plans: Sequence[ClipPlan], clips_dir: Path)
     finally:
         for writer in writers:
             writer.close()
+    return {w.plan.name: clip_truth(w.plan.kind, w.changes) for w in writers if w.plan.span[1] > 0}
 
 
 def build_dataset(

@@ -300,8 +300,8 @@ def fire(image: U8, progress: float, plan: ClipPlan) -> U8:
     colour = core * np.array([170, 240, 255], np.float32) + (1 - core) * np.array(
         [20, 110, 240], np.float32
     )
-    glow_r = 2.5 * tall
-    glow = 0.35 * np.exp(-((xx - base[0]) ** 2 + (yy - base[1] + tall / 2) ** 2) / glow_r**2)
+    glow_r = 1.2 * tall
+    glow = 0.25 * np.exp(-((xx - base[0]) ** 2 + (yy - base[1] + tall / 2) ** 2) / glow_r**2)
     lit = image * (1.0 + glow[..., None] * np.array([0.2, 0.6, 1.0], np.float32))
     a = alpha[..., None]
     burning: U8 = np.clip(lit * (1 - a) + colour * a, 0, 255).astype(np.uint8)

@@ -342,3 +342,21 @@ def test_evalset_json_records_views_kinds_and_what_was_left_out(
         assert frames == info["footage"]["frames"] and [width, height] == view["size"]
     left = next(v for v in info["views"] if v["camera"] == "vtest-left")
     assert left["crop"] == {"x": 0, "y": 0, "w": 460, "h": 576}
+
+
+def test_evalset_json_records_what_each_anomalous_clip_drew(
+    evalset: tuple[int, str, Path],
+) -> None:
+    info = json.loads((evalset[2] / "evalset.json").read_text("utf-8"))
+    for clip in info["clips"]:
+        if clip["kind"] == NORMAL:
+            assert "truth" not in clip
+            continue
+        truth = clip["truth"]
+        assert set(truth) == {"where", "movement", "view_change", "share"}, clip["video"]
+        if clip["kind"] == "running":
+            assert truth["where"] is None and truth["movement"] is None
+        elif clip["kind"] in ("intruder", "abandoned", "fallen", "fire"):
+            assert not truth["view_change"] and truth["where"], clip["video"]
+    lights = [c["truth"] for c in info["clips"] if c["kind"] == "lights"]
+    assert all(t["view_change"] and t["movement"] == "none" for t in lights)
