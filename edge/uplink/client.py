@@ -11,6 +11,11 @@ database), a failed stream moves the uplink to the next address at once (counted
 `vau_edge_uplink_failovers_total` and logged); the backoff grows only once every address has
 failed in a row. The next replica's hello answer comes from the same dedup rows, so the move loses
 and repeats nothing. One address behaves exactly as before.
+
+The count of consecutive failures that sets the backoff starts again from 0 once a stream proved
+healthy: its hello was answered and the cloud then acked a record on it, or it stayed up for
+`reconnect_max_s` (an idle stream). A cloud that answers hellos but fails every commit keeps
+the backoff growing.
 """
 
 from __future__ import annotations
@@ -93,6 +98,8 @@ class Uplink:
         self.connected = False
         self.addresses = addresses(cfg)  # failover order
         self.current = 0  # index of the address the next stream goes to
+        self.failures = 0  # consecutive failed streams: the backoff's attempt number
+        self._up_since: float | None = None  # monotonic time of this stream's hello answer
 
     def wake(self) -> None:
         """New records are in the outbox (called from the pipeline thread)."""
@@ -101,27 +108,36 @@ class Uplink:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        failures = 0
+        self.failures = 0
         while not stop.is_set():
+            self._up_since = None
             try:
                 await self._connection(stop)
-                failures = 0
+                self.failures = 0
             except StreamEndedError as exc:
-                failures = 64 if exc.fatal else failures + 1  # fatal: straight to the ceiling
+                self._failed(exc.fatal)
                 log.log(logging.ERROR if exc.fatal else logging.WARNING,
-                        "uplink: %s; reconnecting (attempt %d)", exc, failures)  # fmt: skip
+                        "uplink: %s; reconnecting (attempt %d)", exc, self.failures)  # fmt: skip
             except Exception:  # a disk error or a bug must not stop the uplink for good
-                failures += 1
-                log.exception("uplink: unexpected error; reconnecting (attempt %d)", failures)
+                self._failed(False)
+                log.exception("uplink: unexpected error; reconnecting (attempt %d)", self.failures)
             self._set_connected(False)
             if stop.is_set():
                 break
             metrics.UPLINK_RECONNECTS.inc()
             self._fail_over()
-            rounds = (max(failures, 1) - 1) // len(self.addresses) + 1  # every address failed
+            rounds = (max(self.failures, 1) - 1) // len(self.addresses) + 1  # all addresses failed
             delay = backoff_delay(rounds, self._cfg.reconnect_initial_s,
                                   self._cfg.reconnect_max_s)  # fmt: skip
             await _wait(stop, delay)
+
+    def _failed(self, fatal: bool) -> None:
+        """Count a failed stream; one that had stayed up `reconnect_max_s` was healthy, so the
+        count starts again from it. Fatal (credentials, identity): straight to the ceiling."""
+        up = self._up_since
+        if up is not None and time.monotonic() - up >= self._cfg.reconnect_max_s:
+            self.failures = 0
+        self.failures = 64 if fatal else self.failures + 1
 
     def _fail_over(self) -> None:
         """Move to the next address (several configured); counted and logged."""
@@ -166,6 +182,7 @@ class Uplink:
         if not isinstance(resume, codec.Resume):
             raise StreamEndedError(f"expected the cloud's hello answer, got {resume!r}")
         flight = await self._resume(resume)
+        self._up_since = time.monotonic()
         self._set_connected(True)
         log.info("uplink connected to %s as %s; resuming after %s",
                  self.addresses[self.current], resume.device_id, resume.after)  # fmt: skip
@@ -227,6 +244,7 @@ class Uplink:
         while True:
             msg = await self._read(call)
             if isinstance(msg, codec.Acked):
+                self.failures = 0  # a commit made it through: this stream is healthy
                 flight.acked(msg.camera, msg.seq)
                 await asyncio.to_thread(self._outbox.ack, msg.camera, msg.epoch, msg.seq)
                 self._wakeup.set()
