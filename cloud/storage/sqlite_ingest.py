@@ -183,10 +183,15 @@ class SqliteIngestLog:
     def prune(self, now: float) -> tuple[int, int]:
         cutoff = now - self.retention_s
         conn = self._writer()
-        with conn:
-            n_rec = conn.execute("DELETE FROM records WHERE received_at < ?", (cutoff,))
-            n_row = conn.execute("DELETE FROM dedup WHERE updated_at < ?", (cutoff,))
-        return n_rec.rowcount, n_row.rowcount
+        conn.execute("BEGIN IMMEDIATE")  # autocommit connection: `with conn` would not begin one
+        try:
+            n_rec = conn.execute("DELETE FROM records WHERE received_at < ?", (cutoff,)).rowcount
+            n_row = conn.execute("DELETE FROM dedup WHERE updated_at < ?", (cutoff,)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return n_rec, n_row
 
     def stats(self) -> dict[str, Any]:
         db = self._db()
