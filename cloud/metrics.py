@@ -85,6 +85,19 @@ class CloudMetrics:
         self.lease_held = Gauge(
             "vau_cloud_lease_held", "1 while this replica holds the role.", ["role"], registry=r
         )
+        self.ingest_pruned = Counter(
+            "vau_cloud_ingest_pruned_total",
+            "Ingest log rows deleted by retention (dedup_retention_days), by table ('records', "
+            "'dedup').",
+            ["table"],
+            registry=r,
+        )
+        self.ingest_retention_runs = Counter(
+            "vau_cloud_ingest_retention_runs_total",
+            "Retention passes over the ingest log (every dedup_retention_check_s, on the replica "
+            "holding the 'retention' role).",
+            registry=r,
+        )
         self.explain_claims = Counter(
             "vau_cloud_explain_claims_total",
             "Pending explanations this replica tried to claim, by outcome ('claimed'; 'taken': "

@@ -5,9 +5,10 @@ one); `await server.start()` serves; `await server.shutdown()` flips health to N
 new streams, ends open ones after their current batch (UNAVAILABLE), `stop(grace)`s gRPC and
 closes the store. Call both on the event loop that will run the server.
 
-Replicas: singleton work (event projector, MQTT alert publisher, retention) runs only while this
-process holds its role (`Roles`, advisory locks on PostgreSQL; always held on SQLite), and the
-explainer claims each trigger before explaining it (docs/storage.md).
+Replicas: singleton work (event projector, MQTT alert publisher, retention of the event store and
+of the ingest log) runs only while this process holds its role (`Roles`, advisory locks on
+PostgreSQL; always held on SQLite), and the explainer claims each trigger before explaining it
+(docs/storage.md).
 
 Storage is opened once (`open_server_storage`, from `store.url`) and injected into ingest, the event
 projector, the explainer, the MQTT alerts, the Query service and the review page; none of them
@@ -34,6 +35,7 @@ from vau.cloud.event_projector import EventProjector, Retention
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.service import ExplainerService
 from vau.cloud.ingest import IngestDeps
+from vau.cloud.ingest_retention import IngestRetention
 from vau.cloud.metrics import CloudMetrics
 from vau.cloud.mqtt import MqttConfigError, MqttService
 from vau.cloud.notify import LogNotifier, Notifier
@@ -70,6 +72,7 @@ class CloudServer:
     roles: Roles
     port: int = 0
     projector: EventProjector | None = None  # events from accepted records, explainer or not
+    retention: IngestRetention | None = None  # ingest retention, explainer or not
     metrics_port: int | None = None  # bound Prometheus port, once started
     mqtt: MqttService | None = None  # set when settings.mqtt.host is
     explainer: ExplainerService | None = None  # set when settings.explain.enabled
@@ -93,6 +96,8 @@ class CloudServer:
             self.store.on_commit.append(self.projector.committed)
         if self.explainer is not None:
             await self.explainer.start()
+        if self.retention is not None:
+            await self.retention.start()
         await self.roles.start()  # after the role listeners: a free role is taken at once
         if self.settings.metrics_port is not None:
             host = self.settings.metrics_bind_host
@@ -121,6 +126,8 @@ class CloudServer:
             await self.explainer.stop()
         if self.projector is not None:
             await self.projector.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         await self.roles.stop()  # the work stopped: another replica may take the roles now
@@ -132,10 +139,13 @@ class CloudServer:
 
 def open_server_storage(settings: CloudSettings) -> Storage:
     """The one store of this process, from `store.url` (unset: `data_dir`); StoreError if the
-    URL is not usable (a folder that cannot be made, a PostgreSQL server that refuses)."""
-    return open_storage(
-        settings.store.url, settings.data_dir, settings.dedup_retention_days * 86_400
-    )
+    URL is not usable (a folder that cannot be made, a PostgreSQL server that refuses).
+
+    Ingest retention keeps dedup rows `limits.max_clock_skew_s` past `dedup_retention_days`: a
+    record may arrive with a capture time up to that far ahead of the cloud's clock, and a replay
+    of it must still be refused as too old (`time`) once its row is gone (docs/storage.md)."""
+    kept_s = settings.dedup_retention_days * 86_400 + settings.limits.max_clock_skew_s
+    return open_storage(settings.store.url, settings.data_dir, kept_s)
 
 
 def create_server(
@@ -177,6 +187,10 @@ def create_server(
     cloud.port, cloud.mqtt, cloud.query, cloud.credentials = port, mqtt, query, credentials
     cloud.review = _review_page(settings, storage, metrics, store)
     cloud.projector = _projector(settings, storage, metrics, roles)
+    days, check_s = settings.dedup_retention_days, settings.dedup_retention_check_s
+    held = partial(roles.holds, "retention")
+    cloud.retention = IngestRetention(storage, days, check_s, metrics, held)
+    roles.on_change("retention", cloud.retention.wake)
     if settings.explain.enabled:
         notifier: Notifier = mqtt.notifier if mqtt is not None else LogNotifier()
         cloud.explainer = ExplainerService(

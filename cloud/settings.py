@@ -270,6 +270,13 @@ class CloudSettings(LayeredSettings):
         description="Dedup state and records are kept this long; must outlive the edge's "
         "outbox TTL (edge default 7 days). Older capture times are rejected.",
     )
+    dedup_retention_check_s: float = Field(
+        3600.0,
+        gt=0,
+        le=86_400,
+        description="How often ingest retention deletes records and dedup state older than "
+        "dedup_retention_days (also at start; on the replica holding the retention role).",
+    )
     tls: TlsSettings = TlsSettings()
     limits: LimitSettings = LimitSettings()
     keepalive: KeepaliveSettings = KeepaliveSettings()

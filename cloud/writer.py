@@ -21,7 +21,6 @@ from vau.cloud.storage.ingest_log import CommitResult, StoredRecord
 
 T = TypeVar("T")
 P = ParamSpec("P")
-PRUNE_EVERY_S = 3600.0
 
 _Pending = tuple[Sequence[AcceptedRecord], "asyncio.Future[CommitResult]"]
 
@@ -36,7 +35,6 @@ class AsyncStore:
         self.on_commit: list[Callable[[Sequence[AcceptedRecord]], None]] = []  # sync, never block
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
-        self._last_prune = 0.0
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         call = functools.partial(fn, *args, **kwargs)
@@ -53,7 +51,6 @@ class AsyncStore:
     async def _drain(self) -> None:
         while self._pending:
             group, self._pending = self._pending, []
-            await self._maybe_prune()
             try:
                 results = await self._run(
                     self._store.commit_many, [records for records, _ in group], time.time()
@@ -69,12 +66,6 @@ class AsyncStore:
             accepted = [r for result in results for r in result.accepted]
             for hook in self.on_commit if accepted else ():
                 hook(accepted)
-
-    async def _maybe_prune(self) -> None:
-        now = time.time()
-        if now - self._last_prune > PRUNE_EVERY_S:
-            self._last_prune = now
-            await self._run(self._store.prune, now)
 
     async def resume_after(self, device: str, epoch: int, cameras: Sequence[str]) -> dict[str, int]:
         return await self._run(self._store.resume_after, device, epoch, cameras)

@@ -132,6 +132,23 @@ def test_ingest_log_when_older_than_retention_then_pruned(log: IngestLog) -> Non
     assert [e.record.camera for e in log.tail(0, ("summary",))] == ["cam-1"]
 
 
+def test_ingest_log_when_a_dedup_row_is_younger_than_retention_then_its_seqs_stay_duplicates(
+    log: IngestLog,
+) -> None:
+    # given seqs 1-3 of a camera accepted at t=1000, and a duplicate of seq 3 at t=1008
+    log.commit([_rec(1), _rec(2), _rec(3)], received_at=1000.0)
+    assert log.commit([_rec(3)], received_at=1008.0).duplicates == 1
+    # when retention runs past the records' age but within the row's (the duplicate touched it)
+    assert log.prune(now=1000.0 + RETENTION_S + 1) == (3, 0)
+    # then the high-water mark holds: a replay of every seq is a duplicate, the next seq is new
+    assert log.resume_after("dev-a", 1, ["cam-0"]) == {"cam-0": 3}
+    again = log.commit([_rec(1), _rec(2), _rec(3), _rec(4)], received_at=1010.0)
+    assert again.duplicates == 3 and [r.seq for r in again.accepted] == [4]
+    # and once the row is older than retention too, it goes (records and row in one pass)
+    assert log.prune(now=1010.0 + RETENTION_S + 1) == (1, 1)
+    assert log.stats() == {"devices": {}} and log.resume_after("dev-a", 1, []) == {}
+
+
 # ----- event repository ----------------------------------------------------------------------
 
 
