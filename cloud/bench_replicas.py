@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vau.cloud.bench_load import STREAM, frame_payload, proc_usage, serve, wait_listening
-from vau.cloud.pg_temp import TempPostgres, tree_cpu_s
+from vau.cloud.pg_temp import TempPostgres, free_port, tree_cpu_s
 from vau.edge.uplink import codec
 
 ACK_TIMEOUT_S = 60.0
@@ -95,7 +95,7 @@ def replicas_on(store: str | None, n: int, tmp: Path) -> Iterator[tuple[list[str
     procs = []
     try:
         for i in range(n):
-            port = _free_port()
+            port = free_port()
             procs.append((port, serve(tmp / f"replica-{i}", port, store, explain=False)))
         for port, proc in procs:
             wait_listening(port, proc)
@@ -145,7 +145,7 @@ def cmd_paced(args: Any) -> dict[str, Any]:
         runs.append(one_run("sqlite", None, 1, None, args))
     if args.store == "temp":
         with TempPostgres() as pg:
-            runs.append(one_run("postgresql", pg.url, args.replicas, pg.pid, args))
+            runs.append(one_run("postgresql", pg.url(), args.replicas, pg.pid, args))
     elif args.store:
         runs.append(one_run("postgresql", args.store, args.replicas, None, args))
     elif args.replicas == 1:
@@ -156,11 +156,3 @@ def cmd_paced(args: Any) -> dict[str, Any]:
             "PostgreSQL) or --store postgresql://USER@HOST:PORT/DB"
         )
     return runs[0] if len(runs) == 1 else {"runs": runs}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
