@@ -29,9 +29,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from vau.cloud.explain import prompts
+from vau.cloud.explain.category import CategoryModel
 from vau.cloud.explain.evidence import (
     Earlier,
     EventEvidence,
+    Facts,
     decide,
     evidence_lines,
     facts,
@@ -41,7 +43,7 @@ from vau.cloud.explain.evidence import (
 )
 from vau.cloud.explain.llm import LlmBackend, LlmError, LlmSetupError, PromptEmbedsRefusedError
 from vau.cloud.explain.metrics import ExplainMetrics
-from vau.cloud.explain.schema import Explanation, LlmReply
+from vau.cloud.explain.schema import UNKNOWN, Explanation, LlmReply
 from vau.cloud.explain.settings import ExplainSettings
 
 if TYPE_CHECKING:  # torch only where visual tokens are on (the projector loads it)
@@ -96,6 +98,32 @@ def parse_reply(text: str, evidence: str) -> LlmReply:
     return reply
 
 
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
+
+
+def first_sentence(text: str, most: int = 200) -> str:
+    """The summary's first sentence (Frigate's `shortSummary`), at most `most` characters."""
+    text = text.strip()
+    end = min(
+        (i for i in (text.find(". "), text.find("! "), text.find("? ")) if i >= 0), default=-1
+    )
+    head = text if end < 0 else text[: end + 1]
+    return head if len(head) <= most else head[: most - 3].rstrip() + "..."
+
+
+def concerns(f: Facts) -> tuple[str, ...]:
+    """What a reviewer should know beside the event itself, from the facts only."""
+    out = []
+    e = f.scene.earlier
+    if e is not None:
+        out.append(f"It recurs: event {e.event_id} at {e.start:.1f}s was in the same region.")
+    if not f.ended:
+        out.append("The event was still open when this was written.")
+    if not f.hot:
+        out.append("The edge had no normality model: where is where things changed.")
+    return tuple(out)
+
+
 def trim_sentence(text: str) -> str:
     """A summary cut by the token limit, back to its last full sentence (when it has one)."""
     text = text.strip()
@@ -114,8 +142,10 @@ class Explainer:
         metrics: ExplainMetrics | None = None,
         frame_tokenizer: FrameTokenizer | None = None,
         history: History | None = None,
+        category: CategoryModel | None = None,
     ) -> None:
         self.settings, self.llm, self.metrics = settings, llm, metrics
+        self.category = category  # None: the observed category is always "unknown"
         self.frame_tokenizer = frame_tokenizer  # None until trained weights are loaded
         self.history = history  # None: recurrence is not stated
 
@@ -151,6 +181,7 @@ class Explainer:
             summary=reply.summary,
             anomaly=d.anomaly,
             category=d.category,
+            observed_category=self._observed(ev, f),
             start=f.start,
             end=f.end,
             confidence=d.confidence,
@@ -163,6 +194,10 @@ class Explainer:
             movement=f.scene.movement,
             view_change=f.scene.view_change,
             evidence=tuple(evidence_lines(f)),
+            short_summary=first_sentence(reply.summary),
+            scene=normal[:400],
+            other_concerns=concerns(f),
+            potential_threat_level=d.threat_level,
         ).check_category(self.settings.classes)
         seconds = time.perf_counter() - began
         if self.metrics is not None:
@@ -199,6 +234,11 @@ class Explainer:
                     self.metrics.invalid.labels(exc.reason).inc()
                 msgs = [msgs[0], {"role": "user", "content": f"{evidence}\n{_retry_note(exc)}"}]
         return "fallback", None, replies
+
+    def _observed(self, ev: EventEvidence, f: Facts) -> str:
+        if self.category is None:
+            return UNKNOWN
+        return self.category.observe(ev, f, self.settings.classes)
 
     def _count_llm_error(self, exc: LlmError) -> None:
         if self.metrics is not None:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 OTHER = "other"
+UNKNOWN = "unknown"  # the observed category when the evidence matches no known kind
 
 
 class LlmReply(BaseModel):
@@ -42,6 +43,13 @@ class Explanation(BaseModel):
     movement: Literal["none", "left", "right", "up", "down", "mixed"] = "none"
     view_change: bool = False
     evidence: tuple[str, ...] = ()  # the fact sentences the text was written from
+    observed_category: str = "unknown"  # what the evidence looks like: a class, or "unknown"
+    # Frigate's review fields (add-only): the first sentence of the summary, the camera's scene
+    # as configured, concerns beside the event itself, and the threat level under its name
+    short_summary: str = Field("", max_length=200)
+    scene: str = Field("", max_length=400)
+    other_concerns: tuple[str, ...] = ()
+    potential_threat_level: int = Field(0, ge=0, le=2)
 
     @model_validator(mode="after")
     def _span(self) -> Self:
@@ -53,6 +61,8 @@ class Explanation(BaseModel):
         """Self, or ValueError when the category is neither a configured class nor "other"."""
         if self.category != OTHER and self.category not in classes:
             raise ValueError(f"category {self.category!r} not in {classes} or {OTHER!r}")
+        if self.observed_category != UNKNOWN and self.observed_category not in classes:
+            raise ValueError(f"observed category {self.observed_category!r} not in {classes}")
         return self
 
     def fields(self) -> dict[str, object]:

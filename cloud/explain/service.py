@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from vau.cloud.explain.category import load_category
 from vau.cloud.explain.evidence import EventEvidence, frame_evidence
 from vau.cloud.explain.explainer import Explainer
 from vau.cloud.explain.facts import Earlier
@@ -140,7 +141,8 @@ class ExplainerService:
                 s.projector_weights, s.projector_kind, _vis_dim(s.projector_weights),
                 llm.hidden_size,
             )  # fmt: skip
-        self.explainer = Explainer(s, llm, self.metrics, tokenizer)
+        category = load_category(s.category_model)
+        self.explainer = Explainer(s, llm, self.metrics, tokenizer, category=category)
         self._store = self.storage.event_repository()
         log_handle = self.storage.ingest_log(read_only=True)
         self._ingest = IngestReader(log_handle, self.limits, self._unreadable)

@@ -13,6 +13,7 @@ from vau.common.settings import Strict
 DEFAULT_CLASSES = (
     "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting",
     "Road Accident", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
+    "Intrusion", "Running", "Smoke", "Camera Tamper",  # what the bundled classifier observes
 )  # fmt: skip
 
 
@@ -109,6 +110,11 @@ class ExplainSettings(Strict):
         None, description="Trained projector (safetensors); without it visual tokens are off."
     )
     projector_kind: str = Field("mlp2x_gelu", description="'linear' or 'mlp2x_gelu'.")
+    category_model: Path | None = Field(
+        None,
+        description="Observed-category classifier (`vau-cloud train-category`); unset: the "
+        "bundled demo-grade one.",
+    )
     retention_days: float = Field(
         30.0, gt=0.0, description="Event store retention: events untouched this long are pruned."
     )

@@ -1,0 +1,99 @@
+"""The observed-category classifier: known kinds by their facts, "unknown" for the unlike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vau.cloud.explain import category as cat
+from vau.cloud.explain.category import CategoryError, fit, load, save
+from vau.cloud.explain.evidence import EventEvidence, FrameEvidence, facts
+from vau.cloud.explain.schema import UNKNOWN
+
+F = len(cat.FEATURES)
+
+
+def cluster(centre: float, n: int = 30, seed: int = 0) -> list[np.ndarray]:
+    """n feature rows scattered around one point (a distinct value per feature)."""
+    rng = np.random.default_rng(seed)
+    base = centre + np.arange(F) * 0.1
+    return [base + 0.05 * rng.standard_normal(F) for _ in range(n)]
+
+
+@pytest.fixture
+def model() -> cat.CategoryModel:
+    rows = cluster(0.0) + cluster(1.0, seed=1) + cluster(2.0, seed=2)
+    kinds = ["intruder"] * 30 + ["smoke"] * 30 + ["tamper"] * 30
+    return fit(rows, kinds, {"trained_on": "hand-made rows"})
+
+
+def test_an_event_like_a_known_kind_is_that_kind(model: cat.CategoryModel) -> None:
+    for centre, kind in ((0.0, "intruder"), (1.0, "smoke"), (2.0, "tamper")):
+        got, posterior = model.kind_of(cluster(centre, 1, seed=9)[0])
+        assert got == kind and posterior > 0.9
+
+
+def test_an_event_unlike_every_kind_is_unknown_not_the_nearest(model: cat.CategoryModel) -> None:
+    far = cluster(6.0, 1, seed=9)[0]  # nearest to tamper, but far beyond its spread
+    assert model.kind_of(far)[0] == UNKNOWN
+    between = (cluster(0.0, 1, seed=9)[0] + cluster(1.0, 1, seed=9)[0]) / 2
+    assert model.kind_of(between)[0] == UNKNOWN  # no kind is clearly nearer
+
+
+def test_the_edge_lets_most_training_events_in(model: cat.CategoryModel) -> None:
+    rows = cluster(0.0, 200, seed=5)
+    known = sum(model.kind_of(r)[0] == "intruder" for r in rows)
+    assert known >= 0.85 * len(rows)
+
+
+def test_save_and_load_round_trip_with_provenance(model: cat.CategoryModel, tmp_path: Path) -> None:
+    path = tmp_path / "category.json"
+    save(model, path)
+    again = load(path)
+    x = cluster(1.0, 1, seed=3)[0]
+    assert again.kind_of(x) == model.kind_of(x)
+    assert again.labels == {"intruder": "Intrusion", "smoke": "Smoke", "tamper": "Camera Tamper"}
+    assert again.provenance["events"] == {"intruder": 30, "smoke": 30, "tamper": 30}
+
+
+def test_a_classifier_over_other_features_is_refused_with_what_to_do(
+    model: cat.CategoryModel, tmp_path: Path
+) -> None:
+    path = tmp_path / "category.json"
+    save(model, path)
+    doc = json.loads(path.read_text())
+    doc["features"] = doc["features"][:-1]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CategoryError, match="train it again"):
+        load(path)
+    with pytest.raises(CategoryError, match="vau-cloud train-category"):
+        load(tmp_path / "missing.json")
+
+
+def test_training_needs_two_kinds() -> None:
+    with pytest.raises(CategoryError, match="at least two kinds"):
+        fit(cluster(0.0), ["smoke"] * 30, {})
+
+
+def test_the_bundled_classifier_loads_and_knows_the_tuned_kinds() -> None:
+    model = load(cat.BUNDLED)
+    assert set(model.kinds) == {"intruder", "running", "smoke", "tamper"}
+    assert "held-out" not in json.dumps(model.provenance["events"])
+
+
+def test_a_kind_whose_class_is_not_configured_is_reported_unknown() -> None:
+    frames = tuple(
+        FrameEvidence(2.0 + k, 0.9, (0, 1, 2), (16, 16), hot=(17, 18), components=(("head", 0.8),))
+        for k in range(4)
+    )
+    ev = EventEvidence("cam-0", "ev-1", 2.0, 6.0, 0.92, 4.0, "prior", frames, 0.1)
+    x = cat.features(ev, facts(ev))
+    rng = np.random.default_rng(0)
+    rows = [x + 0.01 * rng.standard_normal(F) for _ in range(20)]
+    rows += [x + 5.0 + 0.01 * rng.standard_normal(F) for _ in range(20)]
+    model = fit(rows, ["smoke"] * 20 + ["tamper"] * 20, {})
+    assert model.observe(ev, facts(ev), ("Smoke", "Arson")) == "Smoke"
+    assert model.observe(ev, facts(ev), ("Arson",)) == UNKNOWN
