@@ -1,0 +1,152 @@
+"""The explanation chain run offline on one clip: the real edge pipeline, the real wire, the real
+explainer — everything `vau-edge run --cloud` and `vau-cloud serve` do to an event, minus the
+network, the outbox and the stores (each has its own tests).
+
+1. The edge: `Pipeline` (source, sampling, model stage, scorer with the camera's normality model,
+   event tracker, ATS windows) with a sink that keeps recent frames like the uplink's ring.
+2. The wire: each window frame is encoded by the edge's codec (`frame_body`, `record_message`),
+   decoded by the cloud's (`decode_edge`) and accepted by the cloud's `Validator` — the same bytes
+   and checks a live uplink goes through.
+3. The cloud: `EventEvidence` from the event's end and its window's frames (`frame_evidence`), the
+   camera's earlier events on this clip for recurrence, then `Explainer.explain`.
+
+The edge is imported here, inside the cloud: only the evaluation command imports this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vau.cloud.codec import decode_edge
+from vau.cloud.explain.evidence import EventEvidence, frame_evidence
+from vau.cloud.explain.explainer import Explainer, ExplainResult
+from vau.cloud.explain.facts import Earlier
+from vau.cloud.records import AcceptedRecord, Hello, TokenFrame, WireRecord
+from vau.cloud.settings import LimitSettings
+from vau.cloud.validate import Validator
+from vau.edge.analysers import Analyser
+from vau.edge.pipeline import Pipeline
+from vau.edge.scoring.factory import build_scorer
+from vau.edge.settings import EdgeSettings
+from vau.edge.sources import open_source, sampled
+from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore, Window
+from vau.edge.uplink import codec
+
+EPOCH = 1
+RING = 256  # frames kept for windows (the uplink's ring holds more; an 8 s clip needs 16)
+
+
+@dataclass
+class EdgeCapture:
+    """A pipeline sink keeping what the uplink would ship: window frames, ended events, scores."""
+
+    ring: deque[tuple[EffectiveTokens, FrameScore]] = field(
+        default_factory=lambda: deque(maxlen=RING)
+    )
+    ends: dict[str, EventUpdate] = field(default_factory=dict)
+    windows: list[tuple[Window, list[tuple[EffectiveTokens, FrameScore]]]] = field(
+        default_factory=list
+    )
+    scores: list[tuple[float, float]] = field(default_factory=list)  # (t, smoothed) every frame
+
+    def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
+        self.ring.append((tokens, score))
+        self.scores.append((tokens.t, score.smoothed))
+
+    def event(self, update: EventUpdate) -> None:
+        if update.state is EventState.END:
+            self.ends[update.id] = update
+
+    def window(self, window: Window) -> None:
+        wanted = set(window.seqs)
+        self.windows.append((window, [f for f in self.ring if f[0].seq in wanted]))
+
+    def close(self) -> None:
+        pass
+
+
+def run_edge(clip: Path, settings: EdgeSettings, analyser: Analyser, dim: int) -> EdgeCapture:
+    cfg = settings.model_copy(
+        update={"source": settings.source.model_copy(update={"uri": str(clip)})}
+    )
+    capture = EdgeCapture()
+    with open_source(cfg.source, cfg.camera_id) as source:
+        Pipeline(cfg, analyser, [capture], scorer=build_scorer(cfg, dim)).run(
+            sampled(source, cfg.source.fps, cfg.camera_id)
+        )
+    return capture
+
+
+class Wire:
+    """The edge's encoding and the cloud's decoding and validation of one camera's records."""
+
+    def __init__(self, camera: str, settings: EdgeSettings) -> None:
+        self.camera, self.dtype = camera, settings.uplink.token_dtype
+        self.hello = Hello("eval", (camera,), EPOCH, "eval")
+        self.validator = Validator(LimitSettings(), retention_s=365 * 86_400.0)
+        self.seq = 0
+
+    def frame(self, tokens: EffectiveTokens, score: FrameScore, event_id: str) -> AcceptedRecord:
+        self.seq += 1
+        body = codec.frame_body(tokens, score, self.dtype, event_id)
+        data = codec.serialize(codec.record_message(self.camera, EPOCH, self.seq, body))
+        wire = decode_edge(data)
+        if not isinstance(wire, WireRecord):
+            raise ValueError(f"the edge's frame did not decode as a record: {wire}")
+        return self.validator.record(wire, "eval", self.hello, time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class CloudEvent:
+    """One ended event of a clip as the cloud receives it: evidence and window tokens."""
+
+    event: EventUpdate
+    evidence: EventEvidence
+    tokens: tuple[np.ndarray, ...]  # each window frame's effective tokens (K, C)
+
+
+def cloud_events(capture: EdgeCapture, camera: str, settings: EdgeSettings) -> list[CloudEvent]:
+    """Every ended event with a window, oldest first, through the wire."""
+    wire, out = Wire(camera, settings), []
+    for window, frames in capture.windows:
+        end = capture.ends.get(window.event_id)
+        if end is None:
+            continue
+        accepted = [wire.frame(tok, score, window.event_id) for tok, score in frames]
+        token_frames = [(a.t, a.body) for a in accepted if isinstance(a.body, TokenFrame)]
+        ev = EventEvidence(
+            camera=camera,
+            event_id=end.id,
+            start=end.start,
+            end=end.end,
+            peak=end.peak,
+            peak_t=end.peak_t,
+            prior=end.prior,
+            frames=tuple(frame_evidence(t, f) for t, f in token_frames),
+            baseline=_baseline(capture.scores, end.start),
+        )
+        out.append(CloudEvent(end, ev, tuple(f.tokens for _, f in token_frames)))
+    return out
+
+
+def explain_all(events: Sequence[CloudEvent], explainer: Explainer) -> list[ExplainResult]:
+    """Each event explained in order; the earlier ones feed the recurrence fact."""
+    earlier: list[Earlier] = []
+    out = []
+    for e in events:
+        result = explainer.explain(e.evidence, e.tokens, earlier=list(earlier))
+        ex = result.explanation
+        earlier.insert(0, Earlier(e.event.id, ex.start, ex.where))
+        out.append(result)
+    return out
+
+
+def _baseline(scores: Sequence[tuple[float, float]], start: float) -> float | None:
+    before = [s for t, s in scores if t < start]
+    return float(np.mean(before)) if before else None
