@@ -1,0 +1,73 @@
+"""How `vau-cloud eval-explanations` scores one clip's explanation against what was drawn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vau.cloud.explain.chain import CloudEvent
+from vau.cloud.explain.eval_cli import ClipEvents, _Tally, score_clip
+from vau.cloud.explain.evidence import EventEvidence
+from vau.cloud.explain.explainer import ExplainResult
+from vau.cloud.explain.schema import Explanation
+from vau.edge.types import EventState, EventUpdate
+
+
+def event(start: float, end: float) -> CloudEvent:
+    update = EventUpdate("ev", EventState.END, start, end, 0.9, start + 1, "prior")
+    return CloudEvent(update, EventEvidence("cam", "ev", start, end, 0.9, start + 1, "p"), ())
+
+
+def result(**fields: Any) -> ExplainResult:
+    base = dict(
+        title="t", summary="s", anomaly=True, category="other", start=4.0, end=8.0,
+        confidence=0.9, threat_level=1, llm="m", visual_tokens=False, fallback=True,
+    )  # fmt: skip
+    return ExplainResult(Explanation.model_validate(base | fields), "fallback", (), 0.1)
+
+
+def clip(kind: str, truth: dict[str, Any], events: list[CloudEvent]) -> ClipEvents:
+    return ClipEvents(kind, "cam", f"clips/cam/{kind}_00.avi", (4.0, 8.0), truth, events)
+
+
+def test_the_clips_event_is_the_one_overlapping_its_span_most() -> None:
+    c = clip("intruder", {}, [event(0.0, 4.5), event(5.0, 9.0), event(9.0, 12.0)])
+    assert c.matched() == 1
+    assert clip("intruder", {}, [event(9.0, 12.0)]).matched() is None
+
+
+def test_fields_are_scored_only_where_the_drawing_says_something() -> None:
+    truth = {"where": ["lower left"], "movement": "right", "view_change": False, "share": 0.05}
+    tally = _Tally()
+    good = result(where=("lower left", "centre"), movement="right", observed_category="Intrusion")
+    score_clip(clip("intruder", truth, [event(4, 8)]), good, tally, heldout=False)
+    bad = result(where=("upper right",), movement="none", view_change=True)
+    score_clip(clip("intruder", truth, [event(4, 8)]), bad, tally, heldout=False)
+    report = tally.report()
+    assert {k: report[k]["accuracy"] for k in ("where", "movement", "view_change", "category")} == {
+        "where": 0.5,
+        "movement": 0.5,
+        "view_change": 0.5,
+        "category": 0.5,
+    }
+    assert report["span_iou"] == 1.0
+    running = _Tally()  # nothing drawn: only the view change is known
+    none = {"where": None, "movement": None, "view_change": False, "share": 0.0}
+    score_clip(clip("running", none, [event(4, 8)]), result(), running, heldout=False)
+    r = running.report()
+    assert r["where"]["n"] == 0 and r["movement"]["n"] == 0 and r["view_change"]["n"] == 1
+
+
+def test_a_held_out_kind_is_right_only_when_unknown() -> None:
+    tally = _Tally()
+    truth = {"where": [], "movement": "none", "view_change": True, "share": 0.9}
+    score_clip(clip("lights", truth, [event(4, 8)]), result(), tally, heldout=True)
+    score_clip(
+        clip("lights", truth, [event(4, 8)]),
+        result(observed_category="Camera Tamper"),
+        tally,
+        heldout=True,
+    )
+    assert tally.report()["category"] == {"accuracy": 0.5, "n": 2}
+    assert np.isclose(tally.report()["span_iou"], 1.0)
