@@ -27,22 +27,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from vau.cloud.explain.ingest_reader import IngestReader, OnUnreadable, Row
 from vau.cloud.records import AcceptedRecord, EventChange, WindowMarker
 from vau.cloud.settings import LimitSettings
 from vau.cloud.storage.event_repository import EventRepository, StoredEvent, StoredWindow
 from vau.cloud.storage.factory import Storage
+from vau.cloud.store_worker import StoreWorker
 
 log = logging.getLogger("vau.cloud.projector")
 CURSOR = "projector"
 LEGACY_CURSOR = "explainer"  # the explainer projected events before the projector existed
 KINDS = ("event", "window")
 BATCH = 500
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,7 @@ class Retention:
     active: Callable[[], bool] = lambda: True  # this replica holds the `retention` role
 
 
-class EventProjector:
+class EventProjector(StoreWorker):
     """`start`/`stop` on the server's loop; `committed` (sync) after each ingest commit."""
 
     def __init__(
@@ -71,31 +69,11 @@ class EventProjector:
         self.storage, self.limits, self.poll_s = storage, limits, poll_s
         self.active = active or (lambda: True)
         self.on_unreadable, self.retention = on_unreadable, retention
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-projector")
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__("vau-projector", "vau-event-projector")
         self._next_retention = 0.0
         # opened on the worker thread by _open (SQLite connections stay on their thread)
         self._repo: EventRepository
         self._ingest: IngestReader
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    async def start(self) -> None:
-        await self._call(self._open)
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="vau-event-projector")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self._call(self._close)
-        self._pool.shutdown(wait=True)
 
     def committed(self, records: Sequence[AcceptedRecord]) -> None:
         """Wake early when a commit holds a kind projected (on the loop; never blocks)."""

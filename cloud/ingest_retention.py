@@ -25,18 +25,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
 
 from vau.cloud.metrics import CloudMetrics
 from vau.cloud.storage.factory import Storage, store_errors
 from vau.cloud.storage.ingest_log import IngestLog
+from vau.cloud.store_worker import StoreWorker
 
 log = logging.getLogger("vau.cloud.ingest_retention")
-T = TypeVar("T")
 
 
-class IngestRetention:
+class IngestRetention(StoreWorker):
     """`start`/`stop` on the server's loop; `wake` when the retention role changes hands."""
 
     def __init__(
@@ -49,27 +47,11 @@ class IngestRetention:
     ) -> None:
         self.storage, self.days, self.check_s = storage, days, check_s
         self.metrics, self.active = metrics, active
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-ingest-retention")
+        super().__init__("vau-ingest-retention", "vau-ingest-retention")
         self._log: IngestLog | None = None  # opened on the worker thread, at the first pass
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="vau-ingest-retention")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self._call(self._close)
-        self._pool.shutdown(wait=True)
+        self._launch()  # nothing to open here: the first pass opens the log
 
     async def wake(self, held: bool = True) -> None:
         """A role listener (`Roles.on_change`): look again whether a pass is due."""

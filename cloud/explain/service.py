@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -54,13 +54,13 @@ from vau.cloud.replicas import Replica
 from vau.cloud.settings import LimitSettings
 from vau.cloud.storage.event_repository import EventKey, EventRepository
 from vau.cloud.storage.factory import Storage
+from vau.cloud.store_worker import StoreWorker
 
 if TYPE_CHECKING:  # the projector imports torch: only with projector weights
     from vau.cloud.explain.projector import FrameTokenizer
 
 log = logging.getLogger(__name__)
 CURSOR = "explainer"
-T = TypeVar("T")
 EARLY_FRAMES = 32
 EARLIER_EVENTS = 20  # the camera's recent events consulted for a recurrence
 
@@ -75,7 +75,7 @@ class _Done:
 _Job = tuple[EventKey, str, EventEvidence, list[Any], list[Earlier]]  # what _explain needs
 
 
-class ExplainerService:
+class ExplainerService(StoreWorker):
     def __init__(
         self,
         settings: ExplainSettings,
@@ -94,12 +94,10 @@ class ExplainerService:
         self.metrics = ExplainMetrics(registry)
         self._next_retention = 0.0  # loop time of the next retention pass
         self._llm = llm
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vau-explain")
+        super().__init__("vau-explain", "vau-explainer")
         self._llm_pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="vau-llm")
         self._jobs: dict[EventKey, asyncio.Task[None]] = {}  # explanations in flight
         self.metrics.concurrency.set(settings.concurrency)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         self._last: dict[tuple[str, str], float] = {}  # (device, camera) -> last explained
         self.ready = False  # the model is loaded and the tail runs (set by start)
         # created on the worker thread by _open (SQLite connections stay on their thread)
@@ -107,27 +105,17 @@ class ExplainerService:
         self._ingest: IngestReader
         self.explainer: Explainer
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
     async def _generate(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._llm_pool, fn, *args)
 
     async def start(self) -> None:
         """Open the stores and load the model (on the worker thread), then start tailing."""
-        await self._call(self._open)
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="vau-explainer")
+        await super().start()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self._call(self._close)
-        self._pool.shutdown(wait=True)
+        await super().stop()
         self._llm_pool.shutdown(wait=True)
 
     def _open(self) -> None:
