@@ -86,9 +86,11 @@ def format_line(topic: str, payload: dict[str, Any]) -> str:
     if topic.endswith("/explanation"):
         conf = _number(payload.get("confidence")) or 0.0
         verdict = "anomaly" if payload.get("anomaly") else "normal"
+        seen = payload.get("observed_category")  # absent from explanations made before it
+        looks = f", looks like {seen}" if seen and seen != "unknown" else ""
         return (
             f"{_clock(payload)} {where} EXPLAINED {payload.get('event_id')} "
-            f'"{payload.get("title", "")}" ({payload.get("category", "?")}, '
+            f'"{payload.get("title", "")}" ({payload.get("category", "?")}{looks}, '
             f"threat {payload.get('threat_level', '?')}, {conf:.0%}) {verdict} "
             f"{_span(payload.get('start'), payload.get('end'))}: {payload.get('summary', '')}"
         )

@@ -112,6 +112,14 @@ def test_alerts_tail_when_broker_unreachable_exits_2_with_reason() -> None:
              "start": 8.5, "end": 14.0, "summary": "Two people.", "ts": 0},
             'EXPLAINED ev-1 "Fight" (Fighting, threat 2, 87%) anomaly 8.5s-14.0s: Two people.',
         ),
+        (
+            "vau/edge-1/cam-0/explanation",
+            {"device_id": "edge-1", "camera": "cam-0", "event_id": "ev-2", "title": "View change",
+             "category": "other", "observed_category": "Camera Tamper", "threat_level": 1,
+             "confidence": 0.9, "anomaly": True, "start": 8.0, "end": 16.0, "summary": "S.",
+             "ts": 0},
+            '"View change" (other, looks like Camera Tamper, threat 1, 90%) anomaly 8.0s-16.0s: S.',
+        ),
     ],
 )  # fmt: skip
 def test_alerts_line_when_formatted_reads_for_a_person(
