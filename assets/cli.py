@@ -1,6 +1,6 @@
 """`vau-models`: pull, locate and verify the offline model weights and sample footage.
 
-    vau-models pull   [--cache-dir DIR] [--only dinov2,smollm2,footage] [--force] [--json]
+    vau-models pull   [--cache-dir DIR] [--only dinov2,smollm2,qwen,footage] [--force] [--json]
     vau-models path   NAME [--cache-dir DIR]
     vau-models verify [--cache-dir DIR] [--only ...] [--json]
 

@@ -18,6 +18,7 @@ from vau.assets.catalog import (
     DINOV2,
     FOOTAGE,
     GROUPS,
+    QWEN_GROUP,
     SMOLLM2_GROUP,
     assets_of,
     expand_selection,
@@ -33,6 +34,7 @@ _BUILDERS: dict[str, tuple[str, str]] = {
     FOOTAGE: ("vau.assets.footage", "pull_footage"),
     DINOV2: ("vau.assets.dinov2", "pull_dinov2"),
     SMOLLM2_GROUP: ("vau.assets.smollm2", "pull_smollm2"),
+    QWEN_GROUP: ("vau.assets.qwen", "pull_qwen"),
 }
 
 

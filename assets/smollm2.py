@@ -59,8 +59,10 @@ def _load_gguf(folder: Path, name: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def convert(gguf_path: Path, out_dir: Path) -> dict[str, float | int | str]:
-    """Load the GGUF, save a plain folder, reload it and compare logits; returns the figures."""
+def convert(gguf_path: Path, out_dir: Path, label: str = "SmolLM2") -> dict[str, float | int | str]:
+    """Load the GGUF, save a plain folder, reload it and compare logits; returns the figures.
+
+    Shared by every GGUF causal LM of the catalogue (`label` names it in logs and errors)."""
     tokenizer, model = _load_gguf(gguf_path.parent, gguf_path.name)
     ids = _prompt_ids(tokenizer)
     reference = _logits(model, ids)
@@ -80,10 +82,10 @@ def convert(gguf_path: Path, out_dir: Path) -> dict[str, float | int | str]:
         .max()
     )
     details.update({"logits_max_abs_diff": diff, "logits_prompt": PROMPT})
-    log.info("smollm2 saved copy vs GGUF logits: max_abs_diff=%.3g", diff)
+    log.info("%s saved copy vs GGUF logits: max_abs_diff=%.3g", label, diff)
     if diff > MAX_LOGITS_DIFF:
         raise ConversionError(
-            f"saved SmolLM2 logits differ from the GGUF's by {diff:.3g} "
+            f"saved {label} logits differ from the GGUF's by {diff:.3g} "
             f"(> {MAX_LOGITS_DIFF}); transformers' GGUF support changed: report it"
         )
     return details

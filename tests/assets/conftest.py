@@ -22,7 +22,7 @@ FOOTAGE_NAMES = ("vtest.avi", "bikes.mp4")
 def pulled_cache() -> Path:
     """The default cache dir, checked once per session to hold every asset intact."""
     cache_dir = default_cache_dir()
-    problems = verify(cache_dir, ["footage", "dinov2", "smollm2"])
+    problems = verify(cache_dir, ["footage", "dinov2", "smollm2", "qwen"])
     if problems:
         pytest.fail(
             f"the asset cache {cache_dir} is not complete ({'; '.join(problems[:3])}); "

