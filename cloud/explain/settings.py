@@ -92,6 +92,12 @@ class ExplainSettings(Strict):
     max_new_tokens: int = Field(64, ge=8, le=512, description="Per generated field.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
     repetition_penalty: float = Field(1.2, ge=1.0, le=2.0, description="Discourages loops.")
+    constrained: bool = Field(
+        True,
+        description="transformers backend: hold each generation to the reply's JSON schema "
+        "(xgrammar), so a reply is always valid JSON within the schema's lengths. The openai "
+        "backend ignores it.",
+    )
     classes: tuple[str, ...] = Field(
         DEFAULT_CLASSES, min_length=1, description="Anomaly classes a category may name."
     )
