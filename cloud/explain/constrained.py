@@ -5,7 +5,8 @@ The explainer generates the title after the prefill `{"title": "` and the summar
 `{"title": "...", "summary": "`; each generation gets a fresh matcher advanced over its prefill,
 so the title is 3-80 characters and the summary 10-400, with no quote, backslash or line break
 inside (xgrammar's JSON-schema strings), and the string is closed before anything else. The
-schema is compiled once per model (`ReplyGrammar`, ~0.03 s); a matcher costs microseconds.
+schema is compiled once per model (`ReplyGrammar`: 0.5 s for SmolLM2's vocabulary, 1.9 s for
+Qwen's, measured here); masking costs 0.9-2.7 ms a token, under 1 % of generating it.
 xgrammar is imported here only (installed `--no-deps` by `make install`: it declares triton,
 which the CPU path does not need).
 """
