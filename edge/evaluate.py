@@ -32,9 +32,11 @@ from vau.edge.manifest import NORMAL, Clip, load_manifest
 from vau.edge.normality.learn import learn
 from vau.edge.normality.store import MANIFEST
 from vau.edge.pipeline import Pipeline
+from vau.edge.scoring.base import FrameScorer
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.scoring.tap import Tap
 from vau.edge.settings import EdgeSettings, EventSettings, SettingsError
+from vau.edge.sinks import Sink
 from vau.edge.sources import open_source, sampled
 from vau.edge.synth import HELDOUT_KINDS
 from vau.edge.tetg import load_head
@@ -80,20 +82,36 @@ def camera_of(clip: Clip) -> str:
     return clip.camera or "cam-0"
 
 
-def trace_clip(clip: Clip, settings: EdgeSettings, analyser: Analyser, dim: int) -> ClipTrace:
-    cfg = settings.model_copy(
+def clip_settings(settings: EdgeSettings, clip: Clip, model: Path) -> EdgeSettings:
+    """How an eval clip runs: its file, its camera, that camera's normality model fused with the
+    head, adaptation off (so every clip meets the same model)."""
+    normality = settings.normality.model_copy(
+        update={"path": model, "adapt": False, "scorer": "fused"}
+    )
+    return settings.model_copy(
         update={
             "source": settings.source.model_copy(update={"uri": str(clip.path)}),
             "camera_id": camera_of(clip),
+            "normality": normality,
         }
     )
-    trace = ClipTrace(clip)
-    head = trace.scores.setdefault("head", [])
-    scorer = Tap(build_scorer(cfg, dim), lambda a, _: head.append(a.score))
+
+
+def run_file(
+    cfg: EdgeSettings, analyser: Analyser, sinks: Sequence[Sink], scorer: FrameScorer
+) -> None:
+    """`cfg.source` through the real pipeline (sampling, model stage, scorer, events, windows)."""
     with open_source(cfg.source, cfg.camera_id) as source:
-        Pipeline(cfg, analyser, [trace], scorer=scorer).run(
+        Pipeline(cfg, analyser, sinks, scorer=scorer).run(
             sampled(source, cfg.source.fps, cfg.camera_id)
         )
+
+
+def trace_clip(clip: Clip, cfg: EdgeSettings, analyser: Analyser, dim: int) -> ClipTrace:
+    """`cfg` from `clip_settings`."""
+    trace = ClipTrace(clip)
+    head = trace.scores.setdefault("head", [])
+    run_file(cfg, analyser, [trace], Tap(build_scorer(cfg, dim), lambda a, _: head.append(a.score)))
     return trace
 
 
@@ -204,13 +222,7 @@ def run_eval(
     traces = []
     try:
         for clip in (c for c in clips if c.split != "learn"):
-            cfg = settings.model_copy(
-                update={
-                    "normality": settings.normality.model_copy(
-                        update={"path": folders[camera_of(clip)], "adapt": False, "scorer": "fused"}
-                    )
-                }
-            )
+            cfg = clip_settings(settings, clip, folders[camera_of(clip)])
             traces.append(trace_clip(clip, cfg, analyser, dim))
             log.info(
                 "eval: %s (%s, %s): %d frames",

@@ -31,10 +31,9 @@ from vau.cloud.records import AcceptedRecord, Hello, TokenFrame, WireRecord
 from vau.cloud.settings import LimitSettings
 from vau.cloud.validate import Validator
 from vau.edge.analysers import Analyser
-from vau.edge.pipeline import Pipeline
+from vau.edge.evaluate import run_file
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.settings import EdgeSettings
-from vau.edge.sources import open_source, sampled
 from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore, Window
 from vau.edge.uplink import codec
 
@@ -76,10 +75,7 @@ def run_edge(clip: Path, settings: EdgeSettings, analyser: Analyser, dim: int) -
         update={"source": settings.source.model_copy(update={"uri": str(clip)})}
     )
     capture = EdgeCapture()
-    with open_source(cfg.source, cfg.camera_id) as source:
-        Pipeline(cfg, analyser, [capture], scorer=build_scorer(cfg, dim)).run(
-            sampled(source, cfg.source.fps, cfg.camera_id)
-        )
+    run_file(cfg, analyser, [capture], build_scorer(cfg, dim))
     return capture
 
 

@@ -74,7 +74,7 @@ def clip_events(
     """Every test clip of an eval set (but those of the `skip` kinds) through the edge and the
     wire; normality models are learnt where missing."""
     from vau.edge.analysers import build_analyser
-    from vau.edge.evaluate import camera_of, ensure_models
+    from vau.edge.evaluate import camera_of, clip_settings, ensure_models
     from vau.edge.manifest import load_manifest
     from vau.edge.settings import load_settings
     from vau.edge.tetg import load_head
@@ -88,10 +88,7 @@ def clip_events(
     try:
         for clip in (c for c in clips if c.split != "learn" and c.kind not in skip):
             camera = camera_of(clip)
-            normality = settings.normality.model_copy(
-                update={"path": folders[camera], "adapt": False, "scorer": "fused"}
-            )
-            cfg = settings.model_copy(update={"camera_id": camera, "normality": normality})
+            cfg = clip_settings(settings, clip, folders[camera])
             capture = run_edge(clip.path, cfg, analyser, dim)
             video = str(clip.path.relative_to(manifest.parent))
             span = clip.spans[0] if clip.spans else None
@@ -203,16 +200,14 @@ def evaluate(
         if ce.kind == "normal":
             normal_events += len(ce.events)
             continue
-        held = ce.kind in heldout
+        held, i = ce.kind in heldout, ce.matched()
         for tally in (
             tallies.setdefault(ce.kind, _Tally()),
             groups["heldout" if held else "tuned"],
         ):
             tally.clips += 1
-            i = ce.matched()
             if i is not None:
                 score_clip(ce, explained[i], tally, held)
-        i = ce.matched()
         if i is not None and ce.kind not in examples:
             examples[ce.kind] = {"video": ce.video, **_shown(explained[i])}
     seconds = [r.seconds for r in results]
