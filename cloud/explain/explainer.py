@@ -187,7 +187,7 @@ class Explainer:
             confidence=d.confidence,
             threat_level=d.threat_level,
             llm=self.llm.model_id,
-            projector=self.settings.projector_kind if visual is not None else None,
+            projector=self._projector_kind() if visual is not None else None,
             visual_tokens=video,
             fallback=outcome == "fallback",
             where=tuple(name for name, _ in f.scene.where),
@@ -235,6 +235,9 @@ class Explainer:
                 msgs = [msgs[0], {"role": "user", "content": f"{evidence}\n{_retry_note(exc)}"}]
         return "fallback", None, replies
 
+    def _projector_kind(self) -> str | None:
+        return None if self.frame_tokenizer is None else self.frame_tokenizer.kind
+
     def _observed(self, ev: EventEvidence, f: Facts) -> str:
         if self.category is None:
             return UNKNOWN
@@ -249,6 +252,15 @@ class Explainer:
             return None
         import torch
 
+        from vau.cloud.explain.projector import ProjectorError, check_tokens
+
+        try:
+            check_tokens(self.frame_tokenizer, [int(np.shape(t)[-1]) for t in tokens])
+        except ProjectorError as exc:
+            log.warning("visual tokens off for this event: %s", exc)
+            if self.metrics is not None:
+                self.metrics.llm.errors.labels(self.settings.backend, "projector_tokens").inc()
+            return None
         q = self.llm.embed_text(question)
         with torch.inference_mode():
             frames = [torch.from_numpy(np.asarray(t, np.float32)) for t in tokens]

@@ -33,7 +33,6 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -45,6 +44,7 @@ from vau.cloud.explain.facts import Earlier
 from vau.cloud.explain.ingest_reader import IngestReader, Row
 from vau.cloud.explain.llm import LlmBackend, build_llm
 from vau.cloud.explain.metrics import ExplainMetrics
+from vau.cloud.explain.projector_choice import chosen_weights
 from vau.cloud.explain.prompts import QUESTION
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
@@ -122,13 +122,11 @@ class ExplainerService(StoreWorker):
         s = self.settings
         llm = self._llm or build_llm(s, self.metrics.llm)
         tokenizer: FrameTokenizer | None = None
-        if s.projector_weights is not None:
+        weights = chosen_weights(s.projector_weights, s.visual_tokens, llm.model_id)
+        if weights is not None:  # torch only now
             from vau.cloud.explain.projector import load_frame_tokenizer
 
-            tokenizer = load_frame_tokenizer(
-                s.projector_weights, s.projector_kind, _vis_dim(s.projector_weights),
-                llm.hidden_size,
-            )  # fmt: skip
+            tokenizer = load_frame_tokenizer(weights, llm.hidden_size, llm.model_id)
         category = load_category(s.category_model)
         self.explainer = Explainer(s, llm, self.metrics, tokenizer, category=category)
         self._store = self.storage.event_repository()
@@ -313,10 +311,3 @@ class ExplainerService(StoreWorker):
 
         result: Explanation = await self._generate(run)
         return result
-
-
-def _vis_dim(path: Path) -> int:
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        return int(f.get_slice("query.weight").get_shape()[0])

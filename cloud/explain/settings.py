@@ -112,10 +112,16 @@ class ExplainSettings(Strict):
     window_wait_s: float = Field(
         10.0, ge=0.0, description="After an event ends, wait this long for its window."
     )
-    projector_weights: Path | None = Field(
-        None, description="Trained projector (safetensors); without it visual tokens are off."
+    visual_tokens: bool = Field(
+        True,
+        description="Send the window frames' tokens to the LLM through a trained projector "
+        "(projector_weights, else the bundled one when it was trained for this LLM).",
     )
-    projector_kind: str = Field("mlp2x_gelu", description="'linear' or 'mlp2x_gelu'.")
+    projector_weights: Path | None = Field(
+        None,
+        description="Trained projector (`vau-cloud train-projector`, safetensors; its kind and "
+        "widths are in the file); unset: the bundled one where it fits the LLM.",
+    )
     category_model: Path | None = Field(
         None,
         description="Observed-category classifier (`vau-cloud train-category`); unset: the "
