@@ -165,9 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     from vau.cloud import bench_load
 
     bench_load.add_parser(sub)
-    from vau.cloud.explain import eval_cli
+    from vau.cloud.explain import eval_cli, projector_cli
 
     eval_cli.add_parsers(sub)
+    projector_cli.add_parser(sub)
     from vau.cloud.mqtt import broker
 
     p = sub.add_parser(

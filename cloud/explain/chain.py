@@ -47,7 +47,7 @@ class EdgeCapture:
 
     ring: deque[tuple[EffectiveTokens, FrameScore]] = field(
         default_factory=lambda: deque(maxlen=RING)
-    )
+    )  # deque() to keep every frame (captions over a whole video)
     ends: dict[str, EventUpdate] = field(default_factory=dict)
     windows: list[tuple[Window, list[tuple[EffectiveTokens, FrameScore]]]] = field(
         default_factory=list
@@ -70,11 +70,17 @@ class EdgeCapture:
         pass
 
 
-def run_edge(clip: Path, settings: EdgeSettings, analyser: Analyser, dim: int) -> EdgeCapture:
+def run_edge(
+    clip: Path,
+    settings: EdgeSettings,
+    analyser: Analyser,
+    dim: int,
+    capture: EdgeCapture | None = None,
+) -> EdgeCapture:
     cfg = settings.model_copy(
         update={"source": settings.source.model_copy(update={"uri": str(clip)})}
     )
-    capture = EdgeCapture()
+    capture = capture or EdgeCapture()
     run_file(cfg, analyser, [capture], build_scorer(cfg, dim))
     return capture
 
@@ -129,6 +135,44 @@ def cloud_events(capture: EdgeCapture, camera: str, settings: EdgeSettings) -> l
         )
         out.append(CloudEvent(end, ev, tuple(f.tokens for _, f in token_frames)))
     return out
+
+
+def span_event(
+    capture: EdgeCapture,
+    camera: str,
+    settings: EdgeSettings,
+    span: tuple[float | None, float | None],
+    most: int,
+) -> CloudEvent | None:
+    """A captioned span of a video as if it were an event: at most `most` of its frames, evenly
+    spread, through the wire (None when the span holds no frame). The span's frames stand in for
+    the window ATS would choose: a caption's span is not an event the edge raised."""
+    a = span[0] if span[0] is not None else -np.inf
+    b = span[1] if span[1] is not None else np.inf
+    inside = [f for f in capture.ring if a <= f[0].t <= b]
+    if not inside:
+        return None
+    keep = np.unique(np.linspace(0, len(inside) - 1, min(most, len(inside))).round().astype(int))
+    chosen = [inside[i] for i in keep]
+    event_id = f"span-{chosen[0][0].t:.1f}"
+    wire = Wire(camera, settings)
+    accepted = [wire.frame(tok, score, event_id) for tok, score in chosen]
+    token_frames = [(x.t, x.body) for x in accepted if isinstance(x.body, TokenFrame)]
+    peak_t, peak = max(((t, f.smoothed) for t, f in token_frames), key=lambda p: p[1])
+    start, end = token_frames[0][0], token_frames[-1][0]
+    update = EventUpdate(event_id, EventState.END, start, end, peak, peak_t, "")
+    ev = EventEvidence(
+        camera=camera,
+        event_id=event_id,
+        start=start,
+        end=end,
+        peak=peak,
+        peak_t=peak_t,
+        prior="",
+        frames=tuple(frame_evidence(t, f) for t, f in token_frames),
+        baseline=_baseline(capture.scores, start),
+    )
+    return CloudEvent(update, ev, tuple(f.tokens for _, f in token_frames))
 
 
 def explain_all(events: Sequence[CloudEvent], explainer: Explainer) -> list[ExplainResult]:

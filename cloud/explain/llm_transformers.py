@@ -78,13 +78,15 @@ class TransformersLlm:
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def _prompt(self, messages: Sequence[Message], prefill: str) -> str:
+    def prompt_text(self, messages: Sequence[Message], prefill: str = "") -> str:
+        """The chat as the model reads it, the assistant turn opened and prefilled."""
         text = self.tokenizer.apply_chat_template(
             list(messages), tokenize=False, add_generation_prompt=True
         )
         return str(text) + prefill
 
-    def _ids(self, text: str) -> torch.Tensor:
+    def ids(self, text: str) -> torch.Tensor:
+        """`text`'s token ids (no special tokens added), (1, T) on the model's device."""
         ids: torch.Tensor = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)[
             "input_ids"
         ]
@@ -130,7 +132,7 @@ class TransformersLlm:
         prefill: str = "",
         stop: Sequence[str] = (),
     ) -> str:
-        ids = self._ids(self._prompt(messages, prefill))
+        ids = self.ids(self.prompt_text(messages, prefill))
         mask = torch.ones_like(ids)
         return self._run(
             max_new_tokens, stop, ids.shape[1], prefill, input_ids=ids, attention_mask=mask
@@ -138,7 +140,7 @@ class TransformersLlm:
 
     def embed_text(self, text: str) -> torch.Tensor:
         with torch.inference_mode():
-            emb: torch.Tensor = self.model.get_input_embeddings()(self._ids(text))[0]
+            emb: torch.Tensor = self.model.get_input_embeddings()(self.ids(text))[0]
         return emb.float()
 
     def generate_embeds(
@@ -150,15 +152,15 @@ class TransformersLlm:
         prefill: str = "",
         stop: Sequence[str] = (),
     ) -> str:
-        head, sep, tail = self._prompt(messages, prefill).partition(VIDEO)
+        head, sep, tail = self.prompt_text(messages, prefill).partition(VIDEO)
         if not sep:
             raise ValueError(f"the prompt has no {VIDEO} placeholder for the visual tokens")
         table = self.model.get_input_embeddings()
         with torch.inference_mode():
             parts = [
-                table(self._ids(head))[0],
+                table(self.ids(head))[0],
                 visual.to(self.device, table.weight.dtype),
-                table(self._ids(tail))[0],
+                table(self.ids(tail))[0],
             ]
         embeds = torch.cat(parts).unsqueeze(0)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)

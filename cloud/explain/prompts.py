@@ -45,9 +45,10 @@ def user_text(
     parts = [f"Camera {camera}."]
     if normal:
         parts.append(f"Normal here: {normal}")
-    if video:
+    parts += [prior, *evidence_lines(f), decision_text(d)]
+    if video:  # last before the question: the text before it is the same with and without
         parts.append(f"Frames: {VIDEO}")
-    parts += [prior, *evidence_lines(f), decision_text(d), question]
+    parts.append(question)
     return "\n".join(p for p in parts if p)
 
 
