@@ -230,3 +230,9 @@ def uninformative(summary: str, evidence: str) -> bool:
 def unfaithful_places(reply: str, evidence: str) -> set[str]:
     """Place or direction words in `reply` that the evidence does not contain (empty = faithful)."""
     return (words(reply) & PLACE_WORDS) - words(evidence)
+
+
+def without_camera(text: str, camera: str) -> str:
+    """`text` with the camera's name taken out: quoting it is faithful, and its words ("gate-left")
+    are no evidence of a place."""
+    return re.sub(re.escape(camera), " ", text, flags=re.IGNORECASE) if camera else text

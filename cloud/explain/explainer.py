@@ -29,7 +29,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from vau.cloud.explain import prompts
-from vau.cloud.explain.category import CategoryModel
+from vau.cloud.explain.captions import named_kinds
+from vau.cloud.explain.category import LABELS, CategoryModel
 from vau.cloud.explain.evidence import (
     Earlier,
     EventEvidence,
@@ -40,6 +41,7 @@ from vau.cloud.explain.evidence import (
     unfaithful_numbers,
     unfaithful_places,
     uninformative,
+    without_camera,
 )
 from vau.cloud.explain.llm import LlmBackend, LlmError, LlmSetupError, PromptEmbedsRefusedError
 from vau.cloud.explain.metrics import ExplainMetrics
@@ -71,8 +73,13 @@ class ExplainResult:
     seconds: float
 
 
-def parse_reply(text: str, evidence: str) -> LlmReply:
-    """The first JSON object in `text` as an LlmReply, checked against `evidence`."""
+def parse_reply(
+    text: str, evidence: str, kinds: frozenset[str] | None = None, camera: str = ""
+) -> LlmReply:
+    """The first JSON object in `text` as an LlmReply, checked against `evidence` (the facts'
+    sentences) and, with `kinds`, naming no kind but those (`captions.KIND_WORDS`: the kinds of
+    the observed category; none when it is unknown). The camera's name may be quoted: it is
+    removed before the numbers and places are checked."""
     start = text.find("{")
     if start < 0:
         raise InvalidReplyError("json", "no JSON object")
@@ -85,6 +92,7 @@ def parse_reply(text: str, evidence: str) -> LlmReply:
     except ValidationError as exc:
         raise InvalidReplyError("schema", str(exc.errors()[0]["msg"])) from None
     both = f"{reply.title} {reply.summary}"
+    both = without_camera(both, camera)
     if _PLACEHOLDER.search(both):
         raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(both)[0])
     extra = unfaithful_numbers(both, evidence)
@@ -93,6 +101,9 @@ def parse_reply(text: str, evidence: str) -> LlmReply:
     places = unfaithful_places(both, evidence)
     if places:
         raise InvalidReplyError("unfaithful", f"places not in the evidence: {sorted(places)}")
+    if kinds is not None and named_kinds(both) - kinds:
+        said = ", ".join(sorted(named_kinds(both) - kinds))
+        raise InvalidReplyError("kind", f"names {said}, which the observed category does not")
     if uninformative(reply.summary, evidence):
         raise InvalidReplyError("uninformative", "the summary says neither where nor what changed")
     return reply
@@ -166,14 +177,16 @@ class Explainer:
         normal = ctx.normal if ctx is not None else ""
         visual = self._visual(tokens, question)
         video = visual is not None
+        observed = self._observed(ev, f)
+        check = _Check(" ".join(evidence_lines(f)), _kinds_of(observed), ev.camera)
         msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, video)
         try:
-            outcome, reply, replies = self._replies(msgs, visual)
+            outcome, reply, replies = self._replies(msgs, visual, check)
         except PromptEmbedsRefusedError as exc:
             self._count_llm_error(exc)
             visual, video = None, False  # the server takes no embeddings: the text-only prompt
             msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, False)
-            outcome, reply, replies = self._replies(msgs, None)
+            outcome, reply, replies = self._replies(msgs, None, check)
         if reply is None:
             reply = prompts.template_reply(f, d)
         explanation = Explanation(
@@ -181,7 +194,7 @@ class Explainer:
             summary=reply.summary,
             anomaly=d.anomaly,
             category=d.category,
-            observed_category=self._observed(ev, f),
+            observed_category=observed,
             start=f.start,
             end=f.end,
             confidence=d.confidence,
@@ -206,11 +219,11 @@ class Explainer:
         return ExplainResult(explanation, outcome, tuple(replies), seconds)
 
     def _replies(
-        self, msgs: list[prompts.Message], visual: torch.Tensor | None
+        self, msgs: list[prompts.Message], visual: torch.Tensor | None, check: _Check
     ) -> tuple[str, LlmReply | None, list[str]]:
         """(outcome, the valid reply or None, raw replies): two tries, the second told why the
         first was rejected. An LLM failure ends the tries (the template follows)."""
-        evidence, replies = msgs[1]["content"], list[str]()
+        prompt, replies = msgs[1]["content"], list[str]()
         for attempt in range(2):
             try:
                 raw = self._ask(msgs, visual)
@@ -226,13 +239,13 @@ class Explainer:
                 return "fallback", None, replies
             replies.append(raw)
             try:
-                reply = parse_reply(raw, evidence)
+                reply = parse_reply(raw, check.facts, check.kinds, check.camera)
                 return ("llm" if attempt == 0 else "retry"), reply, replies
             except InvalidReplyError as exc:
                 log.info("invalid LLM reply (%s): %r", exc, raw)
                 if self.metrics is not None:
                     self.metrics.invalid.labels(exc.reason).inc()
-                msgs = [msgs[0], {"role": "user", "content": f"{evidence}\n{_retry_note(exc)}"}]
+                msgs = [msgs[0], {"role": "user", "content": f"{prompt}\n{_retry_note(exc)}"}]
         return "fallback", None, replies
 
     def _projector_kind(self) -> str | None:
@@ -280,6 +293,21 @@ class Explainer:
         title = gen(prompts.TITLE_PREFILL, TITLE_TOKENS).strip()
         summary = trim_sentence(gen(prompts.summary_prefill(title), n))
         return prompts.reply_json(title, summary)
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """What a reply is checked against: the facts' sentences (not the whole prompt: a camera
+    named "gate-left" is no evidence of "left") and the kinds it may name."""
+
+    facts: str
+    kinds: frozenset[str]
+    camera: str
+
+
+def _kinds_of(observed: str) -> frozenset[str]:
+    """The synthetic kinds whose class is the observed category (none for "unknown")."""
+    return frozenset(kind for kind, label in LABELS.items() if label == observed)
 
 
 def _retry_note(exc: InvalidReplyError) -> str:

@@ -147,3 +147,24 @@ def test_build_projector_when_kind_known_then_shapes_else_raises() -> None:
     tok = FrameTokenizer("linear", 384, 576)
     out = tok([torch.randn(10, 384), torch.randn(3, 384)], torch.randn(7, 576))
     assert out.shape == (4, 576)  # content + context token per frame
+
+
+def test_parse_reply_refuses_a_kind_the_observed_category_does_not_support() -> None:
+    said = "The most anomalous patches were in the lower left (60%) of the frame."
+    person = '{"title": "Person in the lower left", "summary": "A person in the lower left."}'
+    assert parse_reply(person, said, frozenset({"intruder"})).title.startswith("Person")
+    with pytest.raises(InvalidReplyError) as err:
+        parse_reply(person, said, frozenset())  # observed: unknown
+    assert err.value.reason == "kind" and "intruder" in str(err.value)
+    with pytest.raises(InvalidReplyError, match="kind"):
+        parse_reply(person, said, frozenset({"smoke"}))
+    assert parse_reply(person, said)  # no observed category given: not checked
+
+
+def test_parse_reply_allows_the_camera_name_but_takes_no_place_from_it() -> None:
+    said = "The most anomalous patches were in the lower centre (60%) of the frame."
+    named = '{"title": "Alert on cam-0", "summary": "Something in the lower centre."}'
+    assert parse_reply(named, said, camera="cam-0").title == "Alert on cam-0"
+    left = '{"title": "Alert", "summary": "Something in the lower left of gate-left."}'
+    with pytest.raises(InvalidReplyError, match="unfaithful"):
+        parse_reply(left, said, camera="gate-left")
