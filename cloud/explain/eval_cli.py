@@ -33,13 +33,16 @@ from typing import Any
 import numpy as np
 
 from vau.cloud.explain import category as cat
+from vau.cloud.explain.captions import named_kinds
 from vau.cloud.explain.chain import CloudEvent, cloud_events, explain_all, run_edge
 from vau.cloud.explain.evidence import (
     facts,
     unfaithful_numbers,
     unfaithful_places,
+    without_camera,
 )
 from vau.cloud.explain.explainer import ExplainResult
+from vau.cloud.explain.projector_choice import chosen_weights
 from vau.cloud.explain.schema import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -153,7 +156,7 @@ class _Tally:
 
     def __post_init__(self) -> None:
         self.fields: dict[str, list[bool]] = {
-            k: [] for k in ("where", "movement", "view_change", "category")
+            k: [] for k in ("where", "movement", "view_change", "category", "text_kind")
         }
         self.ious: list[float] = []
 
@@ -176,59 +179,101 @@ def score_clip(ce: ClipEvents, result: ExplainResult, tally: _Tally, heldout: bo
         tally.fields["view_change"].append(ex.view_change == truth["view_change"])
     want = UNKNOWN if heldout else cat.LABELS.get(ce.kind, ce.kind)
     tally.fields["category"].append(ex.observed_category == want)
+    if result.outcome != "fallback":  # the text the LLM wrote: which kind does it name?
+        named = named_kinds(f"{ex.title} {ex.summary}")
+        tally.fields["text_kind"].append(named == (set() if heldout else {ce.kind}))
     if ce.span is not None:
         tally.ious.append(_iou((ex.start, ex.end), ce.span))
 
 
+@dataclass
+class _Condition:
+    """One way of explaining (text only, visual tokens, another event's tokens) and its tallies."""
+
+    explainer: Any
+    swap: bool = False  # explain each event with the tokens of an event of another kind
+
+    def __post_init__(self) -> None:
+        self.kinds: dict[str, _Tally] = {}
+        self.groups = {"tuned": _Tally(), "heldout": _Tally()}
+        self.results: list[ExplainResult] = []
+        self.normal_events = self.unfaithful = 0
+        self.examples: dict[str, dict[str, Any]] = {}
+
+    def report(self) -> dict[str, Any]:
+        seconds = [r.seconds for r in self.results]
+        return {
+            "llm": getattr(self.explainer.llm, "model_id", ""),
+            "visual_tokens": any(r.explanation.visual_tokens for r in self.results),
+            "kinds": {k: t.report() for k, t in sorted(self.kinds.items())},
+            "groups": {k: t.report() for k, t in self.groups.items()},
+            "normal_clip_events": self.normal_events,
+            "explanations": len(self.results),
+            "unfaithful_delivered": self.unfaithful,
+            "first_try_valid": _share([r.outcome == "llm" for r in self.results]),
+            "fallback": _share([r.outcome == "fallback" for r in self.results]),
+            "latency_s": {
+                "p50": round(float(np.quantile(seconds, 0.5)), 3) if seconds else None,
+                "p95": round(float(np.quantile(seconds, 0.95)), 3) if seconds else None,
+            },
+            "examples": self.examples,
+        }
+
+
+def _swapped(events: Sequence[CloudEvent], other: CloudEvent | None) -> list[CloudEvent]:
+    if other is None:
+        return list(events)
+    return [CloudEvent(e.event, e.evidence, other.tokens) for e in events]
+
+
 def evaluate(
-    manifest: Path, models: Path, config: Path | None, explainer: Any, heldout: Sequence[str]
+    manifest: Path,
+    models: Path,
+    config: Path | None,
+    conditions: dict[str, _Condition],
+    heldout: Sequence[str],
 ) -> dict[str, Any]:
-    tallies: dict[str, _Tally] = {}
-    groups = {"tuned": _Tally(), "heldout": _Tally()}
-    results: list[ExplainResult] = []
-    normal_events, unfaithful = 0, 0
-    examples: dict[str, dict[str, Any]] = {}
+    """Every clip through the edge once; its events explained under each condition."""
+    last_of_kind: dict[str, CloudEvent] = {}  # the swap's source: an event of another kind
     for ce in clip_events(manifest, models, config):
-        explained = explain_all(ce.events, explainer)
-        results += explained
-        for r in explained:
-            text = f"{r.explanation.title} {r.explanation.summary}"
-            evidence = " ".join(r.explanation.evidence)
-            unfaithful += bool(
-                unfaithful_numbers(text, evidence) or unfaithful_places(text, evidence)
-            )
-        if ce.kind == "normal":
-            normal_events += len(ce.events)
-            continue
         held, i = ce.kind in heldout, ce.matched()
-        for tally in (
-            tallies.setdefault(ce.kind, _Tally()),
-            groups["heldout" if held else "tuned"],
-        ):
-            tally.clips += 1
-            if i is not None:
-                score_clip(ce, explained[i], tally, held)
-        if i is not None and ce.kind not in examples:
-            examples[ce.kind] = {"video": ce.video, **_shown(explained[i])}
-    seconds = [r.seconds for r in results]
+        others = [e for k, e in sorted(last_of_kind.items()) if k not in (ce.kind, "normal")]
+        for cond in conditions.values():
+            other = others[len(cond.results) % len(others)] if cond.swap and others else None
+            explained = explain_all(_swapped(ce.events, other), cond.explainer)
+            _tally(cond, ce, explained, held, i)
+        if i is not None:
+            last_of_kind[ce.kind] = ce.events[i]
     return {
         "manifest": str(manifest),
-        "llm": getattr(explainer.llm, "model_id", ""),
-        "visual_tokens": any(r.explanation.visual_tokens for r in results),
         "heldout_kinds": list(heldout),
-        "kinds": {k: t.report() for k, t in sorted(tallies.items())},
-        "groups": {k: t.report() for k, t in groups.items()},
-        "normal_clip_events": normal_events,
-        "explanations": len(results),
-        "unfaithful_delivered": unfaithful,
-        "first_try_valid": _share([r.outcome == "llm" for r in results]),
-        "fallback": _share([r.outcome == "fallback" for r in results]),
-        "latency_s": {
-            "p50": round(float(np.quantile(seconds, 0.5)), 3) if seconds else None,
-            "p95": round(float(np.quantile(seconds, 0.95)), 3) if seconds else None,
-        },
-        "examples": examples,
+        "conditions": {name: c.report() for name, c in conditions.items()},
     }
+
+
+def _tally(
+    cond: _Condition, ce: ClipEvents, explained: list[ExplainResult], held: bool, i: int | None
+) -> None:
+    cond.results += explained
+    for r in explained:
+        text = without_camera(f"{r.explanation.title} {r.explanation.summary}", ce.camera)
+        evidence = " ".join(r.explanation.evidence)
+        cond.unfaithful += bool(
+            unfaithful_numbers(text, evidence) or unfaithful_places(text, evidence)
+        )
+    if ce.kind == "normal":
+        cond.normal_events += len(ce.events)
+        return
+    for tally in (cond.kinds.setdefault(ce.kind, _Tally()), cond.groups[_group(held)]):
+        tally.clips += 1
+        if i is not None:
+            score_clip(ce, explained[i], tally, held)
+    if i is not None and ce.kind not in cond.examples:
+        cond.examples[ce.kind] = {"video": ce.video, **_shown(explained[i])}
+
+
+def _group(held: bool) -> str:
+    return "heldout" if held else "tuned"
 
 
 def _share(flags: Sequence[bool]) -> float | None:
@@ -259,6 +304,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--config", type=Path, help="the cloud's TOML settings ([explain])")
     p.add_argument("--heldout", help="kinds scored as unseen (default: the held-out kinds)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
+    p.add_argument(
+        "--projector",
+        type=Path,
+        help="trained projector weights (default: explain.projector_weights, else the bundled "
+        "one); with one, every event is explained text-only, with its visual tokens, and with "
+        "the tokens of an event of another kind",
+    )
     p.set_defaults(handler=cmd_eval_explanations)
     p = sub.add_parser(
         "train-category",
@@ -290,8 +342,18 @@ def cmd_eval_explanations(args: argparse.Namespace) -> int:
 
     _progress()
     s = load_settings(args.config).explain
-    explainer = Explainer(s, build_llm(s), category=cat.load(s.category_model or cat.BUNDLED))
+    llm = build_llm(s)
+    category = cat.load(s.category_model or cat.BUNDLED)
+    conditions = {"text": _Condition(Explainer(s, llm, category=category))}
+    weights = chosen_weights(args.projector or s.projector_weights, True, llm.model_id)
+    if weights is not None:
+        from vau.cloud.explain.projector import load_frame_tokenizer
+
+        tok = load_frame_tokenizer(weights, llm.hidden_size, llm.model_id)
+        visual = Explainer(s, llm, frame_tokenizer=tok, category=category)
+        conditions["visual"] = _Condition(visual)
+        conditions["visual_swapped"] = _Condition(visual, swap=True)
     held = HELDOUT_KINDS if args.heldout is None else tuple(args.heldout.split(","))
-    report = evaluate(args.manifest, args.models, args.edge_config, explainer, held)
+    report = evaluate(args.manifest, args.models, args.edge_config, conditions, held)
     emit_report(report, args.json)
     return 0

@@ -53,8 +53,8 @@ class Sample:
 @dataclass(frozen=True, slots=True)
 class TrainSettings:
     kind: str = "mlp2x_gelu"
-    epochs: int = 6
-    lr: float = 1e-3
+    epochs: int = 15
+    lr: float = 3e-3
     batch: int = 4  # samples per optimiser step (gradients accumulated)
     frame_drop: float = 0.2
     val_share: float = 0.1

@@ -150,6 +150,9 @@ def test_cloud_when_openai_backend_then_serves_and_explains_without_importing_to
             "VAU_CLOUD__DATA_DIR": str(tmp_path / "cloud"),
             "VAU_CLOUD__EXPLAIN__BACKEND": "openai",
             "VAU_CLOUD__EXPLAIN__OPENAI__BASE_URL": stub.base_url,
+            # the served model is SmolLM2, for which a projector is bundled: visual tokens need
+            # torch (the projector); text-only, the cloud must not load it
+            "VAU_CLOUD__EXPLAIN__VISUAL_TOKENS": "false",
         }
         out = subprocess.run(
             [sys.executable, "-c", _NO_TORCH],

@@ -83,7 +83,9 @@ def test_service_when_real_vllm_and_concurrency_2_then_both_events_explained(
     assert sorted(e for _, _, e, _ in notifier.explanations) == ["ev-1", "ev-2"]
     for *_, fields in notifier.explanations:
         e = Explanation.model_validate(fields)
-        assert e.llm == MODEL and not e.visual_tokens and (e.start, e.end) == (2.0, 6.0)
+        assert e.llm == MODEL and (e.start, e.end) == (2.0, 6.0)
+        # the bundled projector is SmolLM2's: its visual tokens went to vLLM as prompt embeds
+        assert e.visual_tokens and e.projector == "mlp2x_gelu"
     m = service.metrics
     assert m.value("vau_cloud_llm_requests_total", {"backend": "openai", "result": "ok"}) >= 4
     assert m.value("vau_cloud_llm_requests_total", {"backend": "openai", "result": "failed"}) == 0
