@@ -118,22 +118,8 @@ def cloud_events(capture: EdgeCapture, camera: str, settings: EdgeSettings) -> l
     wire, out = Wire(camera, settings), []
     for window, frames in capture.windows:
         end = capture.ends.get(window.event_id)
-        if end is None:
-            continue
-        accepted = [wire.frame(tok, score, window.event_id) for tok, score in frames]
-        token_frames = [(a.t, a.body) for a in accepted if isinstance(a.body, TokenFrame)]
-        ev = EventEvidence(
-            camera=camera,
-            event_id=end.id,
-            start=end.start,
-            end=end.end,
-            peak=end.peak,
-            peak_t=end.peak_t,
-            prior=end.prior,
-            frames=tuple(frame_evidence(t, f) for t, f in token_frames),
-            baseline=_baseline(capture.scores, end.start),
-        )
-        out.append(CloudEvent(end, ev, tuple(f.tokens for _, f in token_frames)))
+        if end is not None:
+            out.append(_through(wire, capture, end, frames))
     return out
 
 
@@ -154,25 +140,35 @@ def span_event(
         return None
     keep = np.unique(np.linspace(0, len(inside) - 1, min(most, len(inside))).round().astype(int))
     chosen = [inside[i] for i in keep]
-    event_id = f"span-{chosen[0][0].t:.1f}"
-    wire = Wire(camera, settings)
-    accepted = [wire.frame(tok, score, event_id) for tok, score in chosen]
-    token_frames = [(x.t, x.body) for x in accepted if isinstance(x.body, TokenFrame)]
-    peak_t, peak = max(((t, f.smoothed) for t, f in token_frames), key=lambda p: p[1])
-    start, end = token_frames[0][0], token_frames[-1][0]
-    update = EventUpdate(event_id, EventState.END, start, end, peak, peak_t, "")
-    ev = EventEvidence(
-        camera=camera,
-        event_id=event_id,
-        start=start,
-        end=end,
-        peak=peak,
-        peak_t=peak_t,
-        prior="",
-        frames=tuple(frame_evidence(t, f) for t, f in token_frames),
-        baseline=_baseline(capture.scores, start),
+    peak = max(chosen, key=lambda f: f[1].smoothed)
+    start, end = chosen[0][0].t, chosen[-1][0].t
+    update = EventUpdate(
+        f"span-{start:.1f}", EventState.END, start, end, peak[1].smoothed, peak[0].t, ""
     )
-    return CloudEvent(update, ev, tuple(f.tokens for _, f in token_frames))
+    return _through(Wire(camera, settings), capture, update, chosen)
+
+
+def _through(
+    wire: Wire,
+    capture: EdgeCapture,
+    end: EventUpdate,
+    frames: Sequence[tuple[EffectiveTokens, FrameScore]],
+) -> CloudEvent:
+    """An ended event's frames through the wire, and the evidence the cloud builds from them."""
+    accepted = [wire.frame(tok, score, end.id) for tok, score in frames]
+    token_frames = [(a.t, a.body) for a in accepted if isinstance(a.body, TokenFrame)]
+    ev = EventEvidence(
+        camera=wire.camera,
+        event_id=end.id,
+        start=end.start,
+        end=end.end,
+        peak=end.peak,
+        peak_t=end.peak_t,
+        prior=end.prior,
+        frames=tuple(frame_evidence(t, f) for t, f in token_frames),
+        baseline=_baseline(capture.scores, end.start),
+    )
+    return CloudEvent(end, ev, tuple(f.tokens for _, f in token_frames))
 
 
 def explain_all(events: Sequence[CloudEvent], explainer: Explainer) -> list[ExplainResult]:
