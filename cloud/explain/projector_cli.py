@@ -2,10 +2,11 @@
 windows the real edge pipeline makes.
 
 Two sources of windows and captions (exactly one per run):
-- `--manifest M --models DIR`: a synthetic eval set (`vau-edge make-eval-set`). Every test clip of
-  a tuned kind goes through the chain of `eval-explanations` (edge pipeline with the camera's
-  normality model, ATS window, the wire); the event overlapping the drawn span most is a sample,
-  captioned from its kind and its facts (`captions.synthetic_caption`). Held-out kinds are skipped.
+- `--manifest M --models DIR` (repeatable, in pairs): a synthetic eval set (`vau-edge
+  make-eval-set`). Every test clip of a tuned kind goes through the chain of
+  `eval-explanations` (edge pipeline with the camera's normality model, ATS window, the wire);
+  the event overlapping the drawn span most is a sample, captioned from its kind and its facts
+  (`captions.synthetic_caption`). Held-out kinds are skipped.
 - `--captions F --videos DIR`: public caption data (UCA or HIVAU-70k's conversation form) over real
   footage. Each video goes through the edge pipeline once; each captioned span becomes a sample of
   at most `ats.frames` of its frames, evenly spread.
@@ -91,8 +92,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     s = load_settings(args.config).explain
     if args.manifest is not None:
-        samples = synthetic_samples(args.manifest, args.models, args.edge_config, s)
-        source = str(args.manifest)
+        samples = []
+        for manifest, models in zip(args.manifest, args.models, strict=True):
+            samples += synthetic_samples(manifest, models, args.edge_config, s)
+        source = ", ".join(str(m) for m in args.manifest)
     else:
         samples = caption_samples(args.captions, args.videos, args.edge_config, s)
         source = str(args.captions)
@@ -126,9 +129,20 @@ def add_parser(sub: Any) -> None:
         help="train the visual tokens' projector (LLM frozen) on edge windows and captions",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifest", type=Path, help="a make-eval-set manifest (synthetic kinds)")
+    src.add_argument(
+        "--manifest",
+        type=Path,
+        action="append",
+        help="a make-eval-set manifest (synthetic kinds); repeat with one --models each",
+    )
     src.add_argument("--captions", type=Path, help="UCA or HIVAU-70k caption JSON (real footage)")
-    p.add_argument("--models", type=Path, metavar="DIR", help="normality models (with --manifest)")
+    p.add_argument(
+        "--models",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="the manifest's normality models (one per --manifest, in order)",
+    )
     p.add_argument("--videos", type=Path, metavar="DIR", help="the videos (with --captions)")
     p.add_argument("--out", type=Path, required=True, help="weights to write (safetensors)")
     p.add_argument("--config", type=Path, help="the cloud's TOML settings ([explain].model)")
@@ -144,8 +158,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_train_projector(args: argparse.Namespace) -> int:
-    if args.manifest is not None and args.models is None:
-        print("train-projector: --manifest needs --models DIR", file=sys.stderr)
+    if args.manifest is not None and len(args.models or ()) != len(args.manifest):
+        print("train-projector: each --manifest needs its --models DIR", file=sys.stderr)
         return 2
     if args.captions is not None and args.videos is None:
         print("train-projector: --captions needs --videos DIR", file=sys.stderr)

@@ -98,3 +98,9 @@ def test_train_projector_on_uca_captions_writes_weights_the_explainer_runs_with(
 def test_train_projector_without_its_data_folder_exits_2(tmp_path: Path) -> None:
     args = ["train-projector", "--captions", str(tmp_path / "c.json"), "--out", str(tmp_path)]
     assert main(args) == 2
+
+
+def test_train_projector_with_a_manifest_but_no_models_for_it_exits_2(tmp_path: Path) -> None:
+    m = str(tmp_path / "m.jsonl")
+    args = ["train-projector", "--manifest", m, "--manifest", m, "--models", str(tmp_path)]
+    assert main([*args, "--out", str(tmp_path / "p.safetensors")]) == 2
