@@ -41,8 +41,8 @@ from vau.cloud.explain.evidence import (
     unfaithful_places,
     without_camera,
 )
-from vau.cloud.explain.explainer import ExplainResult
-from vau.cloud.explain.projector_choice import chosen_weights
+from vau.cloud.explain.explainer import Explainer, ExplainResult
+from vau.cloud.explain.projector_choice import configured_tokenizer
 from vau.cloud.explain.schema import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def score_clip(ce: ClipEvents, result: ExplainResult, tally: _Tally, heldout: bo
 class _Condition:
     """One way of explaining (text only, visual tokens, another event's tokens) and its tallies."""
 
-    explainer: Any
+    explainer: Explainer
     swap: bool = False  # explain each event with the tokens of an event of another kind
 
     def __post_init__(self) -> None:
@@ -203,7 +203,7 @@ class _Condition:
     def report(self) -> dict[str, Any]:
         seconds = [r.seconds for r in self.results]
         return {
-            "llm": getattr(self.explainer.llm, "model_id", ""),
+            "llm": self.explainer.llm.model_id,
             "visual_tokens": any(r.explanation.visual_tokens for r in self.results),
             "kinds": {k: t.report() for k, t in sorted(self.kinds.items())},
             "groups": {k: t.report() for k, t in self.groups.items()},
@@ -334,7 +334,6 @@ def cmd_train_category(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_explanations(args: argparse.Namespace) -> int:
-    from vau.cloud.explain.explainer import Explainer
     from vau.cloud.explain.llm import build_llm
     from vau.cloud.settings import load_settings
     from vau.common.cli import emit_report
@@ -345,11 +344,8 @@ def cmd_eval_explanations(args: argparse.Namespace) -> int:
     llm = build_llm(s)
     category = cat.load(s.category_model or cat.BUNDLED)
     conditions = {"text": _Condition(Explainer(s, llm, category=category))}
-    weights = chosen_weights(args.projector or s.projector_weights, True, llm.model_id)
-    if weights is not None:
-        from vau.cloud.explain.projector import load_frame_tokenizer
-
-        tok = load_frame_tokenizer(weights, llm.hidden_size, llm.model_id)
+    tok = configured_tokenizer(args.projector or s.projector_weights, True, llm)
+    if tok is not None:
         visual = Explainer(s, llm, frame_tokenizer=tok, category=category)
         conditions["visual"] = _Condition(visual)
         conditions["visual_swapped"] = _Condition(visual, swap=True)

@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vau.cloud.explain.llm import LlmBackend
+    from vau.cloud.explain.projector import FrameTokenizer
 
 log = logging.getLogger(__name__)
 FORMAT = "vau-projector-1"
@@ -42,3 +47,15 @@ def chosen_weights(
         )
         return None
     return bundled
+
+
+def configured_tokenizer(
+    weights: Path | None, enabled: bool, llm: LlmBackend
+) -> FrameTokenizer | None:
+    """The chosen projector loaded for `llm` (torch is imported only when there is one)."""
+    chosen = chosen_weights(weights, enabled, llm.model_id)
+    if chosen is None:
+        return None
+    from vau.cloud.explain.projector import load_frame_tokenizer
+
+    return load_frame_tokenizer(chosen, llm.hidden_size, llm.model_id)

@@ -33,7 +33,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -44,7 +44,7 @@ from vau.cloud.explain.facts import Earlier
 from vau.cloud.explain.ingest_reader import IngestReader, Row
 from vau.cloud.explain.llm import LlmBackend, build_llm
 from vau.cloud.explain.metrics import ExplainMetrics
-from vau.cloud.explain.projector_choice import chosen_weights
+from vau.cloud.explain.projector_choice import configured_tokenizer
 from vau.cloud.explain.prompts import QUESTION
 from vau.cloud.explain.schema import Explanation
 from vau.cloud.explain.settings import ExplainSettings
@@ -55,9 +55,6 @@ from vau.cloud.settings import LimitSettings
 from vau.cloud.storage.event_repository import EventKey, EventRepository
 from vau.cloud.storage.factory import Storage
 from vau.cloud.store_worker import StoreWorker
-
-if TYPE_CHECKING:  # the projector imports torch: only with projector weights
-    from vau.cloud.explain.projector import FrameTokenizer
 
 log = logging.getLogger(__name__)
 CURSOR = "explainer"
@@ -121,12 +118,7 @@ class ExplainerService(StoreWorker):
     def _open(self) -> None:
         s = self.settings
         llm = self._llm or build_llm(s, self.metrics.llm)
-        tokenizer: FrameTokenizer | None = None
-        weights = chosen_weights(s.projector_weights, s.visual_tokens, llm.model_id)
-        if weights is not None:  # torch only now
-            from vau.cloud.explain.projector import load_frame_tokenizer
-
-            tokenizer = load_frame_tokenizer(weights, llm.hidden_size, llm.model_id)
+        tokenizer = configured_tokenizer(s.projector_weights, s.visual_tokens, llm)
         category = load_category(s.category_model)
         self.explainer = Explainer(s, llm, self.metrics, tokenizer, category=category)
         self._store = self.storage.event_repository()
