@@ -164,11 +164,13 @@ class NormalitySettings(Strict):
         "many grid cells away; -1 (default, measured better) = anywhere in the view.",
     )
     hot_patches: int = Field(
-        64,
+        1024,
         ge=0,
-        le=256,
+        le=4096,
         description="Most anomalous patches reported per frame ('hot'; only those past the edge "
-        "of normal): enough to show a whole-view change, a few hundred bytes a shipped frame.",
+        "of normal, most anomalous first): every one on the default grid, so the cloud reads how "
+        "much of the view is past normal (a whole-view change) from their number; at most two "
+        "bytes each on the wire.",
     )
     device: Literal["cpu", "cuda"] = Field(
         "cpu",

@@ -7,15 +7,19 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
 
 - where: share of the anomalous cells per named 3x3 region over all frames, largest first; the
   share of the view = |union of the anomalous cells| / (rows * cols).
-- movement: the centre (mean position) of each frame's cells, oldest to newest; d = last - first.
-  `none` when |d| < MOVE_MIN or the view changed; `right`/`left` when |dx| >= DOMINANT * |dy|,
-  `down`/`up` when |dy| >= DOMINANT * |dx|, else `mixed`; also `mixed` when the track's length is
-  more than WANDER times |d| (back and forth). speed = |d| / (t_last - t_first), views per second.
-- view_change: the `global` component (the class token left the camera's normal) is >= GLOBAL_MIN
-  in at least half of the frames that carry components; or, with hot patches, in at least half of
-  the frames that have any they cover >= VIEW_SHARE of the view or lie in >= VIEW_REGIONS of the 9
-  regions, counting a region when it holds >= REGION_MIN_SHARE of the frame's hot patches. Kept
-  patches alone never say it: SETS keeps a fixed share of every frame.
+- movement: the anomalous region is followed from the frame with the highest score, forwards
+  and backwards: in each frame, the connected group of cells (8-neighbours) whose centre is
+  nearest the region's last position, if it lies within GATE + TRACK_SPEED * dt views of it
+  (else the frame is skipped: something else became anomalous there). In the first frame the
+  region is the group holding the frame's most anomalous cell. d = the last tracked centre -
+  the first. `none` when |d| < MOVE_MIN or the view changed; `right`/`left` when |dx| >= DOMINANT
+  * |dy|, `down`/`up` when |dy| >= DOMINANT * |dx|, else `mixed`; also `mixed` when the track's
+  length is more than WANDER times |d| (back and forth). speed = |d| / (t_last - t_first), views
+  per second.
+- view_change: with hot patches, at least VIEW_FRAMES of the frames that have any have them
+  cover >= VIEW_SHARE of the view (the edge reports every patch past the edge of normal, up to
+  `normality.hot_patches`). Kept patches alone never say it: SETS keeps a fixed share of every
+  frame.
 - onset: `sudden` when the first frame at >= RISE * peak comes <= SUDDEN_S after the event start
   (or the event's peak time when no shipped frame reaches it), else `gradual`.
 - growth: a frame's extent = the share of the view its cells' bounding box covers; `spreading`
@@ -39,10 +43,10 @@ Onset = Literal["sudden", "gradual"]
 Growth = Literal["spreading", "shrinking", "steady", "unknown"]
 
 WANDER = 2.0  # track length / net displacement beyond which the movement is `mixed`
-GLOBAL_MIN = 0.6  # calibrated `global` component: beyond the camera's normal (events.enter)
-VIEW_SHARE = 0.5  # share of the view the hot patches cover in a whole-view change
-VIEW_REGIONS = 5  # or the number of the 9 regions they lie in,
-REGION_MIN_SHARE = 0.1  # counting a region only when it holds this share of the frame's hot patches
+GATE = 0.1  # views a tracked region may jump between two frames,
+TRACK_SPEED = 0.5  # plus this many views per second between them (a person running across)
+VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view change,
+VIEW_FRAMES = 1 / 3  # in at least this share of the frames (measured: docs/explain.md)
 RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
@@ -118,18 +122,62 @@ def centre(cells: Sequence[int], grid: tuple[int, int]) -> tuple[float, float]:
     return sum(xs) / len(xs), sum(ys) / len(ys)
 
 
-def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
-    """(direction, speed in views per second) of the anomalous cells' centre."""
+def groups(cells: Sequence[int], grid: tuple[int, int]) -> list[tuple[int, ...]]:
+    """The cells' connected groups (8-neighbours), each in the cells' order; the group holding
+    the first cell first."""
+    rows, cols = grid
+    left, out = set(cells), []
+    order = {cell: k for k, cell in enumerate(cells)}
+    for seed in cells:
+        if seed not in left:
+            continue
+        left.discard(seed)
+        group, todo = [seed], [seed]
+        while todo:
+            r, c = divmod(todo.pop(), cols)
+            for dr, dc in itertools.product((-1, 0, 1), repeat=2):
+                j = (r + dr) * cols + c + dc
+                if 0 <= r + dr < rows and 0 <= c + dc < cols and j in left:
+                    left.discard(j)
+                    group.append(j)
+                    todo.append(j)
+        out.append(tuple(sorted(group, key=order.__getitem__)))
+    return out
+
+
+def track(frames: Sequence[FrameEvidence]) -> list[tuple[float, tuple[float, float]]]:
+    """(t, centre) of the anomalous region in the frames it was followed through, oldest first."""
     _, cells = cells_of(frames)
-    track = [(f.t, centre(cs, f.grid)) for f, cs in zip(frames, cells, strict=True) if cs]
-    if len(track) < 2 or track[-1][0] <= track[0][0]:
+    seen = [(f, cs) for f, cs in zip(frames, cells, strict=True) if cs]
+    if not seen:
+        return []
+    anchor = max(range(len(seen)), key=lambda k: seen[k][0].score)
+    f0, cs0 = seen[anchor]
+    start = centre(groups(cs0, f0.grid)[0], f0.grid)
+    out = {anchor: start}
+    for order in (range(anchor + 1, len(seen)), range(anchor - 1, -1, -1)):
+        pos, t = start, f0.t
+        for k in order:
+            f, cs = seen[k]
+            near = min(
+                (centre(g, f.grid) for g in groups(cs, f.grid)), key=lambda c: math.dist(c, pos)
+            )
+            if math.dist(near, pos) <= GATE + TRACK_SPEED * abs(f.t - t):
+                out[k], pos, t = near, near, f.t
+    return [(seen[k][0].t, out[k]) for k in sorted(out)]
+
+
+def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
+    """(direction, speed in views per second) of the tracked anomalous region's centre."""
+    path = track(frames)
+    if len(path) < 2 or path[-1][0] <= path[0][0]:
         return "none", 0.0
-    (t0, (x0, y0)), (t1, (x1, y1)) = track[0], track[-1]
+    (t0, (x0, y0)), (t1, (x1, y1)) = path[0], path[-1]
     dx, dy = x1 - x0, y1 - y0
     net = math.hypot(dx, dy)
     if net < MOVE_MIN:
         return "none", 0.0
-    length = sum(math.dist(a[1], b[1]) for a, b in itertools.pairwise(track))
+    length = sum(math.dist(a[1], b[1]) for a, b in itertools.pairwise(path))
     speed = net / (t1 - t0)
     if length > WANDER * net:
         return "mixed", speed
@@ -138,25 +186,15 @@ def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
 
 def view_change(frames: Sequence[FrameEvidence]) -> bool:
     """Most of the view changed at once (camera moved, covered or defocused; lights)."""
-    parts = [dict(f.components) for f in frames if f.components]
-    if parts and 2 * sum(p.get("global", 0.0) >= GLOBAL_MIN for p in parts) >= len(parts):
-        return True
     use_hot, cells = cells_of(frames)
     if not use_hot:
         return False
     wide = [
-        len(cs) / (f.grid[0] * f.grid[1]) >= VIEW_SHARE or spread(cs, f.grid) >= VIEW_REGIONS
+        len(cs) / (f.grid[0] * f.grid[1]) >= VIEW_SHARE
         for f, cs in zip(frames, cells, strict=True)
         if cs
     ]
-    return bool(wide) and 2 * sum(wide) >= len(wide)
-
-
-def spread(cells: Sequence[int], grid: tuple[int, int]) -> int:
-    """How many of the 9 regions hold at least REGION_MIN_SHARE of the cells (a few stray
-    patches elsewhere do not make a local anomaly a whole-view change)."""
-    counts = Counter(region_name(i, grid) for i in cells)
-    return sum(1 for n in counts.values() if n >= REGION_MIN_SHARE * len(cells))
+    return bool(wide) and sum(wide) >= VIEW_FRAMES * len(wide)
 
 
 def onset(frames: Sequence[FrameEvidence], start: float, peak: float, peak_t: float) -> float:
