@@ -16,7 +16,8 @@ reports, per kind and for the tuned and held-out groups:
   anything else would be a wrong known kind);
 - span IoU of the event with the drawn span; on normal clips, the events explained (false alarms);
 - faithfulness (delivered texts with a number, place or direction the evidence lacks: must be 0),
-  first-try validity (the LLM's first reply passed), fallbacks, latency p50 / p95.
+  first-try validity (the LLM's first reply passed), why the refused replies were refused (by
+  reason), fallbacks, latency p50 / p95.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import argparse
 import datetime as dt
 import json
 import logging
+import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,25 +116,29 @@ def _truths(manifest: Path) -> dict[str, dict[str, Any]]:
 # --- train-category ---------------------------------------------------------------------------
 
 
-def train(manifest: Path, models: Path, out: Path, config: Path | None) -> dict[str, Any]:
+def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> dict[str, Any]:
+    """The classifier from the tuned kinds' events of one or more (manifest, models) eval sets."""
     from vau.edge.synth import HELDOUT_KINDS
 
-    rows, kinds = [], []
+    rows, kinds, looks = [], [], []
     log.info("train-category: clips of the held-out kinds (%s) are skipped", HELDOUT_KINDS)
-    for ce in clip_events(manifest, models, config, skip=HELDOUT_KINDS):
-        i = ce.matched()
-        if i is None:
-            continue
-        ev = ce.events[i].evidence
-        rows.append(cat.features(ev, facts(ev)))
-        kinds.append(ce.kind)
+    for manifest, models in sets:
+        for ce in clip_events(manifest, models, config, skip=HELDOUT_KINDS):
+            i = ce.matched()
+            if i is None:
+                continue
+            ev = ce.events[i].evidence
+            rows.append(cat.features(ev, facts(ev)))
+            looks.append(cat.look(ev, ce.events[i].tokens))
+            kinds.append(ce.kind)
+    pairs = " ".join(f"--manifest {m} --models {d}" for m, d in sets)
     prov = {
-        "trained_on": str(manifest),
+        "trained_on": [str(m) for m, _ in sets],
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": f"vau-cloud train-category --manifest {manifest} --out {out}",
+        "command": f"vau-cloud train-category {pairs} --out {out}",
         "note": "demo-grade: synthetic kinds on vtest views",
     }
-    model = cat.fit(rows, kinds, prov)
+    model = cat.fit(rows, kinds, prov, looks)
     cat.save(model, out)
     return {"out": str(out), "events": dict(model.provenance["events"]), "edge": model.edge}
 
@@ -211,6 +218,7 @@ class _Condition:
             "explanations": len(self.results),
             "unfaithful_delivered": self.unfaithful,
             "first_try_valid": _share([r.outcome == "llm" for r in self.results]),
+            "rejected": dict(Counter(x for r in self.results for x in r.rejected).most_common()),
             "fallback": _share([r.outcome == "fallback" for r in self.results]),
             "latency_s": {
                 "p50": round(float(np.quantile(seconds, 0.5)), 3) if seconds else None,
@@ -314,9 +322,24 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(handler=cmd_eval_explanations)
     p = sub.add_parser(
         "train-category",
-        parents=[common],
-        help="fit the observed-category classifier on an eval set of tuned kinds",
+        help="fit the observed-category classifier on eval sets' tuned kinds",
     )
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        action="append",
+        required=True,
+        help="a make-eval-set manifest; repeat with one --models each",
+    )
+    p.add_argument(
+        "--models",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="the manifest's normality models (one per --manifest, in order)",
+    )
+    p.add_argument("--edge-config", type=Path, help="the edge's TOML settings")
     p.add_argument("--out", type=Path, required=True, help="classifier file (JSON) to write")
     p.set_defaults(handler=cmd_train_category)
 
@@ -328,8 +351,12 @@ def _progress() -> None:
 
 
 def cmd_train_category(args: argparse.Namespace) -> int:
+    if len(args.models) != len(args.manifest):
+        print("train-category: each --manifest needs its --models DIR", file=sys.stderr)
+        return 2
     _progress()
-    print(json.dumps(train(args.manifest, args.models, args.out, args.edge_config)))
+    sets = list(zip(args.manifest, args.models, strict=True))
+    print(json.dumps(train(sets, args.out, args.edge_config)))
     return 0
 
 

@@ -71,6 +71,7 @@ class ExplainResult:
     outcome: str  # "llm" | "retry" | "fallback"
     replies: tuple[str, ...]  # raw replies, for logs and measurements
     seconds: float
+    rejected: tuple[str, ...] = ()  # why each refused reply was refused (InvalidReplyError.reason)
 
 
 def parse_reply(
@@ -177,16 +178,16 @@ class Explainer:
         normal = ctx.normal if ctx is not None else ""
         visual = self._visual(tokens, question)
         video = visual is not None
-        observed = self._observed(ev, f)
+        observed = self._observed(ev, f, tokens)
         check = _Check(" ".join(evidence_lines(f)), _kinds_of(observed), ev.camera)
         msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, video)
         try:
-            outcome, reply, replies = self._replies(msgs, visual, check)
+            outcome, reply, replies, rejected = self._replies(msgs, visual, check)
         except PromptEmbedsRefusedError as exc:
             self._count_llm_error(exc)
             visual, video = None, False  # the server takes no embeddings: the text-only prompt
             msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, False)
-            outcome, reply, replies = self._replies(msgs, None, check)
+            outcome, reply, replies, rejected = self._replies(msgs, None, check)
         if reply is None:
             reply = prompts.template_reply(f, d)
         explanation = Explanation(
@@ -216,14 +217,15 @@ class Explainer:
         if self.metrics is not None:
             self.metrics.explanations.labels(outcome).inc()
             self.metrics.seconds.observe(seconds)
-        return ExplainResult(explanation, outcome, tuple(replies), seconds)
+        return ExplainResult(explanation, outcome, tuple(replies), seconds, tuple(rejected))
 
     def _replies(
         self, msgs: list[prompts.Message], visual: torch.Tensor | None, check: _Check
-    ) -> tuple[str, LlmReply | None, list[str]]:
-        """(outcome, the valid reply or None, raw replies): two tries, the second told why the
-        first was rejected. An LLM failure ends the tries (the template follows)."""
-        prompt, replies = msgs[1]["content"], list[str]()
+    ) -> tuple[str, LlmReply | None, list[str], list[str]]:
+        """(outcome, the valid reply or None, raw replies, why each refused one was): two tries,
+        the second told why the first was rejected. An LLM failure ends the tries (the template
+        follows)."""
+        prompt, replies, rejected = msgs[1]["content"], list[str](), list[str]()
         for attempt in range(2):
             try:
                 raw = self._ask(msgs, visual)
@@ -236,25 +238,26 @@ class Explainer:
                     exc.kind,
                     exc,
                 )  # the backend counted it (vau_cloud_llm_errors_total)
-                return "fallback", None, replies
+                return "fallback", None, replies, rejected
             replies.append(raw)
             try:
                 reply = parse_reply(raw, check.facts, check.kinds, check.camera)
-                return ("llm" if attempt == 0 else "retry"), reply, replies
+                return ("llm" if attempt == 0 else "retry"), reply, replies, rejected
             except InvalidReplyError as exc:
                 log.info("invalid LLM reply (%s): %r", exc, raw)
+                rejected.append(exc.reason)
                 if self.metrics is not None:
                     self.metrics.invalid.labels(exc.reason).inc()
                 msgs = [msgs[0], {"role": "user", "content": f"{prompt}\n{_retry_note(exc)}"}]
-        return "fallback", None, replies
+        return "fallback", None, replies, rejected
 
     def _projector_kind(self) -> str | None:
         return None if self.frame_tokenizer is None else self.frame_tokenizer.kind
 
-    def _observed(self, ev: EventEvidence, f: Facts) -> str:
+    def _observed(self, ev: EventEvidence, f: Facts, tokens: Sequence[np.ndarray]) -> str:
         if self.category is None:
             return UNKNOWN
-        return self.category.observe(ev, f, self.settings.classes)
+        return self.category.observe(ev, f, self.settings.classes, tokens)
 
     def _count_llm_error(self, exc: LlmError) -> None:
         if self.metrics is not None:

@@ -124,13 +124,14 @@ def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted(
     metrics = ExplainMetrics(CloudMetrics().registry)
     good = ScriptedLlm(["Anomaly on cam-0", "The score peaked at 0.92 at 4.0s."])
     r = Explainer(s, good, metrics).explain(_event())
-    assert r.outcome == "llm" and not r.explanation.fallback
+    assert r.outcome == "llm" and not r.explanation.fallback and r.rejected == ()
     retry = ScriptedLlm(["Alert", "It lasted 99 minutes.", "Alert", "The score peaked at 0.92."])
     r = Explainer(s, retry, metrics).explain(_event())
     assert r.outcome == "retry" and "rejected (unfaithful)" in retry.prompts[2][1]["content"]
+    assert r.rejected == ("unfaithful",)
     bad = ScriptedLlm(["A", "[x]"])
     r = Explainer(s, bad, metrics).explain(_event())
-    assert r.outcome == "fallback" and r.explanation.fallback
+    assert r.outcome == "fallback" and r.explanation.fallback and r.rejected == ("schema", "schema")
     assert r.explanation.title.startswith("Anomaly") and "0.92" in r.explanation.summary
     assert metrics.value("vau_cloud_explanations_total", {"outcome": "fallback"}) == 1
     assert metrics.value("vau_cloud_llm_invalid_replies_total", {"reason": "unfaithful"}) == 1
