@@ -5,8 +5,12 @@ Two sources, one shape (`Caption`: a title and a summary, the two fields the LLM
 - **Synthetic** (`synthetic_caption`): the synthesiser knows the kind it drew; the caption says it
   ("A person appeared", "A haze rose", ...) and takes where, which way and when from the event's
   own facts, so every place, direction and number in it is one the prompt's evidence holds: the
-  projector is never taught to write what the faithfulness check refuses. Only the tuned kinds
-  (`vau.edge.synth.KINDS`) have captions; the held-out kinds stay unseen.
+  projector is never taught to write what the faithfulness check refuses. With the event's
+  observed category (the prompt's "It looks like" line, the only kind a reply may name), the
+  caption follows it: the kind when the classifier saw it, no kind ("Something unusual
+  appeared") when it said unknown, and no caption when it named another kind (no true caption
+  obeys that line). Only the tuned kinds (`vau.edge.synth.KINDS`) have captions; the held-out
+  kinds stay unseen.
 - **Public caption data** (`load_captions`), so a deployment can train on real footage with the
   same command: UCA's form (`{video: {"timestamps": [[s, e], ...], "sentences": [...]}}`, the
   UCF-Crime Annotation release) and the LLaVA conversation form HIVAU-70k is distributed in
@@ -26,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vau.cloud.explain.category import LABELS
 from vau.cloud.explain.evidence import Facts, words
+from vau.cloud.explain.schema import UNKNOWN
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 TITLE_MAX = 80
@@ -63,6 +69,7 @@ _KINDS = {
     "smoke": _Kind("Haze", "A haze rose", False),
     "tamper": _Kind("Camera tampered", "The camera was moved, covered or defocused", True),
 }
+_UNSEEN = _Kind("Anomaly", "Something unusual appeared", False)  # observed category unknown
 KIND_WORDS = {
     "intruder": frozenset({"person"}),
     "running": frozenset({"running", "faster"}),
@@ -75,11 +82,17 @@ def captioned_kinds() -> tuple[str, ...]:
     return tuple(_KINDS)
 
 
-def synthetic_caption(kind: str, f: Facts) -> Caption | None:
-    """The caption of an event of a tuned `kind` from its facts; None for any other kind."""
+def synthetic_caption(kind: str, f: Facts, observed: str | None = None) -> Caption | None:
+    """The caption of an event of a tuned `kind` from its facts; None for any other kind. With
+    `observed` (the event's observed category) it names the kind only when that is the kind's
+    class, no kind when it is unknown; None when it is another class."""
     k = _KINDS.get(kind)
     if k is None:
         return None
+    if observed is not None and observed != LABELS.get(kind):
+        if observed != UNKNOWN:
+            return None
+        k = _UNSEEN
     s = f.scene
     span = f"from {f.start:.1f}s to {f.end:.1f}s"
     if k.view or s.view_change or not s.where:

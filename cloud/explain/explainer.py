@@ -180,13 +180,13 @@ class Explainer:
         video = visual is not None
         observed = self._observed(ev, f, tokens)
         check = _Check(" ".join(evidence_lines(f)), _kinds_of(observed), ev.camera)
-        msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, video)
+        msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, video, observed)
         try:
             outcome, reply, replies, rejected = self._replies(msgs, visual, check)
         except PromptEmbedsRefusedError as exc:
             self._count_llm_error(exc)
             visual, video = None, False  # the server takes no embeddings: the text-only prompt
-            msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, False)
+            msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, False, observed)
             outcome, reply, replies, rejected = self._replies(msgs, None, check)
         if reply is None:
             reply = prompts.template_reply(f, d)

@@ -6,7 +6,8 @@ Two sources of windows and captions (exactly one per run):
   make-eval-set`). Every test clip of a tuned kind goes through the chain of
   `eval-explanations` (edge pipeline with the camera's normality model, ATS window, the wire);
   the event overlapping the drawn span most is a sample, captioned from its kind and its facts
-  (`captions.synthetic_caption`). Held-out kinds are skipped.
+  and its observed category (`captions.synthetic_caption`; the prompt carries the category as the
+  explainer will). Held-out kinds are skipped.
 - `--captions F --videos DIR`: public caption data (UCA or HIVAU-70k's conversation form) over real
   footage. Each video goes through the edge pipeline once; each captioned span becomes a sample of
   at most `ats.frames` of its frames, evenly spread.
@@ -24,12 +25,17 @@ import json
 import logging
 import sys
 from collections import Counter, deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vau.cloud.explain.captions import CaptionSpan, load_captions, synthetic_caption
-from vau.cloud.explain.evidence import facts
+from vau.cloud.explain.category import CategoryModel, load_category
+from vau.cloud.explain.evidence import EventEvidence, Facts, facts
 from vau.cloud.explain.projector_train import ProjectorTrainer, Sample, TrainSettings, sample_of
+from vau.cloud.explain.schema import UNKNOWN
 from vau.cloud.explain.settings import ExplainSettings
 
 log = logging.getLogger(__name__)
@@ -41,16 +47,31 @@ def synthetic_samples(
     from vau.cloud.explain.eval_cli import clip_events
     from vau.edge.synth import HELDOUT_KINDS
 
-    out = []
+    classifier, out = load_category(settings.category_model), []
     for ce in clip_events(manifest, models, edge_config, skip=(*HELDOUT_KINDS, "normal")):
         i = ce.matched()
         if i is None:
             continue
         event = ce.events[i]
-        caption = synthetic_caption(ce.kind, facts(event.evidence))
+        f = facts(event.evidence)
+        observed = _observed(classifier, event.evidence, f, event.tokens, settings)
+        caption = synthetic_caption(ce.kind, f, observed)
         if caption is not None and event.tokens:
-            out.append(sample_of(event.evidence, event.tokens, caption, settings, ce.kind))
+            out.append(
+                sample_of(event.evidence, event.tokens, caption, settings, ce.kind, observed)
+            )
     return out
+
+
+def _observed(
+    classifier: CategoryModel | None,
+    ev: EventEvidence,
+    f: Facts,
+    tokens: Sequence[np.ndarray],
+    settings: ExplainSettings,
+) -> str:
+    """The observed category the explainer will put in this event's prompt."""
+    return UNKNOWN if classifier is None else classifier.observe(ev, f, settings.classes, tokens)
 
 
 def caption_samples(
@@ -68,7 +89,7 @@ def caption_samples(
     for s in spans:
         by_video.setdefault(s.video, []).append(s)
     analyser = build_analyser(edge)
-    out = []
+    classifier, out = load_category(settings.category_model), []
     try:
         for video, todo in by_video.items():
             camera = video.stem
@@ -79,7 +100,11 @@ def caption_samples(
                 if event is None:
                     log.warning("%s [%s, %s]: no frame in the span; skipped", video, s.start, s.end)
                     continue
-                out.append(sample_of(event.evidence, event.tokens, s.caption, settings, camera))
+                f = facts(event.evidence)
+                observed = _observed(classifier, event.evidence, f, event.tokens, settings)
+                out.append(
+                    sample_of(event.evidence, event.tokens, s.caption, settings, camera, observed)
+                )
     finally:
         analyser.close()
     return out

@@ -36,6 +36,7 @@ from vau.cloud.explain.captions import Caption
 from vau.cloud.explain.evidence import EventEvidence, decide, facts
 from vau.cloud.explain.llm_transformers import TransformersLlm
 from vau.cloud.explain.projector import FrameTokenizer
+from vau.cloud.explain.schema import UNKNOWN
 from vau.cloud.explain.settings import ExplainSettings
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,15 @@ def sample_of(
     caption: Caption,
     settings: ExplainSettings,
     label: str,
+    observed: str = UNKNOWN,
 ) -> Sample:
-    """The prompt the explainer would build for this event, with the visual tokens on."""
+    """The prompt the explainer would build for this event (`observed`: its observed category),
+    with the visual tokens on."""
     f = facts(ev)
     d = decide(f, ev.camera, settings)
     ctx = settings.cameras.get(ev.camera)
     normal = ctx.normal if ctx is not None else ""
-    msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, prompts.QUESTION, True)
+    msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, prompts.QUESTION, True, observed)
     return Sample(msgs, tuple(np.asarray(t, np.float32) for t in tokens), caption, label)
 
 

@@ -1,7 +1,8 @@
 """Every text the LLM sees, as pure functions (one module, style item 11).
 
 The prompt is short (SmolLM2-135M is tiny): system text, the camera's "what is normal here", the
-edge's TET prior, the evidence, the decisions already taken, the question. The model writes only
+edge's TET prior, the evidence, what it looks like (the observed category, the only kind the
+reply may name), the decisions already taken, the question. The model writes only
 the title and the summary; the reply is forced into JSON by prefilling the assistant turn.
 """
 
@@ -17,7 +18,7 @@ from vau.cloud.explain.evidence import (
     scene_lines,
     score_lines,
 )
-from vau.cloud.explain.schema import LlmReply
+from vau.cloud.explain.schema import UNKNOWN, LlmReply
 
 Message = dict[str, str]
 VIDEO = "<video>"  # where the visual tokens go when the projector is on
@@ -39,13 +40,27 @@ def decision_text(d: Decision) -> str:
     return f"Decided: {kind}, category '{d.category}', threat {_THREAT[d.threat_level]}."
 
 
+def observed_text(observed: str) -> str:
+    """The observed category as a line: the one kind the text may name, or none."""
+    if observed == UNKNOWN:
+        return "It looks like no kind the edge knows: say what changed and where, not what it was."
+    return f"It looks like: {observed}."
+
+
 def user_text(
-    camera: str, normal: str, prior: str, f: Facts, d: Decision, question: str, video: bool
+    camera: str,
+    normal: str,
+    prior: str,
+    f: Facts,
+    d: Decision,
+    question: str,
+    video: bool,
+    observed: str = UNKNOWN,
 ) -> str:
     parts = [f"Camera {camera}."]
     if normal:
         parts.append(f"Normal here: {normal}")
-    parts += [prior, *evidence_lines(f), decision_text(d)]
+    parts += [prior, *evidence_lines(f), observed_text(observed), decision_text(d)]
     if video:  # last before the question: the text before it is the same with and without
         parts.append(f"Frames: {VIDEO}")
     parts.append(question)
@@ -60,11 +75,11 @@ def messages(
     d: Decision,
     question: str = QUESTION,
     video: bool = False,
+    observed: str = UNKNOWN,
 ) -> list[Message]:
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": user_text(camera, normal, prior, f, d, question, video)},
-    ]
+    """`observed`: the observed category (`category.py`), the only kind the reply may name."""
+    text = user_text(camera, normal, prior, f, d, question, video, observed)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
 
 
 def summary_prefill(title: str) -> str:

@@ -23,6 +23,7 @@ from vau.cloud.explain.evidence import (
     unfaithful_places,
 )
 from vau.cloud.explain.facts import FrameEvidence
+from vau.cloud.explain.schema import UNKNOWN
 
 GRID = (16, 16)
 
@@ -67,6 +68,18 @@ def test_tamper_caption_is_a_view_change_without_a_region() -> None:
     assert cap is not None and cap.title == "Camera tampered"
     assert "most of the view changed at once" in cap.summary
     assert named_kinds(cap.summary) == {"tamper"}
+
+
+def test_a_caption_follows_the_observed_category_the_prompt_gives() -> None:
+    f = facts(_moving_right())
+    seen = synthetic_caption("intruder", f, "Intrusion")
+    assert seen == synthetic_caption("intruder", f)  # the classifier saw the kind: it is named
+    unsure = synthetic_caption("intruder", f, UNKNOWN)
+    assert unsure is not None and named_kinds(f"{unsure.title} {unsure.summary}") == set()
+    assert unsure.summary.startswith("Something unusual appeared in the") and "moving right" in (
+        unsure.summary
+    )
+    assert synthetic_caption("intruder", f, "Smoke") is None  # no true caption obeys that line
 
 
 def test_held_out_and_normal_kinds_have_no_caption() -> None:

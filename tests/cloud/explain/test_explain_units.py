@@ -7,6 +7,7 @@ import torch
 from pydantic import ValidationError
 from support_explain import PRIOR, ScriptedLlm
 
+from vau.cloud.explain import category as cat
 from vau.cloud.explain import prompts
 from vau.cloud.explain.evidence import (
     EventEvidence,
@@ -92,6 +93,9 @@ def test_prompt_when_built_then_holds_context_prior_evidence_decision_question()
                  "against 0.10 before", "Decided: an anomaly", prompts.QUESTION):  # fmt: skip
         assert part in text
     assert len(text) < 1200  # short: SmolLM2 is tiny
+    assert "It looks like no kind the edge knows" in text  # no observed category given
+    seen = prompts.messages("cam-0", "", PRIOR, f, decide(f, "cam-0", s), observed="Smoke")
+    assert "It looks like: Smoke." in seen[1]["content"]
 
 
 def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
@@ -169,3 +173,18 @@ def test_parse_reply_allows_the_camera_name_but_takes_no_place_from_it() -> None
     left = '{"title": "Alert", "summary": "Something in the lower left of gate-left."}'
     with pytest.raises(InvalidReplyError, match="unfaithful"):
         parse_reply(left, said, camera="gate-left")
+
+
+def test_explainer_when_the_event_looks_like_a_known_kind_then_the_prompt_says_so() -> None:
+    frames = tuple(
+        FrameEvidence(2.0 + k, 0.9, (220, 221, 236), (16, 16), hot=(220, 221)) for k in range(4)
+    )
+    ev = _event(frames)
+    x = cat.features(ev, facts(ev))
+    spread = [0.01 * (k - 4.5) for k in range(10)]  # around x: x is typical of its kind
+    rows = [x + d for d in spread] + [x + 5.0 + d for d in spread]
+    model = cat.fit(rows, ["smoke"] * 10 + ["tamper"] * 10, {})
+    llm = ScriptedLlm(["Haze in the lower right", "A haze rose in the lower right."])
+    r = Explainer(ExplainSettings(), llm, category=model).explain(ev)
+    assert "It looks like: Smoke." in llm.prompts[0][1]["content"]
+    assert r.outcome == "llm" and r.explanation.observed_category == "Smoke"
