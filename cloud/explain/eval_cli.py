@@ -17,7 +17,8 @@ reports, per kind and for the tuned and held-out groups:
 - span IoU of the event with the drawn span; on normal clips, the events explained (false alarms);
 - faithfulness (delivered texts with a number, place or direction the evidence lacks: must be 0),
   first-try validity (the LLM's first reply passed), why the refused replies were refused (by
-  reason), fallbacks, latency p50 / p95.
+  reason), fallbacks, latency p50 / p95, and tokens per second (the replies' tokens, every try,
+  over the seconds spent explaining, end to end).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ class _Condition:
         self.kinds: dict[str, _Tally] = {}
         self.groups = {"tuned": _Tally(), "heldout": _Tally()}
         self.results: list[ExplainResult] = []
-        self.normal_events = self.unfaithful = 0
+        self.normal_events = self.unfaithful = self.tokens = 0
         self.examples: dict[str, dict[str, Any]] = {}
 
     def report(self) -> dict[str, Any]:
@@ -220,6 +221,7 @@ class _Condition:
             "first_try_valid": _share([r.outcome == "llm" for r in self.results]),
             "rejected": dict(Counter(x for r in self.results for x in r.rejected).most_common()),
             "fallback": _share([r.outcome == "fallback" for r in self.results]),
+            "tokens_per_s": round(self.tokens / sum(seconds), 2) if seconds else None,
             "latency_s": {
                 "p50": round(float(np.quantile(seconds, 0.5)), 3) if seconds else None,
                 "p95": round(float(np.quantile(seconds, 0.95)), 3) if seconds else None,
@@ -264,6 +266,7 @@ def _tally(
 ) -> None:
     cond.results += explained
     for r in explained:
+        cond.tokens += sum(int(cond.explainer.llm.embed_text(x).shape[0]) for x in r.replies)
         text = without_camera(f"{r.explanation.title} {r.explanation.summary}", ce.camera)
         evidence = " ".join(r.explanation.evidence)
         cond.unfaithful += bool(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from support_explain import ScriptedLlm
 
-from vau.cloud.explain.chain import CloudEvent
-from vau.cloud.explain.eval_cli import ClipEvents, _Tally, score_clip
+from vau.cloud.explain.chain import CloudEvent, explain_all
+from vau.cloud.explain.eval_cli import ClipEvents, _Condition, _Tally, _tally, score_clip
 from vau.cloud.explain.evidence import EventEvidence
-from vau.cloud.explain.explainer import ExplainResult
+from vau.cloud.explain.explainer import Explainer, ExplainResult
 from vau.cloud.explain.schema import Explanation
+from vau.cloud.explain.settings import ExplainSettings
 from vau.edge.types import EventState, EventUpdate
 
 
@@ -71,3 +73,17 @@ def test_a_held_out_kind_is_right_only_when_unknown() -> None:
     )
     assert tally.report()["category"] == {"accuracy": 0.5, "n": 2}
     assert np.isclose(tally.report()["span_iou"], 1.0)
+
+
+def test_a_condition_reports_why_replies_were_refused_and_tokens_per_second() -> None:
+    llm = ScriptedLlm(["Alert", "It lasted 99 minutes.", "A", "[x]"])
+    cond = _Condition(Explainer(ExplainSettings(), llm))
+    ev = EventEvidence("cam", "ev", 4.0, 8.0, 0.92, 5.0, "p")
+    update = EventUpdate("ev", EventState.END, 4.0, 8.0, 0.92, 5.0, "prior")
+    c = clip("intruder", {}, [CloudEvent(update, ev, ())])
+    _tally(cond, c, explain_all(c.events, cond.explainer), False, 0)
+    report = cond.report()
+    assert report["first_try_valid"] == 0.0 and report["fallback"] == 1.0
+    assert report["rejected"] == {"unfaithful": 1, "schema": 1}
+    words = sum(len(r.split()) for r in cond.results[0].replies)  # the scripted LLM's tokens
+    assert report["tokens_per_s"] == round(words / cond.results[0].seconds, 2)
