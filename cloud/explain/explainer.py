@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # torch only where visual tokens are on (the projector loads 
 log = logging.getLogger(__name__)
 History = Callable[[EventEvidence], Sequence[Earlier]]  # the camera's earlier events
 TITLE_TOKENS = 24
+_LATIN_LAST = 0x24F  # the end of Latin Extended-B: letters beyond it are another script
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]|<[^>]*>")
 
 
@@ -96,6 +97,9 @@ def parse_reply(
     both = without_camera(both, camera)
     if _PLACEHOLDER.search(both):
         raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(both)[0])
+    foreign = sorted({c for c in both if c.isalpha() and ord(c) > _LATIN_LAST})
+    if foreign:  # the model drifted into another script mid-sentence ("4th седенция")
+        raise InvalidReplyError("script", f"letters outside the Latin alphabet: {''.join(foreign)}")
     extra = unfaithful_numbers(both, evidence)
     if extra:
         raise InvalidReplyError("unfaithful", f"numbers not in the evidence: {sorted(extra)}")

@@ -108,6 +108,7 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         '{"title": "ok title", "summary": "s"}': "schema",
         '{"title": "Alert", "summary": "A man at [location] ran."}': "placeholder",
         '{"title": "Alert", "summary": "Three people at 9.5s fought."}': "unfaithful",
+        '{"title": "Alert", "summary": "Peak at 4.0s \u0441\u0435\u0434\u0435\u043d."}': "script",
     }
     said = "The most anomalous patches were in the upper left (100%) of the frame."
     with pytest.raises(InvalidReplyError) as err:
@@ -121,6 +122,7 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
             parse_reply(text, ev)
         assert err.value.reason == reason
     assert unfaithful_numbers("peaked at 0.92, 40%", "0.92 (40%)") == set()
+    assert parse_reply('{"title": "Café at 4.0s", "summary": "Peaked at 0.92 \u2014 fast."}', ev)
 
 
 def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted() -> None:
