@@ -26,6 +26,7 @@ from vau.common.regions import region_name
 __all__ = ["Earlier", "FrameEvidence", "region_name", "region_shares"]  # re-exported
 
 _NUMBER = re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?")
+NUMBER_RUN = re.compile(r"(?<![A-Za-z])\d+(?:\.\d+)?")  # _NUMBER without the sign
 _WORD = re.compile(r"[a-z]+")
 # Words that say where or which way; a reply may use one only when the evidence does.
 _PLACES = """left right up down upper lower top bottom centre center middle north south east west
@@ -207,6 +208,18 @@ def headline(f: Facts) -> str:
 def numbers(text: str) -> set[float]:
     """Every number written in `text` (percent signs dropped), as floats."""
     return {float(m) for m in _NUMBER.findall(text)}
+
+
+def allowed_numbers(texts: Sequence[str]) -> frozenset[str]:
+    """The number strings a reply may write: every one in `texts`, and the whole-number form of
+    each whole value ("4" for "4.0")."""
+    out = set()
+    for text in texts:
+        for n in NUMBER_RUN.findall(text):
+            out.add(n)
+            if float(n).is_integer():
+                out.add(str(int(float(n))))
+    return frozenset(out)
 
 
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:

@@ -35,6 +35,7 @@ from vau.cloud.explain.evidence import (
     Earlier,
     EventEvidence,
     Facts,
+    allowed_numbers,
     decide,
     evidence_lines,
     facts,
@@ -232,7 +233,7 @@ class Explainer:
         prompt, replies, rejected = msgs[1]["content"], list[str](), list[str]()
         for attempt in range(2):
             try:
-                raw = self._ask(msgs, visual)
+                raw = self._ask(msgs, visual, check.numbers())
             except (PromptEmbedsRefusedError, LlmSetupError):
                 raise  # the caller goes text-only / the settings are wrong
             except LlmError as exc:
@@ -287,14 +288,21 @@ class Explainer:
             out: torch.Tensor = self.frame_tokenizer(frames, q)
         return out
 
-    def _ask(self, msgs: list[prompts.Message], visual: torch.Tensor | None) -> str:
+    def _ask(
+        self,
+        msgs: list[prompts.Message],
+        visual: torch.Tensor | None,
+        numbers: frozenset[str],
+    ) -> str:
         n = self.settings.max_new_tokens
 
         def gen(prefill: str, max_new: int) -> str:
             if visual is None:
-                return self.llm.generate(msgs, max_new, prefill=prefill, stop=prompts.STOP)
+                return self.llm.generate(
+                    msgs, max_new, prefill=prefill, stop=prompts.STOP, numbers=numbers
+                )
             return self.llm.generate_embeds(
-                msgs, visual, max_new, prefill=prefill, stop=prompts.STOP
+                msgs, visual, max_new, prefill=prefill, stop=prompts.STOP, numbers=numbers
             )
 
         title = gen(prompts.TITLE_PREFILL, TITLE_TOKENS).strip()
@@ -310,6 +318,10 @@ class _Check:
     facts: str
     kinds: frozenset[str]
     camera: str
+
+    def numbers(self) -> frozenset[str]:
+        """The numbers a reply may write: the facts' (and the camera name's, which it may quote)."""
+        return allowed_numbers([self.facts, self.camera])
 
 
 def _kinds_of(observed: str) -> frozenset[str]:

@@ -12,7 +12,7 @@ tokens are on (the projector needs it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -76,7 +76,11 @@ class LlmBackend(Protocol):
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-    ) -> str: ...
+        numbers: Collection[str] | None = None,
+    ) -> str:
+        """`numbers`: the only numbers the text may hold (None: any). An in-process model holds
+        to them while it writes (`number_guard`); a server's reply is only checked after."""
+        ...
 
     def embed_text(self, text: str) -> torch.Tensor:
         """(T, hidden_size) input embeddings of `text` (no special tokens)."""
@@ -90,6 +94,7 @@ class LlmBackend(Protocol):
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,
     ) -> str:
         """Raises PromptEmbedsRefusedError where embeddings cannot be sent (go text-only)."""
         ...

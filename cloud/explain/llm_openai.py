@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vau.cloud.explain.llm import (
@@ -108,6 +108,7 @@ class OpenAiLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,  # checked after the reply (the server decodes)
     ) -> str:
         body = self._sampling(max_new_tokens, stop)
         body["messages"] = list(messages)
@@ -128,6 +129,7 @@ class OpenAiLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,  # checked after the reply (the server decodes)
     ) -> str:
         if self._embeds_refused:
             raise PromptEmbedsRefusedError(

@@ -2,20 +2,22 @@
 into this process (the embedded default). `generate_embeds` splices the visual embeddings in where
 the prompt says `<video>` and generates from `inputs_embeds` (the LLaMA-VID path). With
 `constrained`, each generation is held to the `LlmReply` JSON schema from its prefill on
-(`constrained.py`, xgrammar); each generation is counted by decoding (free or constrained).
+(`constrained.py`, xgrammar); each generation is counted by decoding (free or constrained). Given
+the numbers a text may hold, it writes no other (`number_guard.py`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
 from vau.cloud.explain.llm import cut, resolve_model
+from vau.cloud.explain.number_guard import NumberGuard, TokenTexts
 from vau.cloud.explain.prompts import VIDEO, Message
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ class TransformersLlm:
         self._lock = threading.Lock()
         self.metrics = metrics
         self.grammar: ReplyGrammar | None = None
+        self._token_texts: TokenTexts | None = None
         if constrained:
             from vau.cloud.explain.constrained import ReplyGrammar
 
@@ -97,6 +100,13 @@ class TransformersLlm:
             return {"do_sample": False}
         return {"do_sample": True, "temperature": self.temperature, "top_p": 0.9}
 
+    def _texts(self) -> TokenTexts:
+        """The tokens' texts for the number guard, decoded once (0.1 s for SmolLM2)."""
+        if self._token_texts is None:
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            self._token_texts = TokenTexts(self.tokenizer, vocab)
+        return self._token_texts
+
     def _processors(self, prefill: str) -> list[Any]:
         """The grammar's processor when constrained and the prefill fits the schema; counted."""
         constrain = self.grammar.processor(prefill) if self.grammar is not None else None
@@ -108,16 +118,25 @@ class TransformersLlm:
         return [] if constrain is None else [constrain]
 
     def _run(
-        self, max_new_tokens: int, stop: Sequence[str], start: int, prefill: str, **inputs: Any
+        self,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        start: int,
+        prefill: str,
+        numbers: Collection[str] | None,
+        **inputs: Any,
     ) -> str:
         criteria = [_StopOn(self.tokenizer, start, stop)] if stop else []
+        processors = self._processors(prefill)
+        if numbers is not None:
+            processors.append(NumberGuard(self.tokenizer, self._texts(), numbers, start))
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
                 repetition_penalty=self.repetition_penalty,
                 stopping_criteria=criteria,
-                logits_processor=self._processors(prefill),
+                logits_processor=processors,
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                 **self._sampling(),
             )
@@ -131,11 +150,18 @@ class TransformersLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,
     ) -> str:
         ids = self.ids(self.prompt_text(messages, prefill))
         mask = torch.ones_like(ids)
         return self._run(
-            max_new_tokens, stop, ids.shape[1], prefill, input_ids=ids, attention_mask=mask
+            max_new_tokens,
+            stop,
+            ids.shape[1],
+            prefill,
+            numbers,
+            input_ids=ids,
+            attention_mask=mask,
         )
 
     def embed_text(self, text: str) -> torch.Tensor:
@@ -151,6 +177,7 @@ class TransformersLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,
     ) -> str:
         head, sep, tail = self.prompt_text(messages, prefill).partition(VIDEO)
         if not sep:
@@ -166,5 +193,5 @@ class TransformersLlm:
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)
         # with inputs_embeds only, generate returns just the new tokens
         return self._run(
-            max_new_tokens, stop, 0, prefill, inputs_embeds=embeds, attention_mask=mask
+            max_new_tokens, stop, 0, prefill, numbers, inputs_embeds=embeds, attention_mask=mask
         )

@@ -7,7 +7,7 @@ fallback paths can be driven deterministically; the real SmolLM2 runs in test_ex
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ class ScriptedLlm:
         self.replies, self.calls = list(replies), 0
         self._hidden = hidden
         self.prompts: list[Sequence[Message]] = []
+        self.numbers: list[Collection[str] | None] = []  # what each call was allowed
 
     @property
     def model_id(self) -> str:
@@ -83,8 +84,10 @@ class ScriptedLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,
     ) -> str:
         self.prompts.append(messages)
+        self.numbers.append(numbers)
         reply = self.replies[self.calls % len(self.replies)]
         self.calls += 1
         return reply
@@ -100,5 +103,6 @@ class ScriptedLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
+        numbers: Collection[str] | None = None,
     ) -> str:
-        return self.generate(messages, max_new_tokens, prefill=prefill, stop=stop)
+        return self.generate(messages, max_new_tokens, prefill=prefill, stop=stop, numbers=numbers)
