@@ -222,6 +222,20 @@ def allowed_numbers(texts: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Allowed:
+    """What a reply may write: these numbers and these place or direction words."""
+
+    numbers: frozenset[str]
+    places: frozenset[str]
+
+
+def allowed(facts: str, camera: str = "") -> Allowed:
+    """What a reply to `facts` may write; the camera's name may be quoted, so its numbers count,
+    but its words are no place ("gate-left" is no evidence of "left")."""
+    return Allowed(allowed_numbers([facts, camera]), frozenset(words(facts) & PLACE_WORDS))
+
+
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:
     """Numbers in `reply` that the evidence does not contain (empty = faithful)."""
     return numbers(reply) - numbers(evidence)

@@ -32,10 +32,11 @@ from vau.cloud.explain import prompts
 from vau.cloud.explain.captions import named_kinds
 from vau.cloud.explain.category import LABELS, CategoryModel
 from vau.cloud.explain.evidence import (
+    Allowed,
     Earlier,
     EventEvidence,
     Facts,
-    allowed_numbers,
+    allowed,
     decide,
     evidence_lines,
     facts,
@@ -233,7 +234,7 @@ class Explainer:
         prompt, replies, rejected = msgs[1]["content"], list[str](), list[str]()
         for attempt in range(2):
             try:
-                raw = self._ask(msgs, visual, check.numbers())
+                raw = self._ask(msgs, visual, check.allowed())
             except (PromptEmbedsRefusedError, LlmSetupError):
                 raise  # the caller goes text-only / the settings are wrong
             except LlmError as exc:
@@ -292,17 +293,17 @@ class Explainer:
         self,
         msgs: list[prompts.Message],
         visual: torch.Tensor | None,
-        numbers: frozenset[str],
+        allowed: Allowed,
     ) -> str:
         n = self.settings.max_new_tokens
 
         def gen(prefill: str, max_new: int) -> str:
             if visual is None:
                 return self.llm.generate(
-                    msgs, max_new, prefill=prefill, stop=prompts.STOP, numbers=numbers
+                    msgs, max_new, prefill=prefill, stop=prompts.STOP, allowed=allowed
                 )
             return self.llm.generate_embeds(
-                msgs, visual, max_new, prefill=prefill, stop=prompts.STOP, numbers=numbers
+                msgs, visual, max_new, prefill=prefill, stop=prompts.STOP, allowed=allowed
             )
 
         title = gen(prompts.TITLE_PREFILL, TITLE_TOKENS).strip()
@@ -319,9 +320,9 @@ class _Check:
     kinds: frozenset[str]
     camera: str
 
-    def numbers(self) -> frozenset[str]:
-        """The numbers a reply may write: the facts' (and the camera name's, which it may quote)."""
-        return allowed_numbers([self.facts, self.camera])
+    def allowed(self) -> Allowed:
+        """The numbers and place words a reply may write (the decoding holds to them)."""
+        return allowed(self.facts, self.camera)
 
 
 def _kinds_of(observed: str) -> frozenset[str]:

@@ -12,10 +12,11 @@ tokens are on (the projector needs it).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from vau.cloud.explain.evidence import Allowed
 from vau.cloud.explain.prompts import Message
 from vau.cloud.explain.settings import ExplainSettings
 
@@ -76,10 +77,11 @@ class LlmBackend(Protocol):
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,
+        allowed: Allowed | None = None,
     ) -> str:
-        """`numbers`: the only numbers the text may hold (None: any). An in-process model holds
-        to them while it writes (`number_guard`); a server's reply is only checked after."""
+        """`allowed`: the only numbers and place words the text may hold (None: any). An
+        in-process model holds to them while it writes (`faithful`); a server's reply is only
+        checked after."""
         ...
 
     def embed_text(self, text: str) -> torch.Tensor:
@@ -94,7 +96,7 @@ class LlmBackend(Protocol):
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,
+        allowed: Allowed | None = None,
     ) -> str:
         """Raises PromptEmbedsRefusedError where embeddings cannot be sent (go text-only)."""
         ...

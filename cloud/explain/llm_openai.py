@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from vau.cloud.explain.evidence import Allowed
 from vau.cloud.explain.llm import (
     LlmError,
     LlmReplyError,
@@ -108,7 +109,7 @@ class OpenAiLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,  # checked after the reply (the server decodes)
+        allowed: Allowed | None = None,  # checked after the reply (the server decodes)
     ) -> str:
         body = self._sampling(max_new_tokens, stop)
         body["messages"] = list(messages)
@@ -129,7 +130,7 @@ class OpenAiLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,  # checked after the reply (the server decodes)
+        allowed: Allowed | None = None,  # checked after the reply (the server decodes)
     ) -> str:
         if self._embeds_refused:
             raise PromptEmbedsRefusedError(

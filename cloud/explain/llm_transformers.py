@@ -3,21 +3,22 @@ into this process (the embedded default). `generate_embeds` splices the visual e
 the prompt says `<video>` and generates from `inputs_embeds` (the LLaMA-VID path). With
 `constrained`, each generation is held to the `LlmReply` JSON schema from its prefill on
 (`constrained.py`, xgrammar); each generation is counted by decoding (free or constrained). Given
-the numbers a text may hold, it writes no other (`number_guard.py`).
+the numbers and place words a text may hold, it writes no other (`faithful.py`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
+from vau.cloud.explain.evidence import Allowed
+from vau.cloud.explain.faithful import NumberGuard, PlaceGuard, TokenTexts
 from vau.cloud.explain.llm import cut, resolve_model
-from vau.cloud.explain.number_guard import NumberGuard, TokenTexts
 from vau.cloud.explain.prompts import VIDEO, Message
 
 if TYPE_CHECKING:
@@ -123,13 +124,15 @@ class TransformersLlm:
         stop: Sequence[str],
         start: int,
         prefill: str,
-        numbers: Collection[str] | None,
+        allowed: Allowed | None,
         **inputs: Any,
     ) -> str:
         criteria = [_StopOn(self.tokenizer, start, stop)] if stop else []
         processors = self._processors(prefill)
-        if numbers is not None:
-            processors.append(NumberGuard(self.tokenizer, self._texts(), numbers, start))
+        if allowed is not None:
+            table = self._texts()
+            processors.append(NumberGuard(self.tokenizer, table, allowed.numbers, start))
+            processors.append(PlaceGuard(table, allowed.places))
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **inputs,
@@ -150,7 +153,7 @@ class TransformersLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,
+        allowed: Allowed | None = None,
     ) -> str:
         ids = self.ids(self.prompt_text(messages, prefill))
         mask = torch.ones_like(ids)
@@ -159,7 +162,7 @@ class TransformersLlm:
             stop,
             ids.shape[1],
             prefill,
-            numbers,
+            allowed,
             input_ids=ids,
             attention_mask=mask,
         )
@@ -177,7 +180,7 @@ class TransformersLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,
+        allowed: Allowed | None = None,
     ) -> str:
         head, sep, tail = self.prompt_text(messages, prefill).partition(VIDEO)
         if not sep:
@@ -193,5 +196,5 @@ class TransformersLlm:
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)
         # with inputs_embeds only, generate returns just the new tokens
         return self._run(
-            max_new_tokens, stop, 0, prefill, numbers, inputs_embeds=embeds, attention_mask=mask
+            max_new_tokens, stop, 0, prefill, allowed, inputs_embeds=embeds, attention_mask=mask
         )

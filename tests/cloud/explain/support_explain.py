@@ -7,12 +7,13 @@ fallback paths can be driven deterministically; the real SmolLM2 runs in test_ex
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from vau.cloud.codec import decode_edge
+from vau.cloud.explain.evidence import Allowed
 from vau.cloud.explain.prompts import Message
 from vau.cloud.records import AcceptedRecord, Hello, WireRecord
 from vau.cloud.settings import LimitSettings
@@ -67,7 +68,7 @@ class ScriptedLlm:
         self.replies, self.calls = list(replies), 0
         self._hidden = hidden
         self.prompts: list[Sequence[Message]] = []
-        self.numbers: list[Collection[str] | None] = []  # what each call was allowed
+        self.allowed: list[Allowed | None] = []  # what each call was allowed
 
     @property
     def model_id(self) -> str:
@@ -84,10 +85,10 @@ class ScriptedLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,
+        allowed: Allowed | None = None,
     ) -> str:
         self.prompts.append(messages)
-        self.numbers.append(numbers)
+        self.allowed.append(allowed)
         reply = self.replies[self.calls % len(self.replies)]
         self.calls += 1
         return reply
@@ -103,6 +104,6 @@ class ScriptedLlm:
         *,
         prefill: str = "",
         stop: Sequence[str] = (),
-        numbers: Collection[str] | None = None,
+        allowed: Allowed | None = None,
     ) -> str:
-        return self.generate(messages, max_new_tokens, prefill=prefill, stop=stop, numbers=numbers)
+        return self.generate(messages, max_new_tokens, prefill=prefill, stop=stop, allowed=allowed)

@@ -131,7 +131,8 @@ def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted(
     good = ScriptedLlm(["Anomaly on cam-0", "The score peaked at 0.92 at 4.0s."])
     r = Explainer(s, good, metrics).explain(_event())
     assert r.outcome == "llm" and not r.explanation.fallback and r.rejected == ()
-    assert good.numbers[0] is not None and {"0.92", "4.0", "0"} <= good.numbers[0]  # and cam-0's
+    held = good.allowed[0]
+    assert held is not None and {"0.92", "4.0", "0"} <= held.numbers  # and cam-0's 0
     retry = ScriptedLlm(["Alert", "It lasted 99 minutes.", "Alert", "The score peaked at 0.92."])
     r = Explainer(s, retry, metrics).explain(_event())
     assert r.outcome == "retry" and "rejected (unfaithful)" in retry.prompts[2][1]["content"]

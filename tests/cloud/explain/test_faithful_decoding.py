@@ -1,4 +1,5 @@
-"""Numbers faithful by construction: the in-process model cannot write a number the facts lack."""
+"""Faithful by construction: the in-process model cannot write a number or a place word the
+facts lack."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from vau.cloud.explain.evidence import NUMBER_RUN, allowed_numbers, unfaithful_numbers
+from vau.cloud.explain.evidence import (
+    allowed,
+    allowed_numbers,
+    unfaithful_numbers,
+    unfaithful_places,
+)
+from vau.cloud.explain.faithful import NumberGuard, PlaceGuard, TokenTexts
 from vau.cloud.explain.llm import resolve_model
 from vau.cloud.explain.llm_transformers import TransformersLlm
-from vau.cloud.explain.number_guard import NumberGuard, TokenTexts
 
 FACTS = "The anomaly score rose from 4.0s to 6.5s (2.5 seconds). 40% of each frame changed."
 ALLOWED = allowed_numbers([FACTS])
@@ -61,12 +67,31 @@ def test_an_open_number_masks_every_token_that_would_end_it_wrongly() -> None:
     assert {t for t, ok in starts.items() if ok} == {"2", "4", "6"}  # 2.5, 4.0 / 40, 6.5
 
 
+def test_place_words_the_facts_do_not_use_are_masked_with_any_case_or_space() -> None:
+    tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
+    table = TokenTexts(tok, len(tok))
+    ok = allowed("The most anomalous patches were in the lower left (100%) of the frame.")
+    assert ok.places == {"lower", "left"}
+    scores = PlaceGuard(table, ok.places)(
+        cast(torch.LongTensor, torch.zeros(1, 1, dtype=torch.long)),
+        cast(torch.FloatTensor, torch.zeros(1, len(tok))),
+    )
+
+    def score(text: str) -> float:
+        return float(scores[0, tok(text, add_special_tokens=False)["input_ids"][0]])
+
+    assert all(score(t) < 0 for t in (" up", " Up", "up", " down", " right", " upper"))
+    assert all(score(t) == 0 for t in (" left", " lower", " Left", " person", " moved"))
+
+
 @pytest.mark.slow
-def test_the_real_model_asked_for_another_number_writes_only_the_facts() -> None:
+def test_the_real_model_asked_for_other_numbers_and_places_writes_only_the_facts() -> None:
     llm = TransformersLlm("smollm2-135m-instruct")
-    ask = [{"role": "user", "content": "Repeat exactly: the clock showed 7.25 and then 93."}]
-    free = llm.generate(ask, 24)
-    assert unfaithful_numbers(free, FACTS), free  # unguarded, it copies the numbers it was given
-    held = llm.generate(ask, 24, numbers=ALLOWED)
-    assert not unfaithful_numbers(held, FACTS), held
-    assert set(NUMBER_RUN.findall(held)) <= ALLOWED
+    facts = f"{FACTS} It was in the lower left."
+    numbers = [{"role": "user", "content": "Repeat exactly: the clock showed 7.25 and then 93."}]
+    places = [{"role": "user", "content": "Say which way it went: up or down?"}]
+    for ask, unfaithful in ((numbers, unfaithful_numbers), (places, unfaithful_places)):
+        free = llm.generate(ask, 24)
+        assert unfaithful(free, facts), free  # unguarded, it writes what it was asked about
+        held = llm.generate(ask, 24, allowed=allowed(facts))
+        assert not unfaithful_numbers(held, facts) and not unfaithful_places(held, facts), held

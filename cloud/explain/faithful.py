@@ -1,10 +1,16 @@
-"""Faithful numbers by construction: while the in-process model writes, a number may start or go
-on only as the beginning of a number the facts hold, and end only where it is one of them.
+"""Faithful by construction: while the in-process model writes, it can write no number and no
+place or direction word that the facts lack.
 
-The check after generation (`evidence.unfaithful_numbers`) stays and still refuses a reply with a
-number the evidence lacks; with this guard the model cannot write one, so neither the retry nor
-the template is spent on a miscopied "6.3d" (most of the refused first replies with visual tokens,
-docs/explain.md). A number is what the check counts as one (`evidence.NUMBER_RUN`: digits with an
+- `NumberGuard`: a number may start or go on only as the beginning of a number the facts hold,
+  and end only where it is one of them.
+- `PlaceGuard`: the tokens that are a place or direction word (`evidence.PLACE_WORDS`, with or
+  without a leading space or a capital: " left", "Up") the facts do not use are masked. A word
+  split over several tokens ("cent" "re") is not caught here; the check after still is.
+
+The checks after generation (`evidence.unfaithful_numbers`, `unfaithful_places`) stay and still
+refuse; with the guards the model mostly cannot fail them, so neither the retry nor the template
+is spent on a miscopied "6.3d" or a "moving up and down" the facts never said (docs/explain.md).
+A number is what the check counts as one (`evidence.NUMBER_RUN`: digits with an
 optional decimal part, not right after a letter), compared as a value ("4" is "4.0").
 
 Per step the guard decodes what was generated so far and looks only at the tokens that hold a
@@ -20,7 +26,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
-from vau.cloud.explain.evidence import NUMBER_RUN
+from vau.cloud.explain.evidence import NUMBER_RUN, PLACE_WORDS
 
 WINDOW = 24  # characters of context a number can reach back into
 
@@ -35,6 +41,11 @@ class TokenTexts:
         self.digits = [i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t)]
         lead = [i for i, t in enumerate(self.texts) if t[:1].isdigit() or t[:1] == "."]
         self.watched = sorted(set(self.digits) | set(lead))
+        self.places: dict[str, list[int]] = {}  # place word -> the tokens that are exactly it
+        for i, t in enumerate(self.texts):
+            w = t.strip().lower()
+            if w in PLACE_WORDS and t.strip().isalpha():
+                self.places.setdefault(w, []).append(i)
 
 
 class NumberGuard(LogitsProcessor):
@@ -95,3 +106,17 @@ def _open(text: str) -> str | None:
     if not run or not run[0].isdigit() or (k > 0 and text[k - 1].isalpha()):
         return None
     return run
+
+
+class PlaceGuard(LogitsProcessor):
+    """Masks the tokens that are a place or direction word outside `places` (any batch)."""
+
+    def __init__(self, table: TokenTexts, places: Collection[str]) -> None:
+        banned = [i for w, ids in table.places.items() if w not in places for i in ids]
+        self.banned = torch.tensor(banned, dtype=torch.long)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.banned.numel():
+            keep = self.banned[self.banned < scores.shape[-1]].to(scores.device)
+            scores[:, keep] = -float("inf")
+        return scores
