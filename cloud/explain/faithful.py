@@ -14,7 +14,7 @@ A number is what the check counts as one (`evidence.NUMBER_RUN`: digits with an
 optional decimal part, not right after a letter), compared as a value ("4" is "4.0").
 
 Per step the guard decodes what was generated so far and looks only at the tokens that hold a
-digit or begin with one or a point (84 of SmolLM2's 49,152); when a number is open, every other
+digit or begin with one or a point (70 of SmolLM2's 49,152); when a number is open, every other
 token would close it, so they are all allowed or all masked at once.
 """
 
@@ -37,14 +37,13 @@ class TokenTexts:
     def __init__(self, tokenizer: Any, vocab_size: int) -> None:
         n = min(vocab_size, len(tokenizer))
         self.texts = [str(tokenizer.decode([i])) for i in range(n)]
-        self.vocab_size = vocab_size
-        self.digits = [i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t)]
-        lead = [i for i, t in enumerate(self.texts) if t[:1].isdigit() or t[:1] == "."]
-        self.watched = sorted(set(self.digits) | set(lead))
+        self.watched = [  # hold a digit, or begin with one or a point
+            i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t) or t[:1] == "."
+        ]
         self.places: dict[str, list[int]] = {}  # place word -> the tokens that are exactly it
         for i, t in enumerate(self.texts):
             w = t.strip().lower()
-            if w in PLACE_WORDS and t.strip().isalpha():
+            if w in PLACE_WORDS:
                 self.places.setdefault(w, []).append(i)
 
 
