@@ -20,13 +20,19 @@ class MqttNotifier:
         self._announced: set[tuple[str, str]] = set()  # cameras whose discovery went out
 
     async def event(
-        self, device: str, camera: str, event_id: str, fields: Mapping[str, Any]
+        self,
+        device: str,
+        camera: str,
+        event_id: str,
+        fields: Mapping[str, Any],
+        cursor: tuple[str, int] | None = None,
     ) -> None:
+        """`cursor`: the alert tail's (name, log position), written with the alert."""
         alert_id = str(fields.get("alert_id") or uuid.uuid4())
         payload = topics.event_payload(device, camera, event_id, fields, alert_id, time.time())
         await self._announce(device, camera)
         topic = topics.event_topic(self.s.base_topic, device, camera)
-        await asyncio.to_thread(self.p.put, topic, topics.encode(payload))
+        await asyncio.to_thread(self.p.put, topic, topics.encode(payload), False, cursor)
 
     async def explanation(
         self, device: str, camera: str, event_id: str, fields: Mapping[str, Any]

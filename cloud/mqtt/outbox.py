@@ -46,8 +46,11 @@ class Outbox:
     def depth(self) -> int:
         return self._count
 
-    def put(self, topic: str, payload: bytes, retain: bool) -> tuple[int, int]:
-        """Append durably; (row id, rows evicted to stay within bounds)."""
+    def put(
+        self, topic: str, payload: bytes, retain: bool, cursor: tuple[str, int] | None = None
+    ) -> tuple[int, int]:
+        """Append durably; (row id, rows evicted to stay within bounds); `cursor` moves in the
+        same transaction (`AlertOutbox.put`)."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -58,6 +61,8 @@ class Outbox:
                 self._count += 1
                 self._bytes += len(payload)
                 evicted = self._evict()
+                if cursor is not None:
+                    self._write_cursor(*cursor)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -110,10 +115,13 @@ class Outbox:
 
     def set_cursor(self, name: str, pos: int) -> None:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO cursors VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = ?",
-                (name, pos, pos),
-            )
+            self._write_cursor(name, pos)
+
+    def _write_cursor(self, name: str, pos: int) -> None:
+        self._conn.execute(
+            "INSERT INTO cursors VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = ?",
+            (name, pos, pos),
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -123,9 +123,16 @@ class MqttPublisher:
 
     # ----- alerts -------------------------------------------------------------------------
 
-    def put(self, topic: str, payload: bytes, retain: bool = False) -> int:
-        """Write one alert to the outbox (durable on return) and schedule its delivery."""
-        row_id, evicted = self.outbox.put(topic, payload, retain)
+    def put(
+        self,
+        topic: str,
+        payload: bytes,
+        retain: bool = False,
+        cursor: tuple[str, int] | None = None,
+    ) -> int:
+        """Write one alert to the outbox (durable on return; `cursor` moves with it, see
+        `AlertOutbox.put`) and schedule its delivery."""
+        row_id, evicted = self.outbox.put(topic, payload, retain, cursor)
         if evicted:
             self.metrics.evicted.inc(evicted)
             log.warning("MQTT outbox full: evicted the %d oldest unacked alert(s)", evicted)

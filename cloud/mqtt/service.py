@@ -1,17 +1,18 @@
 """The fast path: every accepted event record (new/update/end) becomes an MQTT alert.
 
 The source is the durable ingest log, not the in-memory session feed: the service tails its event
-records by position from a cursor kept in alerts.sqlite3, so a cloud restart neither loses
-nor repeats alerts (a crash between an alert's outbox write and its cursor write repeats that one
-alert with the same alert_id). The session feed only wakes the tail early; a short poll covers
-anything it dropped. Store reads run on a worker thread, never on the event loop.
+records by position from a cursor kept in alerts.sqlite3 and written in the same transaction as
+each alert, so a cloud restart neither loses an alert nor makes one twice (one the broker got just
+before a crash, its PUBACK not yet recorded, is sent again from the outbox: QoS 1, same alert_id
+and payload). The session feed only wakes the tail early; a short poll covers anything it
+dropped. Store reads run on a worker thread, never on the event loop.
 
 Replicas (a PostgreSQL store): the outbox and the cursor are the store's shared ones, and only
 the replica holding the `mqtt` role (`vau.cloud.replicas.Roles`) tails the log and talks to the
 broker; the others still write their devices' status alerts into the shared outbox. A replica
 that takes the role resumes at the shared cursor and sends what the outbox holds, so an alert is
-neither lost nor published by two replicas (a crash between an alert's outbox write and its
-cursor write, or before its PUBACK is recorded, repeats it with the same alert_id).
+neither lost nor published by two replicas (a crash after the broker got an alert and before
+its PUBACK is recorded repeats it with the same alert_id: QoS 1).
 """
 
 from __future__ import annotations
@@ -176,8 +177,10 @@ class MqttService:
         for entry in rows:
             rowid, rec = entry.position, entry.record
             found = event_fields(rowid, rec)
-            if found is not None:
-                await self.notifier.event(rec.device, rec.camera, found[0], found[1])
-            await asyncio.to_thread(self.publisher.outbox.set_cursor, CURSOR, rowid)
+            if found is not None:  # the alert and the cursor past it: one transaction
+                device, camera = rec.device, rec.camera
+                await self.notifier.event(device, camera, found[0], found[1], (CURSOR, rowid))
+            else:
+                await asyncio.to_thread(self.publisher.outbox.set_cursor, CURSOR, rowid)
             self.cursor = rowid
         return len(rows) == BATCH

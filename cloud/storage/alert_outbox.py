@@ -28,9 +28,13 @@ class AlertOutbox(Protocol):
         """Unacked alerts (a gauge; with several writers, as of this handle's last write)."""
         ...
 
-    def put(self, topic: str, payload: bytes, retain: bool) -> tuple[int, int]:
+    def put(
+        self, topic: str, payload: bytes, retain: bool, cursor: tuple[str, int] | None = None
+    ) -> tuple[int, int]:
         """Append durably; (row id, rows evicted to stay within bounds). Ids become visible
-        in increasing order."""
+        in increasing order. `cursor` (name, position) moves that cursor in the same
+        transaction: the alert tail writes an alert and the log position it was read at
+        together, so a crash between them can neither repeat nor lose it."""
         ...
 
     def ack(self, row_id: int) -> bool:

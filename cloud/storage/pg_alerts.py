@@ -50,7 +50,9 @@ class PgAlertOutbox:
     def depth(self) -> int:
         return self._depth
 
-    def put(self, topic: str, payload: bytes, retain: bool) -> tuple[int, int]:
+    def put(
+        self, topic: str, payload: bytes, retain: bool, cursor: tuple[str, int] | None = None
+    ) -> tuple[int, int]:
         with self._lock, self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (ALERT_LOCK,))
             row = self._conn.execute(
@@ -58,10 +60,14 @@ class PgAlertOutbox:
                 "VALUES (%s, %s, %s, %s) RETURNING id",
                 (topic, payload, retain, time.time()),
             ).fetchone()
-            evicted = self._evict()
+            count, evicted = self._evict()
+            if cursor is not None:
+                self._write_cursor(*cursor)
+        self._depth = count  # committed
         return int(row[0]) if row else 0, evicted
 
-    def _evict(self) -> int:
+    def _evict(self) -> tuple[int, int]:
+        """(rows left, rows evicted)."""
         count, size = self._conn.execute(_SIZE).fetchone() or (0, 0)
         count, size, evicted = int(count), int(size), 0
         while count > self.max_records or (size > self.max_bytes and count > 1):
@@ -72,8 +78,7 @@ class PgAlertOutbox:
             if found is None:
                 break
             count, size, evicted = count - 1, size - int(found[0]), evicted + 1
-        self._depth = count
-        return evicted
+        return count, evicted
 
     def ack(self, row_id: int) -> bool:
         with self._lock:
@@ -101,11 +106,14 @@ class PgAlertOutbox:
 
     def set_cursor(self, name: str, pos: int) -> None:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO vau_cursors (name, position) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-                (f"alerts:{name}", pos),
-            )
+            self._write_cursor(name, pos)
+
+    def _write_cursor(self, name: str, pos: int) -> None:
+        self._conn.execute(
+            "INSERT INTO vau_cursors (name, position) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (f"alerts:{name}", pos),
+        )
 
     def close(self) -> None:
         with self._lock:

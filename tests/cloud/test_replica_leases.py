@@ -14,7 +14,9 @@ import pytest
 from support.postgres import PostgresServer, start_postgres
 
 from vau.cloud.metrics import CloudMetrics
+from vau.cloud.mqtt.outbox import Outbox
 from vau.cloud.replicas import Roles
+from vau.cloud.storage.alert_outbox import AlertOutbox
 from vau.cloud.storage.factory import open_storage
 from vau.cloud.storage.leases import LocalLeases, PgLeases, lock_key
 from vau.cloud.storage.pg_alerts import PgAlertOutbox
@@ -149,6 +151,28 @@ def test_pg_alert_outbox_when_two_replicas_write_then_one_sender_sees_all_in_ord
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_alert_outbox_when_put_with_the_cursor_then_both_commit_or_neither(
+    store: str, url: str, tmp_path: Path
+) -> None:
+    """The alert tail writes an alert and the log position past it in one transaction, so a
+    crash between them can neither make the alert twice nor skip it."""
+    box: AlertOutbox = (
+        Outbox(tmp_path, 100, 2**20) if store == "sqlite" else PgAlertOutbox(url, 100, 2**20)
+    )
+    try:
+        box.put("t", b"1", False, ("ingest.records", 7))
+        assert box.cursor("ingest.records") == 7 and len(box.pending(0, 10)) == 1
+        with pytest.raises((OverflowError, psycopg.Error)):  # the cursor write fails last
+            box.put("t", b"2", False, ("ingest.records", 2**70))
+        assert box.cursor("ingest.records") == 7  # neither the cursor nor the alert moved
+        assert [p.payload for p in box.pending(0, 10)] == [b"1"] and box.depth == 1
+        box.put("t", b"3", False, ("ingest.records", 9))  # and the handle still works
+        assert box.cursor("ingest.records") == 9
+    finally:
+        box.close()
 
 
 def test_pg_alert_outbox_when_full_then_oldest_evicted_and_counted(url: str) -> None:
