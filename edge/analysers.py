@@ -41,6 +41,7 @@ class Analysis:
     score: float  # TETG anomaly likelihood in [0, 1], before smoothing
     patches: F32  # (N, C) every patch token of the frame (the normality model reads them all)
     change: F32 | None  # (N,) every patch's L1 change since the previous frame; None: keyframe
+    flow: float | None = None  # the frame's pixel speed (`Frame.flow`), views/s
 
 
 class Analyser(Protocol):
@@ -97,12 +98,14 @@ class SplitAnalyser:
         t2 = time.perf_counter()
         out = []
         all_tokens = to_tokens(frames, patches, cls, self.input_size)
-        for tokens, score, memory in zip(all_tokens, scores, memories, strict=True):
+        for frame, tokens, score, memory in zip(frames, all_tokens, scores, memories, strict=True):
             ref = memory.reference(tokens.t, self._sets.max_gap_s)
             choice = choose(tokens.patches, ref, self._sets)
             memory.remember(tokens.t, tokens.patches)
             eff = effective(tokens, choice)
-            out.append(Analysis(eff, tokens.cls, float(score), tokens.patches, choice.change))
+            out.append(
+                Analysis(eff, tokens.cls, float(score), tokens.patches, choice.change, frame.flow)
+            )
         times.add("encoder", t1 - t0, n)
         times.add("head", t2 - t1, n)
         times.add("sets", time.perf_counter() - t2, n)
@@ -166,7 +169,7 @@ class FusedAnalyser:
                 tokens=step.kept, distances=step.distances.astype(np.float32, copy=False),
                 patches=step.patches.shape[0], grid=grid, keyframe=step.keyframe,
             )  # fmt: skip
-            out.append(Analysis(eff, step.cls, step.score, step.patches, step.change))
+            out.append(Analysis(eff, step.cls, step.score, step.patches, step.change, frame.flow))
         times.add("encoder", t1 - t0, len(frames))
         times.add("sets", time.perf_counter() - t1, len(frames))
         return out

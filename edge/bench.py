@@ -21,6 +21,7 @@ import numpy as np
 from vau.common.cli import emit_report
 from vau.edge.analysers import Analyser, Analysis, build_analyser
 from vau.edge.bench_cameras import bench_cameras
+from vau.edge.flow import FlowMeter
 from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.sets import StreamMemory
@@ -94,16 +95,22 @@ class Recorder:
         pass
 
 
-def decode_frames(settings: EdgeSettings, n: int, sample: Path | None) -> tuple[list[Frame], float]:
-    """The first n sampled frames in memory, and the decode ms per kept frame."""
+def decode_frames(
+    settings: EdgeSettings, n: int, sample: Path | None
+) -> tuple[list[Frame], float, float]:
+    """The first n sampled frames in memory, the decode ms per kept frame (the pixel flow
+    included) and the pixel flow's own ms per kept frame (`vau.edge.flow`, over every source
+    frame)."""
     frames: list[Frame] = []
+    meter = FlowMeter()
     t0 = time.perf_counter()
     with open_source(settings.source, settings.camera_id, sample) as source:
-        for frame in sampled(source, settings.source.fps, settings.camera_id):
+        for frame in sampled(source, settings.source.fps, settings.camera_id, meter):
             frames.append(frame)
             if len(frames) >= n:
                 break
-    return frames, 1000.0 * (time.perf_counter() - t0) / max(len(frames), 1)
+    per_frame = 1000.0 / max(len(frames), 1)
+    return frames, per_frame * (time.perf_counter() - t0), per_frame * meter.seconds
 
 
 def backend_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
@@ -199,8 +206,10 @@ def run_bench(
     sample: Path | None,
     counts: Sequence[int] = (),
 ) -> dict[str, Any]:
-    frames, decode_ms = decode_frames(settings, n, sample)
+    frames, decode_ms, flow_ms = decode_frames(settings, n, sample)
     results = {name: measure(settings, name, frames, counts) for name in names}
+    for res in results.values():  # the pixel flow belongs to the normality model's cost
+        res["normality_share"] += flow_ms / max(res["stages_ms"]["encoder"], 1e-9)
     ref: Recorder = results[names[0]]["_rec"]
     for res in results.values():
         res.update(agreement(ref, res.pop("_rec")))
@@ -212,6 +221,7 @@ def run_bench(
         "keep_ratio": settings.sets.keep_ratio,
         "threads": settings.encoder.threads,
         "decode_ms_per_frame": decode_ms,
+        "flow_ms_per_frame": flow_ms,
         "reference": names[0],
         "backends": results,
         "ratios": {f"{k}_vs_{names[0]}_fps": v / fps[names[0]] for k, v in fps.items()},

@@ -30,6 +30,7 @@ from vau.edge.analysers import Analyser, build_analyser
 from vau.edge.events import EventTracker
 from vau.edge.manifest import NORMAL, Clip, load_manifest
 from vau.edge.normality.learn import learn
+from vau.edge.normality.model import PARTS
 from vau.edge.normality.store import MANIFEST
 from vau.edge.pipeline import Pipeline
 from vau.edge.scoring.base import FrameScorer
@@ -46,7 +47,6 @@ from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore,
 log = logging.getLogger(__name__)
 
 SCORERS = ("head", "normality", "fused")
-PARTS = ("appearance", "motion", "speed", "global")
 
 
 @dataclass

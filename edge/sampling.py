@@ -13,8 +13,10 @@ import math
 import threading
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Protocol
 
+from vau.edge.flow import FlowMeter
 from vau.edge.metrics import FRAMES_DROPPED
 from vau.edge.types import Frame
 
@@ -126,12 +128,18 @@ class Sampler:
         return math.floor((t - self._origin + self._tolerance) / self._period) + 1
 
 
-def sampled(source: TimedFrames, target_fps: float, camera: str) -> Iterator[Frame]:
-    """The frames of `source` that the sampler keeps; the others count as dropped ('sampling')."""
+def sampled(
+    source: TimedFrames, target_fps: float, camera: str, meter: FlowMeter | None = None
+) -> Iterator[Frame]:
+    """The frames of `source` that the sampler keeps, each with the pixel speed measured over
+    every frame since the previous one kept (`meter`, a new `flow.FlowMeter` by default); the
+    others count as dropped ('sampling')."""
     sampler = Sampler(target_fps, source.fps)
+    meter = meter or FlowMeter()
     dropped = FRAMES_DROPPED.labels(camera=camera, reason="sampling")
     for frame in source:
+        meter.add(frame.image, frame.t)
         if sampler.keep(frame.t):
-            yield frame
+            yield replace(frame, flow=meter.take())
         else:
             dropped.inc()

@@ -34,6 +34,7 @@ class Frame:
     t: float  # seconds since stream start (file: position in the video; live: monotonic clock)
     wall_time: float  # UNIX time at capture, for logs and the cloud
     image: U8  # (H, W, 3) BGR, as OpenCV decodes it
+    flow: float | None = None  # pixel speed since the previous kept frame, views/s (`flow`)
 
 
 @dataclass(frozen=True, slots=True)

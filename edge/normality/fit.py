@@ -50,6 +50,7 @@ class NormalFrame:
     change: F32 | None  # (N,) L1 change since the previous frame; None on a keyframe
     cls: F32  # (C,)
     head: float | None = None  # the TETG head's score, for its calibration
+    flow: float | None = None  # pixel speed (`Frame.flow`), views/s
 
 
 class LearnError(ValueError):
@@ -161,7 +162,7 @@ def calibrate(
         size = int(model.memory.shape[0])
         draft = _uncalibrated(rest, model.grid, size, model.radius, seed, POOL_PER_ENTRY // 2)
         for f in block:
-            maps = draft.maps(f.patches, f.change, f.cls, previous.get(id(f)))
+            maps = draft.maps(f.patches, f.change, f.cls, previous.get(id(f)), f.flow)
             for k, v in maps.raw.items():
                 values.setdefault(k, []).append(v)
             patch_values["appearance"].append(maps.appearance)

@@ -15,6 +15,9 @@ None on a keyframe) and class token z (C,):
   patch of the previous frame within `FLOW_RADIUS` cells; the frame value is their mean
   displacement in cells. Change magnitude saturates once a walker has left a patch; displacement
   keeps growing with speed, so people suddenly running show here first;
+- flow: the frame's pixel speed (`vau.edge.flow`: optical flow between the source's own frames,
+  the fastest 1 % of the view, view widths per second); the token grid at 2 fps cannot tell a
+  runner from a walker, the source's 10-30 fps can;
 - global: g = 1 - max_q cos(z, Z_q) over normal class tokens Z (Q, C): the whole view changed
   (camera moved, covered, defocused, lights).
 
@@ -36,7 +39,7 @@ from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.search import MemorySearch, build_search
 from vau.edge.types import F32, I64
 
-PARTS = ("appearance", "motion", "speed", "global")
+PARTS = ("appearance", "motion", "speed", "flow", "global")
 FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
 TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
 
@@ -101,7 +104,7 @@ class FrameMaps:
     appearance: F32  # (N,) distance to the nearest normal patch, in [0, 2]
     motion: F32 | None  # (N,) change z-score per position; None on a keyframe
     global_: float  # distance of the class token to the nearest normal one
-    raw: dict[str, float]  # frame values of the parts present ("appearance", "motion", "global")
+    raw: dict[str, float]  # frame values of the parts present (PARTS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,10 +149,15 @@ class NormalityModel:
         return sum(a.nbytes for a in arrays) + (0 if self.mask is None else self.mask.nbytes)
 
     def maps(
-        self, patches: F32, change: F32 | None, cls: F32, previous: F32 | None = None
+        self,
+        patches: F32,
+        change: F32 | None,
+        cls: F32,
+        previous: F32 | None = None,
+        flow: float | None = None,
     ) -> FrameMaps:
         """(N, C) patches, (N,) change or None, (C,) class token, (N, C) the previous frame's
-        patches when there is one -> uncalibrated maps."""
+        patches when there is one, the frame's pixel speed when measured -> uncalibrated maps."""
         appearance = (1.0 - self.search.nearest(normalise_rows(patches))).astype(np.float32)
         k = tail_size(self.patches)
         raw = {"appearance": tail_mean(appearance, k)}
@@ -159,6 +167,8 @@ class NormalityModel:
             raw["motion"] = tail_mean(motion, k)
             if previous is not None:
                 raw["speed"] = flow_speed(patches, previous, change, self.grid)
+        if flow is not None:
+            raw["flow"] = flow
         z = normalise_rows(cls[None, :])[0]
         global_ = float(1.0 - (self.cls_memory @ z).max())
         raw["global"] = global_
@@ -171,8 +181,9 @@ class NormalityModel:
         cls: F32,
         hot_patches: int,
         previous: F32 | None = None,
+        flow: float | None = None,
     ) -> Scored:
-        maps = self.maps(patches, change, cls, previous)
+        maps = self.maps(patches, change, cls, previous, flow)
         return self.calibrate(maps, hot_patches)
 
     def calibrate(self, maps: FrameMaps, hot_patches: int) -> Scored:

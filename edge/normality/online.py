@@ -79,7 +79,9 @@ class OnlineNormality:
         if self.model is None:
             self._warm_up(a)
             return None
-        scored = self.model.score(a.patches, a.change, a.cls, self._cfg.hot_patches, previous)
+        scored = self.model.score(
+            a.patches, a.change, a.cls, self._cfg.hot_patches, previous, a.flow
+        )
         metrics.NORMALITY_SCORE.labels(self._camera).set(scored.score)
         if self._cfg.adapt:
             self._offer(a, scored)
@@ -95,7 +97,7 @@ class OnlineNormality:
     def _warm_up(self, a: Analysis) -> None:
         eff = a.effective
         self._warm.append(
-            NormalFrame(eff.t, a.patches.astype(np.float16), a.change, a.cls, a.score)
+            NormalFrame(eff.t, a.patches.astype(np.float16), a.change, a.cls, a.score, a.flow)
         )
         seconds = eff.t - self._warm[0].t
         if seconds < max(self._cfg.warmup_s, MIN_LEARN_S):

@@ -11,6 +11,7 @@ half-written one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ import numpy as np
 
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.model import NormalityModel
+
+log = logging.getLogger(__name__)
 
 WEIGHTS = "normality.safetensors"
 MANIFEST = "normality.json"
@@ -191,4 +194,10 @@ def load_model(
         ) from None
     if model.memory.shape[1] != dim or model.motion_mu.shape[0] != model.patches:
         raise NormalityError(f"normality model in {folder} has inconsistent shapes; learn it again")
+    if "flow" not in calib:
+        log.warning(
+            "normality model in %s has no pixel-flow calibration (learnt before it existed, or "
+            "from a source below 5 fps): speed is judged without it; learn it again to add it",
+            folder,
+        )
     return model, raw
