@@ -166,6 +166,8 @@ def scene_lines(f: Facts) -> list[str]:
         lines.append(f"The anomalous patches were {s.view_share:.0%} of the view's patches.")
     if s.where and not s.view_change:
         lines.append(_movement_line(s))
+    if s.faster:
+        lines.append("Things in the view moved faster than is usual for this camera.")
     how = "within" if s.onset == "sudden" else "after"
     lines.append(f"The onset was {s.onset}: the score neared its peak {how} {s.rise_s:.1f}s.")
     old, new = s.extents
@@ -199,10 +201,11 @@ def headline(f: Facts) -> str:
     if s.view_change:
         return "View change over the whole frame"
     where = f" in the {s.where[0][0]}" if s.where else ""
+    fast = ", faster than usual" if s.faster else ""
     if s.movement == "none":
-        return f"Anomaly{where}"
+        return f"Anomaly{where}{fast}"
     way = "in mixed directions" if s.movement == "mixed" else s.movement
-    return f"Anomaly{where}, moving {way}"
+    return f"Anomaly{where}, moving {way}{fast}"
 
 
 def numbers(text: str) -> set[float]:

@@ -26,6 +26,10 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   when the newer half's mean extent is >= GROW times the older half's and >= GROW_MIN more,
   `shrinking` the other way round, `steady` otherwise; `unknown` with fewer than 2 frames.
 - earlier: the newest earlier event of the camera whose `where` shares a region with this one.
+- faster: at least FAST_FRAMES of the frames that carry the edge's `flow` part (the pixel speed
+  between source frames, calibrated on the camera's normal footage) have it at FAST_LEVEL or
+  more: things in view moved faster than usual for this camera. FAST_LEVEL is the events' entry
+  level (`events.enter`), chosen before any measurement, not tuned.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
 GROW_MIN = 0.05  # and the extent must change by at least this share of the view
+FAST_LEVEL = 0.6  # calibrated `flow` part clearly past normal (the events' entry level),
+FAST_FRAMES = 1 / 3  # in at least this share of the frames that carry it
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,7 @@ class SceneFacts:
     growth: Growth
     extents: tuple[float, float]  # mean extent (share of the view) of the older, newer half
     earlier: Earlier | None
+    faster: bool = False  # things in view moved faster than usual (the edge's `flow` part)
 
 
 def cells_of(frames: Sequence[FrameEvidence]) -> tuple[bool, list[tuple[int, ...]]]:
@@ -225,6 +232,13 @@ def growth(frames: Sequence[FrameEvidence]) -> tuple[Growth, tuple[float, float]
     return "steady", (old, new)
 
 
+def faster_than_usual(frames: Sequence[FrameEvidence]) -> bool:
+    """Whether enough frames have the edge's pixel-speed part clearly past normal."""
+    flows = [dict(f.components)["flow"] for f in frames if "flow" in dict(f.components)]
+    fast = sum(v >= FAST_LEVEL for v in flows)
+    return bool(flows) and fast >= FAST_FRAMES * len(flows)
+
+
 def similar_earlier(where: Sequence[str], earlier: Sequence[Earlier]) -> Earlier | None:
     """The newest earlier event whose regions overlap `where`'s."""
     mine = set(where)
@@ -260,4 +274,5 @@ def scene_facts(
         growth=grow,
         extents=halves,
         earlier=similar_earlier([n for n, _ in where], earlier),
+        faster=faster_than_usual(frames),
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from vau.cloud.explain.evidence import EventEvidence, evidence_lines, facts, headline
 from vau.cloud.explain.facts import (
     Earlier,
     FrameEvidence,
@@ -135,3 +138,24 @@ def test_similar_earlier_when_regions_overlap_then_newest_overlapping_event() ->
     assert similar_earlier(("lower centre",), earlier) is None
     facts = scene_facts(frames([blob(0, 0)] * 2), 2.0, 0.9, 2.0, earlier)
     assert facts.earlier == earlier[0]
+
+
+def with_flow(fs: list[FrameEvidence], flows: list[float | None]) -> list[FrameEvidence]:
+    """The frames with the edge's calibrated `flow` part (None: the frame has none)."""
+    return [
+        replace(f, components=(("appearance", 0.2),) + ((("flow", v),) if v is not None else ()))
+        for f, v in zip(fs, flows, strict=True)
+    ]
+
+
+def test_faster_when_the_flow_part_is_past_normal_in_a_third_of_the_frames_then_said() -> None:
+    base = frames([blob(5, 5)] * 6)
+    flows: list[float | None] = [0.1, 0.8, 0.2, 0.7, 0.1, None]
+    fast = scene_facts(with_flow(base, flows), 2.0, 0.9, 2.0)
+    assert fast.faster  # 2 of the 5 frames that carry it
+    ev = EventEvidence("cam-0", "ev-1", 2.0, 5.0, 0.9, 2.0, "", tuple(with_flow(base, flows)))
+    f = facts(ev)
+    assert "Things in the view moved faster than is usual for this camera." in evidence_lines(f)
+    assert headline(f) == "Anomaly in the centre, faster than usual"
+    assert not scene_facts(with_flow(base, [0.1, 0.8, 0.2, 0.3, 0.1, 0.1]), 2.0, 0.9, 2.0).faster
+    assert not scene_facts(base, 2.0, 0.9, 2.0).faster  # an edge without the part says nothing
