@@ -44,6 +44,7 @@ from vau.cloud.explain.evidence import (
     unfaithful_places,
     uninformative,
     without_camera,
+    words,
 )
 from vau.cloud.explain.llm import LlmBackend, LlmError, LlmSetupError, PromptEmbedsRefusedError
 from vau.cloud.explain.metrics import ExplainMetrics
@@ -82,8 +83,8 @@ def parse_reply(
 ) -> LlmReply:
     """The first JSON object in `text` as an LlmReply, checked against `evidence` (the facts'
     sentences) and, with `kinds`, naming no kind but those (`captions.KIND_WORDS`: the kinds of
-    the observed category; none when it is unknown). The camera's name may be quoted: it is
-    removed before the numbers and places are checked."""
+    the observed category; none when it is unknown) in words the evidence does not use. The
+    camera's name may be quoted: it is removed before the numbers and places are checked."""
     start = text.find("{")
     if start < 0:
         raise InvalidReplyError("json", "no JSON object")
@@ -108,8 +109,10 @@ def parse_reply(
     places = unfaithful_places(both, evidence)
     if places:
         raise InvalidReplyError("unfaithful", f"places not in the evidence: {sorted(places)}")
-    if kinds is not None and named_kinds(both) - kinds:
-        said = ", ".join(sorted(named_kinds(both) - kinds))
+    # a kind's word the facts themselves use ("faster") is faithful, not a guess at the kind
+    unsaid = named_kinds(" ".join(words(both) - words(evidence)))
+    if kinds is not None and unsaid - kinds:
+        said = ", ".join(sorted(unsaid - kinds))
         raise InvalidReplyError("kind", f"names {said}, which the observed category does not")
     if uninformative(reply.summary, evidence):
         raise InvalidReplyError("uninformative", "the summary says neither where nor what changed")

@@ -170,6 +170,18 @@ def test_parse_reply_refuses_a_kind_the_observed_category_does_not_support() -> 
     assert parse_reply(person, said)  # no observed category given: not checked
 
 
+def test_parse_reply_takes_a_kind_word_the_facts_use_as_faithful_not_as_a_kind() -> None:
+    said = (
+        "The most anomalous patches were in the lower left (60%) of the frame. "
+        "Things in the view moved faster than is usual for this camera."
+    )
+    faster = '{"title": "Fast motion", "summary": "Things moved faster in the lower left."}'
+    assert parse_reply(faster, said, frozenset()).title == "Fast motion"  # observed: unknown
+    running = '{"title": "Running", "summary": "People running in the lower left."}'
+    with pytest.raises(InvalidReplyError, match="kind"):
+        parse_reply(running, said, frozenset())
+
+
 def test_parse_reply_allows_the_camera_name_but_takes_no_place_from_it() -> None:
     said = "The most anomalous patches were in the lower centre (60%) of the frame."
     named = '{"title": "Alert on cam-0", "summary": "Something in the lower centre."}'
