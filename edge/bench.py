@@ -129,7 +129,10 @@ def measure(
     `counts`, also that many cameras through the same model stage (`bench_cameras`)."""
     chosen = backend_settings(settings, name)
     analyser = build_analyser(chosen)
-    Pipeline(chosen, analyser, []).run(frames[:WARMUP])
+    # the warm-up runs the scorer too: its first use (imports, BLAS threads) is not a stage cost
+    warm = build_scorer(chosen, embed_dim(chosen))
+    Pipeline(chosen, analyser, [], scorer=warm).run(frames[:WARMUP])
+    warm.close()
     rec = Recorder(analyser)
     pipeline = Pipeline(chosen, rec, [rec], scorer=build_scorer(chosen, embed_dim(chosen)))
     t0 = time.perf_counter()
