@@ -38,6 +38,9 @@ def session_options(threads: int) -> Any:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         opts.intra_op_num_threads = threads
+    # Idle intra-op threads sleep instead of spinning after each run: on a few cores their spin
+    # took the CPU from the normality stage and the sources' reader threads (docs/normality.md).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 
