@@ -328,9 +328,16 @@ class _Check:
         return allowed(self.facts, self.camera)
 
 
+# Kinds whose words a reply about another kind may use: people running are persons, so naming
+# a person is no guess at an intrusion when the event looks like running.
+ALSO_NAMED = {"running": frozenset({"intruder"})}
+
+
 def _kinds_of(observed: str) -> frozenset[str]:
-    """The synthetic kinds whose class is the observed category (none for "unknown")."""
-    return frozenset(kind for kind, label in LABELS.items() if label == observed)
+    """The synthetic kinds a reply may name: those whose class is the observed category (none
+    for "unknown"), and what they imply (`ALSO_NAMED`)."""
+    kinds = {kind for kind, label in LABELS.items() if label == observed}
+    return frozenset(kinds.union(*(ALSO_NAMED.get(k, frozenset()) for k in kinds)))
 
 
 def _retry_note(exc: InvalidReplyError) -> str:

@@ -204,3 +204,18 @@ def test_explainer_when_the_event_looks_like_a_known_kind_then_the_prompt_says_s
     r = Explainer(ExplainSettings(), llm, category=model).explain(ev)
     assert "It looks like: Smoke." in llm.prompts[0][1]["content"]
     assert r.outcome == "llm" and r.explanation.observed_category == "Smoke"
+
+
+def test_explainer_when_the_event_looks_like_running_then_a_person_may_be_named() -> None:
+    frames = tuple(
+        FrameEvidence(2.0 + k, 0.9, (220, 221, 236), (16, 16), hot=(220, 221)) for k in range(4)
+    )
+    ev = _event(frames)
+    x = cat.features(ev, facts(ev))
+    spread = [0.01 * (k - 4.5) for k in range(10)]
+    rows = [x + d for d in spread] + [x + 5.0 + d for d in spread]
+    model = cat.fit(rows, ["running"] * 10 + ["tamper"] * 10, {})
+    llm = ScriptedLlm(["Person running", "A person ran in the lower right."])
+    r = Explainer(ExplainSettings(), llm, category=model).explain(ev)
+    assert r.outcome == "llm" and r.explanation.observed_category == "Running"
+    assert r.explanation.summary == "A person ran in the lower right."
