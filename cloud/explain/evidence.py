@@ -34,6 +34,7 @@ upward upwards downward downwards leftward rightward spreading shrinking sudden 
 PLACE_WORDS = frozenset(_PLACES.split())
 LOCATION_WORDS = PLACE_WORDS - {"spreading", "shrinking", "sudden", "gradual"}
 VIEW_CHANGED = "Most of the view changed at once"  # the view-change fact's sentence
+FASTER = "Things in the view moved faster than is usual for this camera."  # the `faster` fact
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ def scene_lines(f: Facts) -> list[str]:
     if s.where and not s.view_change:
         lines.append(_movement_line(s))
     if s.faster:
-        lines.append("Things in the view moved faster than is usual for this camera.")
+        lines.append(FASTER)
     how = "within" if s.onset == "sudden" else "after"
     lines.append(f"The onset was {s.onset}: the score neared its peak {how} {s.rise_s:.1f}s.")
     old, new = s.extents
@@ -249,11 +250,14 @@ def words(text: str) -> set[str]:
 
 
 def uninformative(summary: str, evidence: str) -> bool:
-    """True when the evidence says where (or that the whole view changed) and the summary says
-    neither: an alert that does not say what the camera saw cannot be acted on."""
+    """True when the evidence says where (or that the whole view changed, or that things moved
+    faster than usual) and the summary says none of it: an alert that does not say what the
+    camera saw cannot be acted on."""
     said = words(evidence) & LOCATION_WORDS
     if VIEW_CHANGED in evidence:
         said.add("view")
+    if FASTER in evidence:
+        said.add("faster")
     return bool(said) and not words(summary) & said
 
 

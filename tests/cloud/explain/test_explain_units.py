@@ -10,6 +10,7 @@ from support_explain import PRIOR, ScriptedLlm
 from vau.cloud.explain import category as cat
 from vau.cloud.explain import prompts
 from vau.cloud.explain.evidence import (
+    FASTER,
     EventEvidence,
     FrameEvidence,
     decide,
@@ -117,6 +118,10 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
     assert parse_reply('{"title": "Alert", "summary": "Something in the upper left."}', said)
     view = "Most of the view changed at once, over the whole frame (camera moved)."
     assert parse_reply('{"title": "Tamper", "summary": "The whole view changed."}', view)
+    fast = f"{said} {FASTER}"  # what changed is the speed: saying so is informative
+    assert parse_reply('{"title": "Fast", "summary": "Things moved faster than usual."}', fast)
+    with pytest.raises(InvalidReplyError, match="uninformative"):
+        parse_reply('{"title": "Fast", "summary": "Things moved faster than usual."}', said)
     for text, reason in cases.items():
         with pytest.raises(InvalidReplyError) as err:
             parse_reply(text, ev)
