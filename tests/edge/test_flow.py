@@ -19,8 +19,8 @@ from vau.edge.types import U8
 def scene(x: int) -> U8:
     """A textured 320 x 240 view with a bright textured block whose left edge is at x."""
     rng = np.random.default_rng(0)
-    image = (rng.integers(0, 60, (240, 320, 3))).astype(np.uint8)
-    image = cv2.GaussianBlur(image, (5, 5), 0)
+    noise = rng.integers(0, 60, (240, 320, 3)).astype(np.uint8)
+    image = np.asarray(cv2.GaussianBlur(noise, (5, 5), 0), np.uint8)
     block = np.random.default_rng(1).integers(150, 255, (40, 40, 3)).astype(np.uint8)
     image[100:140, x : x + 40] = block
     return image
@@ -82,18 +82,18 @@ def test_real_footage_three_times_faster_measures_faster_on_the_kept_frames(
     """vtest (10 fps) and the same 30 s played 3x faster: the kept frames (2 fps) carry the
     mean pixel speed of the source pairs between them."""
     cap = cv2.VideoCapture(str(vtest_path))
-    frames = []
+    frames: list[U8] = []
     while len(frames) < 300:
         ok, image = cap.read()
         if not ok:
             break
-        frames.append(image)
+        frames.append(np.asarray(image, np.uint8))
     cap.release()
     h, w = frames[0].shape[:2]
     paths = {}
     for name, step in (("normal", 1), ("fast", 3)):
         paths[name] = tmp_path / f"{name}.avi"
-        out = cv2.VideoWriter(str(paths[name]), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (w, h))
+        out = cv2.VideoWriter(str(paths[name]), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (w, h))
         for image in frames[::step]:
             out.write(image)
         out.release()
