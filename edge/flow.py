@@ -12,8 +12,9 @@ pairs since the previous kept frame (`Frame.flow`), and the normality model cali
 its other parts (`flow`).
 
 Pairs more than `MAX_GAP_S` apart are not measured (a source below 5 fps, a stall): flow across a
-long gap is not motion. About 0.2 ms a source frame on this CPU, on the camera's reader thread. A
-Jetson has an optical-flow engine (NVOFA) that would take it off the CPU; not written here.
+long gap is not motion. About 0.5 ms a source frame on this CPU (`vau-edge bench`: 2.1-2.5 ms a
+kept frame at 10 -> 2 fps), on the camera's reader thread. A Jetson has an optical-flow engine
+(NVOFA) that would take it off the CPU; not written here.
 """
 
 from __future__ import annotations
