@@ -123,10 +123,15 @@ def backend_settings(settings: EdgeSettings, name: str) -> EdgeSettings:
 
 
 def measure(
-    settings: EdgeSettings, name: str, frames: list[Frame], counts: Sequence[int] = ()
+    settings: EdgeSettings,
+    name: str,
+    frames: list[Frame],
+    counts: Sequence[int] = (),
+    flow_ms: float = 0.0,
 ) -> dict[str, Any]:
     """The whole pipeline (preprocess, model stage, events) on `frames`, after a warm-up; with
-    `counts`, also that many cameras through the same model stage (`bench_cameras`)."""
+    `counts`, also that many cameras through the same model stage (`bench_cameras`). `flow_ms`:
+    the pixel flow's ms per frame, measured while decoding, counted in the normality share."""
     chosen = backend_settings(settings, name)
     analyser = build_analyser(chosen)
     # the warm-up runs the scorer too: its first use (imports, BLAS threads) is not a stage cost
@@ -148,7 +153,7 @@ def measure(
         "ms_per_frame": 1000.0 * wall / len(frames),
         "stages_ms": stages,
         "post_encoder_share": after / max(stages["encoder"], 1e-9),
-        "normality_share": stages["normality"] / max(stages["encoder"], 1e-9),
+        "normality_share": (stages["normality"] + flow_ms) / max(stages["encoder"], 1e-9),
         "peak_rss_mb": peak_rss_mb(),
         "_rec": rec,
     } | cameras
@@ -210,9 +215,7 @@ def run_bench(
     counts: Sequence[int] = (),
 ) -> dict[str, Any]:
     frames, decode_ms, flow_ms = decode_frames(settings, n, sample)
-    results = {name: measure(settings, name, frames, counts) for name in names}
-    for res in results.values():  # the pixel flow belongs to the normality model's cost
-        res["normality_share"] += flow_ms / max(res["stages_ms"]["encoder"], 1e-9)
+    results = {name: measure(settings, name, frames, counts, flow_ms) for name in names}
     ref: Recorder = results[names[0]]["_rec"]
     for res in results.values():
         res.update(agreement(ref, res.pop("_rec")))

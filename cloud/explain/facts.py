@@ -234,7 +234,8 @@ def growth(frames: Sequence[FrameEvidence]) -> tuple[Growth, tuple[float, float]
 
 def faster_than_usual(frames: Sequence[FrameEvidence]) -> bool:
     """Whether enough frames have the edge's pixel-speed part clearly past normal."""
-    flows = [dict(f.components)["flow"] for f in frames if "flow" in dict(f.components)]
+    parts = [dict(f.components) for f in frames]
+    flows = [p["flow"] for p in parts if "flow" in p]
     fast = sum(v >= FAST_LEVEL for v in flows)
     return bool(flows) and fast >= FAST_FRAMES * len(flows)
 
