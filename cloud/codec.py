@@ -94,6 +94,7 @@ def _frame(f: pb.FrameTokens) -> WireFrame:
         hot=f.hot,
         normality=f.normality if f.HasField("normality") else None,
         components=f.components,
+        pixel_change=f.pixel_change if f.HasField("pixel_change") else None,
     )
 
 

@@ -44,6 +44,7 @@ class WireFrame:
     hot: Sequence[int]  # a view of the message, length unchecked
     normality: float | None  # None: the field is unset
     components: Mapping[str, float]  # a view of the message, size unchecked
+    pixel_change: float | None = None  # None: the field is unset
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ class TokenFrame:
     hot: I64  # (H,) unique patch indices in [0, rows * cols), most anomalous first; H may be 0
     normality: float | None  # [0, 1]; None: the edge has no normality model
     components: tuple[tuple[str, float], ...]  # (name, score in [0, 1]), sorted by name
+    pixel_change: float | None = None  # [0, 1]; None: the edge did not measure it
 
 
 RecordBody = TokenFrame | EventChange | WindowMarker | ScoreSummary

@@ -2,7 +2,7 @@
 
 Each failure raises `RecordRejected(reason, camera, seq)`; reasons (the metric labels): "hello",
 "device", "camera", "epoch", "seq", "time", "body", "dtype", "shape", "size", "indices", "values",
-"score", "state", "text", "hot", "normality", "components".
+"score", "state", "text", "hot", "normality", "components", "pixel_change".
 """
 
 from __future__ import annotations
@@ -178,6 +178,8 @@ class _FrameCheck:
         if f.normality is not None and not _finite_unit(f.normality):
             raise self.fail("normality", "normality must be finite, in [0, 1], or unset")
         components = self._components(f)
+        if f.pixel_change is not None and not _finite_unit(f.pixel_change):
+            raise self.fail("pixel_change", "pixel_change must be finite, in [0, 1], or unset")
         tokens = decode_tokens(EncodedTokens(dtype, (k, c), f.tokens, f.scales))
         if not np.isfinite(tokens).all():
             raise self.fail("values", "tokens must be finite")
@@ -193,6 +195,7 @@ class _FrameCheck:
             hot=hot,
             normality=f.normality,
             components=components,
+            pixel_change=f.pixel_change,
         )
 
     def _shape(self, f: WireFrame) -> tuple[int, int]:

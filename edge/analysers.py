@@ -42,6 +42,7 @@ class Analysis:
     patches: F32  # (N, C) every patch token of the frame (the normality model reads them all)
     change: F32 | None  # (N,) every patch's L1 change since the previous frame; None: keyframe
     flow: float | None = None  # the frame's pixel speed (`Frame.flow`), views/s
+    pixel_change: float | None = None  # share of the view off its background (`Frame`)
 
 
 class Analyser(Protocol):
@@ -104,7 +105,15 @@ class SplitAnalyser:
             memory.remember(tokens.t, tokens.patches)
             eff = effective(tokens, choice)
             out.append(
-                Analysis(eff, tokens.cls, float(score), tokens.patches, choice.change, frame.flow)
+                Analysis(
+                    eff,
+                    tokens.cls,
+                    float(score),
+                    tokens.patches,
+                    choice.change,
+                    frame.flow,
+                    frame.pixel_change,
+                )
             )
         times.add("encoder", t1 - t0, n)
         times.add("head", t2 - t1, n)
@@ -169,7 +178,17 @@ class FusedAnalyser:
                 tokens=step.kept, distances=step.distances.astype(np.float32, copy=False),
                 patches=step.patches.shape[0], grid=grid, keyframe=step.keyframe,
             )  # fmt: skip
-            out.append(Analysis(eff, step.cls, step.score, step.patches, step.change, frame.flow))
+            out.append(
+                Analysis(
+                    eff,
+                    step.cls,
+                    step.score,
+                    step.patches,
+                    step.change,
+                    frame.flow,
+                    frame.pixel_change,
+                )
+            )
         times.add("encoder", t1 - t0, len(frames))
         times.add("sets", time.perf_counter() - t1, len(frames))
         return out

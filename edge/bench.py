@@ -21,8 +21,8 @@ import numpy as np
 from vau.common.cli import emit_report
 from vau.edge.analysers import Analyser, Analysis, build_analyser
 from vau.edge.bench_cameras import bench_cameras
-from vau.edge.flow import FlowMeter
 from vau.edge.pipeline import Pipeline
+from vau.edge.pixels import PixelMeter
 from vau.edge.scoring.factory import build_scorer
 from vau.edge.sets import StreamMemory
 from vau.edge.settings import EdgeSettings, SettingsError
@@ -98,11 +98,11 @@ class Recorder:
 def decode_frames(
     settings: EdgeSettings, n: int, sample: Path | None
 ) -> tuple[list[Frame], float, float]:
-    """The first n sampled frames in memory, the decode ms per kept frame (the pixel flow
-    included) and the pixel flow's own ms per kept frame (`vau.edge.flow`, over every source
-    frame)."""
+    """The first n sampled frames in memory, the decode ms per kept frame (the pixel measures
+    included) and the pixel measures' own ms per kept frame (`vau.edge.pixels`: the flow and the
+    view change, over every source frame)."""
     frames: list[Frame] = []
-    meter = FlowMeter()
+    meter = PixelMeter()
     t0 = time.perf_counter()
     with open_source(settings.source, settings.camera_id, sample) as source:
         for frame in sampled(source, settings.source.fps, settings.camera_id, meter):
@@ -131,7 +131,8 @@ def measure(
 ) -> dict[str, Any]:
     """The whole pipeline (preprocess, model stage, events) on `frames`, after a warm-up; with
     `counts`, also that many cameras through the same model stage (`bench_cameras`). `flow_ms`:
-    the pixel flow's ms per frame, measured while decoding, counted in the normality share."""
+    the pixel measures' ms per frame (flow and view change), measured while decoding, counted in
+    the normality share."""
     chosen = backend_settings(settings, name)
     analyser = build_analyser(chosen)
     # the warm-up runs the scorer too: its first use (imports, BLAS threads) is not a stage cost

@@ -51,8 +51,11 @@ class FlowMeter:
         self.seconds = 0.0  # spent measuring, for `vau-edge bench`
 
     def add(self, image: U8, t: float) -> None:
+        self.add_grey(grey(image), t)
+
+    def add_grey(self, g: U8, t: float) -> None:
+        """`add` for a frame already shrunk by `grey` (`vau.edge.pixels` shrinks once for all)."""
         t0 = time.perf_counter()
-        g = grey(image)
         if self._last is not None and 0.0 < t - self._last[0] <= MAX_GAP_S:
             flow = np.asarray(self._dis.calc(self._last[1], g, self._flow), np.float32)
             magnitude = np.hypot(flow[..., 0], flow[..., 1]).ravel()

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Protocol
 
-from vau.edge.flow import FlowMeter
 from vau.edge.metrics import FRAMES_DROPPED
+from vau.edge.pixels import PixelMeter
 from vau.edge.types import Frame
 
 _SLOT_TOLERANCE = 1e-3  # share of a slot a frame may come early and still fill it (float noise)
@@ -129,17 +129,18 @@ class Sampler:
 
 
 def sampled(
-    source: TimedFrames, target_fps: float, camera: str, meter: FlowMeter | None = None
+    source: TimedFrames, target_fps: float, camera: str, meter: PixelMeter | None = None
 ) -> Iterator[Frame]:
-    """The frames of `source` that the sampler keeps, each with the pixel speed measured over
-    every frame since the previous one kept (`meter`, a new `flow.FlowMeter` by default); the
-    others count as dropped ('sampling')."""
+    """The frames of `source` that the sampler keeps, each with what the pixels of every frame
+    since the previous one kept say (`meter`, a new `pixels.PixelMeter` by default: speed and
+    view change); the others count as dropped ('sampling')."""
     sampler = Sampler(target_fps, source.fps)
-    meter = meter or FlowMeter()
+    meter = meter or PixelMeter()
     dropped = FRAMES_DROPPED.labels(camera=camera, reason="sampling")
     for frame in source:
         meter.add(frame.image, frame.t)
         if sampler.keep(frame.t):
-            yield replace(frame, flow=meter.take())
+            reading = meter.take()
+            yield replace(frame, flow=reading.flow, pixel_change=reading.pixel_change)
         else:
             dropped.inc()

@@ -37,6 +37,7 @@ def frame_record(camera: str, tokens: EffectiveTokens, score: FrameScore) -> dic
         "normality": None if score.normality is None else round(score.normality, 6),
         "hot": list(score.hot),
         "components": {k: round(v, 6) for k, v in score.components},
+        "pixel_change": None if score.pixel_change is None else round(score.pixel_change, 4),
     }
 
 

@@ -65,7 +65,13 @@ class CameraStream:
         t1 = time.perf_counter()
         times.add("normality", t1 - t0)
         fs, updates = self._tracker.observe(eff.seq, eff.t, judged.score)
-        fs = replace(fs, normality=judged.normality, hot=judged.hot, components=judged.components)
+        fs = replace(
+            fs,
+            normality=judged.normality,
+            hot=judged.hot,
+            components=judged.components,
+            pixel_change=result.pixel_change,
+        )
         self.scorer.settle(eff.t, self._tracker.is_open)
         self._windows.observe(fs)
         times.add("events", time.perf_counter() - t1)

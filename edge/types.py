@@ -35,6 +35,7 @@ class Frame:
     wall_time: float  # UNIX time at capture, for logs and the cloud
     image: U8  # (H, W, 3) BGR, as OpenCV decodes it
     flow: float | None = None  # pixel speed since the previous kept frame, views/s (`flow`)
+    pixel_change: float | None = None  # share of the view off the recent background (`view_change`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class FrameScore:
     normality: float | None = None  # calibrated normality score in [0, 1]; None without a model
     hot: tuple[int, ...] = ()  # most anomalous patch indices in [0, N), most anomalous first
     components: tuple[tuple[str, float], ...] = ()  # (name, calibrated score in [0, 1])
+    pixel_change: float | None = None  # share of the view off the recent background, [0, 1]
 
 
 class EventState(StrEnum):

@@ -49,6 +49,7 @@ def frame_body(
             hot=list(score.hot),
             normality=score.normality,  # None leaves the optional field unset
             components=dict(score.components),
+            pixel_change=score.pixel_change,  # None leaves the optional field unset
         ),
     )
     return record.SerializeToString()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vau.cloud.codec import decode_edge
+from vau.cloud.explain.evidence import frame_evidence
 from vau.cloud.records import AcceptedRecord, Hello, TokenFrame, WireRecord
 from vau.cloud.settings import LimitSettings
 from vau.cloud.validate import Validator
@@ -78,10 +79,18 @@ def test_edge_frame_when_score_has_hot_normality_components_then_cloud_keeps_the
     assert body.components == (("appearance", 0.875), ("head", 0.5), ("motion", 0.25))
 
 
+def test_edge_frame_when_pixel_change_measured_then_cloud_keeps_it_and_zero_is_not_unset() -> None:
+    for share in (0.625, 0.0):
+        score = FrameScore(10, 5.0, 0.7, 0.6, pixel_change=share)
+        body = _accept(edge.frame_body(_eff(), score, "fp16")).body
+        assert isinstance(body, TokenFrame) and body.pixel_change == share  # exact in float32
+        assert frame_evidence(5.0, body).pixel_change == share  # what the facts read
+
+
 def test_edge_frame_when_score_has_no_normality_model_then_cloud_reads_none_and_empty() -> None:
     body = _accept(edge.frame_body(_eff(), FrameScore(10, 5.0, 0.7, 0.6), "int8")).body
     assert isinstance(body, TokenFrame)
-    assert body.normality is None
+    assert body.normality is None and body.pixel_change is None
     assert body.hot.shape == (0,) and body.hot.dtype == np.int64
     assert body.components == ()
 

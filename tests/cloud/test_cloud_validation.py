@@ -114,6 +114,10 @@ def _components(d: st.DataObject, f: pb.FrameTokens) -> None:
     f.components[name] = value
 
 
+def _pixel_change(d: st.DataObject, f: pb.FrameTokens) -> None:
+    f.pixel_change = d.draw(st.sampled_from([math.nan, math.inf, -0.5, 1.5]))
+
+
 MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "dtype": (_dtype, {"dtype"}),
     "shape": (_shape, {"shape", "size"}),
@@ -125,6 +129,7 @@ MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "hot": (_hot, {"hot"}),
     "normality": (_normality, {"normality"}),
     "components": (_components, {"components"}),
+    "pixel_change": (_pixel_change, {"pixel_change"}),
 }
 
 
@@ -197,7 +202,7 @@ def test_f1_after_fuzzing_server_still_serves_and_counted_every_rejection(
         server.metric("vau_cloud_rejected_total", {"reason": r})
         for r in ("dtype", "shape", "size", "indices", "score", "decode", "hello", "camera",
                   "body", "seq", "epoch", "time", "text", "values", "state", "device", "hot",
-                  "normality", "components")
+                  "normality", "components", "pixel_change")
     )  # fmt: skip
     print(f"F1 outcomes {dict(sorted(OUTCOMES.items()))}; rejected total {rejected:.0f}")
     assert rejected >= sum(OUTCOMES.values())
@@ -286,6 +291,7 @@ def test_validator_when_frame_predates_hot_and_normality_then_accepted_with_none
     body = V.record(_wire(frame()), "dev-a", HELLO, time.time()).body
     assert isinstance(body, TokenFrame)
     assert body.normality is None and body.hot.size == 0 and body.components == ()
+    assert body.pixel_change is None
 
 
 @pytest.mark.parametrize(
@@ -300,9 +306,11 @@ def test_validator_when_frame_predates_hot_and_normality_then_accepted_with_none
         ("components", {"motion": 1.5}),
         ("components", {"bad name": 0.5}),
         ("components", {f"c{i}": 0.5 for i in range(17)}),
+        ("pixel_change", math.nan),
+        ("pixel_change", 1.01),
     ],
 )
-def test_validator_when_hot_normality_or_components_invalid_then_rejected_naming_the_field(
+def test_validator_when_hot_normality_components_or_pixel_change_invalid_then_rejected_naming_it(
     field: str, value: object
 ) -> None:
     msg = frame()

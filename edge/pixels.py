@@ -1,0 +1,38 @@
+"""What the pixels of every source frame say, kept or not: each is shrunk once to a grey copy
+(`flow.grey`) and measured twice, for its speed (`flow.FlowMeter`) and for how much of the view
+departs from the camera's recent background (`view_change.ViewChange`). A kept frame carries
+both (`Frame.flow`, `Frame.pixel_change`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from vau.edge.flow import FlowMeter, grey
+from vau.edge.types import U8
+from vau.edge.view_change import ViewChange
+
+
+@dataclass(frozen=True, slots=True)
+class PixelReading:
+    flow: float | None  # mean pixel speed since the last take, views/s; None: no pair measured
+    pixel_change: float | None  # share of the latest frame off the background; None: no frame
+
+
+class PixelMeter:
+    """Feed it every source frame (`add`); `take` when a frame is kept."""
+
+    def __init__(self) -> None:
+        self.flow = FlowMeter()
+        self.view = ViewChange()
+        self.seconds = 0.0  # spent measuring, for `vau-edge bench`
+
+    def add(self, image: U8, t: float) -> None:
+        t0 = time.perf_counter()
+        g = grey(image)
+        self.flow.add_grey(g, t)
+        self.view.add(g, t)
+        self.seconds += time.perf_counter() - t0
+
+    def take(self) -> PixelReading:
+        return PixelReading(self.flow.take(), self.view.take())

@@ -1,0 +1,132 @@
+"""How much of the view departs from the recent background (`vau.edge.view_change`): hand-made
+views, and real footage whose lights fail and whose camera is knocked aside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vau.edge.flow import grey
+from vau.edge.pixels import PixelMeter
+from vau.edge.sampling import sampled
+from vau.edge.settings import SourceSettings
+from vau.edge.sources import open_source
+from vau.edge.types import U8
+from vau.edge.view_change import MAX_GAP_S, ViewChange
+
+
+def textured(seed: int = 0) -> U8:
+    noise = np.random.default_rng(seed).integers(40, 220, (112, 112)).astype(np.uint8)
+    return np.asarray(cv2.GaussianBlur(noise, (5, 5), 0), np.uint8)
+
+
+def test_a_still_view_departs_nowhere_and_a_dimmed_one_almost_everywhere() -> None:
+    view, meter = textured(), ViewChange()
+    assert meter.take() is None
+    for k in range(20):
+        meter.add(view, 0.1 * k)
+    assert meter.take() == 0.0
+    meter.add((view * 0.4).astype(np.uint8), 2.0)  # the lights fail
+    share = meter.take()
+    assert share is not None and share > 0.9
+
+
+def test_a_small_thing_moving_departs_in_its_own_share_of_the_view() -> None:
+    view, meter = textured(), ViewChange()
+    for k in range(20):
+        meter.add(view, 0.1 * k)
+    moved = view.copy()
+    moved[40:60, 40:60] = 255  # a bright 20 x 20 thing on a 112 x 112 view of mid greys
+    meter.add(moved, 2.0)
+    share = meter.take()
+    assert share is not None and abs(share - 400 / 112**2) < 0.01
+
+
+def test_a_change_that_persists_fades_into_the_background() -> None:
+    view, meter = textured(), ViewChange(tau_s=1.0)
+    meter.add(view, 0.0)
+    dark = (view * 0.4).astype(np.uint8)
+    shares = []
+    for k in range(1, 60):
+        meter.add(dark, 0.1 * k)
+        shares.append(meter.take())
+    assert shares[0] is not None and shares[0] > 0.9
+    assert shares[-1] == 0.0  # after ~6 time constants the dark view is the background
+
+
+def test_after_a_gap_the_background_restarts_instead_of_comparing_across_it() -> None:
+    view, meter = textured(), ViewChange()
+    meter.add(view, 0.0)
+    meter.add(textured(1), MAX_GAP_S + 0.5)  # another view after a stall
+    assert meter.take() == 0.0
+
+
+@pytest.mark.parametrize(("tau", "delta"), [(0.0, 25.0), (10.0, -1.0)])
+def test_settings_that_cannot_work_are_refused(tau: float, delta: float) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ViewChange(tau, delta)
+
+
+def test_the_pixel_meter_shrinks_once_and_measures_speed_and_view_change() -> None:
+    meter = PixelMeter()
+    view = np.asarray(
+        cv2.cvtColor(cv2.resize(textured(), (320, 240)), cv2.COLOR_GRAY2BGR), np.uint8
+    )
+    meter.add(view, 0.0)
+    meter.add(view, 0.1)
+    reading = meter.take()
+    assert reading.flow is not None and reading.flow < 0.02
+    assert reading.pixel_change == 0.0
+    assert meter.seconds > 0.0
+    assert grey(view).shape == (112, 112)
+
+
+def kept_changes(path: Path) -> list[tuple[float, float]]:
+    cfg = SourceSettings(uri=str(path), fps=2.0)
+    with open_source(cfg, "cam-0", None, None) as source:
+        return [(f.t, f.pixel_change) for f in sampled(source, cfg.fps, "cam-0") if f.pixel_change]
+
+
+def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_most(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """vtest (10 fps, people walking): 20 s as shot, then the lights drop to half from 8 s to
+    12 s, or the camera is knocked 40 % of a view aside from 14 s. The kept frames (2 fps) carry
+    the share of the view off the background."""
+    cap = cv2.VideoCapture(str(vtest_path))
+    frames: list[U8] = []
+    while len(frames) < 200:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(np.asarray(image, np.uint8))
+    cap.release()
+    h, w = frames[0].shape[:2]
+    shift = int(0.4 * w)
+
+    def lights(k: int, image: U8) -> U8:
+        return (image * 0.5).astype(np.uint8) if 80 <= k < 120 else image
+
+    def knock(k: int, image: U8) -> U8:
+        return np.roll(image, shift, axis=1) if k >= 140 else image
+
+    shares = {}
+    for name, effect in (("lights", lights), ("knock", knock)):
+        path = tmp_path / f"{name}.avi"
+        out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (w, h))
+        for k, image in enumerate(frames):
+            out.write(effect(k, image))
+        out.release()
+        shares[name] = kept_changes(path)
+    walking = [s for t, s in shares["lights"] if 1.0 <= t < 8.0]
+    dark = [s for t, s in shares["lights"] if 8.0 <= t < 12.0]
+    knocked = [s for t, s in shares["knock"] if 14.0 <= t < 17.0]
+    print(
+        f"vtest pixel change: walking max {max(walking):.2f}, lights out median "
+        f"{np.median(dark):.2f}, knocked median {np.median(knocked):.2f}"
+    )
+    assert max(walking) < 0.25
+    assert np.median(dark) > 0.5 and np.median(knocked) > 0.5
