@@ -85,6 +85,7 @@ def frame_evidence(t: float, f: TokenFrame) -> FrameEvidence:
         grid=f.grid,
         hot=tuple(int(i) for i in f.hot),
         components=f.components,
+        pixel_change=f.pixel_change,
     )
 
 

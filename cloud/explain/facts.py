@@ -16,10 +16,13 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   * |dy|, `down`/`up` when |dy| >= DOMINANT * |dx|, else `mixed`; also `mixed` when the track's
   length is more than WANDER times |d| (back and forth). speed = |d| / (t_last - t_first), views
   per second.
-- view_change: with hot patches, at least VIEW_FRAMES of the frames that have any have them
-  cover >= VIEW_SHARE of the view (the edge reports every patch past the edge of normal, up to
-  `normality.hot_patches`). Kept patches alone never say it: SETS keeps a fixed share of every
-  frame.
+- view_change: the mean `pixel_change` of the frames that carry it (the share of the view's pixels
+  off the camera's recent background, `vau.edge.view_change`) is >= PIXEL_VIEW_SHARE (a mean, as
+  the synthesiser's truth takes one); or, with hot patches, at least VIEW_FRAMES of the frames
+  that have any have them cover >= VIEW_SHARE of the view (the edge reports every patch past the
+  edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure that the
+  tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does. Kept
+  patches alone never say it: SETS keeps a fixed share of every frame.
 - onset: `sudden` when the first frame at >= RISE * peak comes <= SUDDEN_S after the event start
   (or the event's peak time when no shipped frame reaches it), else `gradual`.
 - growth: a frame's extent = the share of the view its cells' bounding box covers; `spreading`
@@ -51,6 +54,8 @@ GATE = 0.1  # views a tracked region may jump between two frames,
 TRACK_SPEED = 0.5  # plus this many views per second between them (a person running across)
 VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view change,
 VIEW_FRAMES = 1 / 3  # in at least this share of the frames (measured: docs/explain.md)
+PIXEL_VIEW_SHARE = 0.5  # mean share of the pixels off the background: most of the view (as the
+# synthesiser's truth counts a view change, `vau.edge.synth_truth.VIEW_SHARE`), not tuned
 RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
@@ -69,6 +74,7 @@ class FrameEvidence:
     grid: tuple[int, int]  # (rows, cols)
     hot: tuple[int, ...] = ()  # the edge's most anomalous patches, most anomalous first; () = none
     components: tuple[tuple[str, float], ...] = ()  # calibrated normality parts; () = none
+    pixel_change: float | None = None  # share of the view off its background; None = unmeasured
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +198,11 @@ def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
 
 
 def view_change(frames: Sequence[FrameEvidence]) -> bool:
-    """Most of the view changed at once (camera moved, covered or defocused; lights)."""
+    """Most of the view changed at once (camera moved, covered or defocused; lights): by the
+    pixels or by the hot patches."""
+    pixels = [f.pixel_change for f in frames if f.pixel_change is not None]
+    if pixels and sum(pixels) >= PIXEL_VIEW_SHARE * len(pixels):
+        return True
     use_hot, cells = cells_of(frames)
     if not use_hot:
         return False

@@ -109,6 +109,20 @@ def test_view_change_when_only_kept_patches_or_global_component_then_false() -> 
     assert not view_change(fs)  # the class token moved, but only a local region is past normal
 
 
+def test_view_change_when_most_pixels_left_the_background_on_average_then_true() -> None:
+    """The lights fail: few patches are past normal (the tokens shrug it off) but most of the
+    pixels are off the background, on average over the frames that carry the measure."""
+    local = frames([blob(5, 5)] * 4)
+    dark = [replace(f, pixel_change=v) for f, v in zip(local, (0.9, 0.8, 0.2, 0.1), strict=True)]
+    assert view_change(dark)  # mean 0.5
+    facts = scene_facts(dark, 2.0, 0.9, 2.0)
+    assert facts.view_change and facts.movement == "none"
+    walking = [replace(f, pixel_change=v) for f, v in zip(local, (0.9, 0.1, 0.1, 0.1), strict=True)]
+    assert not view_change(walking)  # one wide frame is not most of the view over the event
+    unmeasured = [replace(f, pixel_change=None) for f in local]
+    assert not view_change(unmeasured)  # an older edge: the hot patches alone decide
+
+
 def test_onset_when_score_jumps_then_sudden_when_it_ramps_then_gradual() -> None:
     jump = frames([blob(5, 5)] * 5, [0.1, 0.95, 0.9, 0.95, 0.9])
     assert onset(jump, 2.0, 0.95, 3.0) == 0.5
