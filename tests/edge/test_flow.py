@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support.footage import first_frames, write_clip
 
 from vau.edge.flow import MAX_GAP_S, FlowMeter
 from vau.edge.sampling import sampled
@@ -81,22 +82,11 @@ def test_real_footage_three_times_faster_measures_faster_on_the_kept_frames(
 ) -> None:
     """vtest (10 fps) and the same 30 s played 3x faster: the kept frames (2 fps) carry the
     mean pixel speed of the source pairs between them."""
-    cap = cv2.VideoCapture(str(vtest_path))
-    frames: list[U8] = []
-    while len(frames) < 300:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(np.asarray(image, np.uint8))
-    cap.release()
-    h, w = frames[0].shape[:2]
-    paths = {}
-    for name, step in (("normal", 1), ("fast", 3)):
-        paths[name] = tmp_path / f"{name}.avi"
-        out = cv2.VideoWriter(str(paths[name]), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (w, h))
-        for image in frames[::step]:
-            out.write(image)
-        out.release()
+    frames = first_frames(vtest_path, 300)
+    paths = {
+        name: write_clip(tmp_path / f"{name}.avi", frames[::step])
+        for name, step in (("normal", 1), ("fast", 3))
+    }
     normal, fast = kept_flows(paths["normal"]), kept_flows(paths["fast"])
     assert len(normal) >= 55 and len(fast) >= 18  # every kept frame after the first
     ratio = float(np.median(fast) / np.median(normal))

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support.footage import first_frames, write_clip
 
 from vau.edge.flow import grey
 from vau.edge.pixels import PixelMeter
@@ -96,16 +97,8 @@ def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_mo
     """vtest (10 fps, people walking): 20 s as shot, then the lights drop to half from 8 s to
     12 s, or the camera is knocked 40 % of a view aside from 14 s. The kept frames (2 fps) carry
     the share of the view off the background."""
-    cap = cv2.VideoCapture(str(vtest_path))
-    frames: list[U8] = []
-    while len(frames) < 200:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(np.asarray(image, np.uint8))
-    cap.release()
-    h, w = frames[0].shape[:2]
-    shift = int(0.4 * w)
+    frames = first_frames(vtest_path, 200)
+    shift = int(0.4 * frames[0].shape[1])
 
     def lights(k: int, image: U8) -> U8:
         return (image * 0.5).astype(np.uint8) if 80 <= k < 120 else image
@@ -113,14 +106,10 @@ def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_mo
     def knock(k: int, image: U8) -> U8:
         return np.roll(image, shift, axis=1) if k >= 140 else image
 
-    shares = {}
-    for name, effect in (("lights", lights), ("knock", knock)):
-        path = tmp_path / f"{name}.avi"
-        out = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (w, h))
-        for k, image in enumerate(frames):
-            out.write(effect(k, image))
-        out.release()
-        shares[name] = kept_changes(path)
+    shares = {
+        name: kept_changes(write_clip(tmp_path / f"{name}.avi", frames, effect=effect))
+        for name, effect in (("lights", lights), ("knock", knock))
+    }
     walking = [s for t, s in shares["lights"] if 1.0 <= t < 8.0]
     dark = [s for t, s in shares["lights"] if 8.0 <= t < 12.0]
     knocked = [s for t, s in shares["knock"] if 14.0 <= t < 17.0]
