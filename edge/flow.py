@@ -19,8 +19,6 @@ kept frame at 10 -> 2 fps), on the camera's reader thread. A Jetson has an optic
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 
@@ -48,14 +46,12 @@ class FlowMeter:
         self._last: tuple[float, U8] | None = None
         self._speeds: list[float] = []
         self._flow = np.zeros((SIZE, SIZE, 2), np.float32)  # the output (no initial flow)
-        self.seconds = 0.0  # spent measuring, for `vau-edge bench`
 
     def add(self, image: U8, t: float) -> None:
         self.add_grey(grey(image), t)
 
     def add_grey(self, g: U8, t: float) -> None:
         """`add` for a frame already shrunk by `grey` (`vau.edge.pixels` shrinks once for all)."""
-        t0 = time.perf_counter()
         if self._last is not None and 0.0 < t - self._last[0] <= MAX_GAP_S:
             flow = np.asarray(self._dis.calc(self._last[1], g, self._flow), np.float32)
             magnitude = np.hypot(flow[..., 0], flow[..., 1]).ravel()
@@ -63,7 +59,6 @@ class FlowMeter:
             fast = float(np.partition(magnitude, k)[k])
             self._speeds.append(fast / SIZE / (t - self._last[0]))
         self._last = (t, g)
-        self.seconds += time.perf_counter() - t0
 
     def take(self) -> float | None:
         speeds, self._speeds = self._speeds, []
