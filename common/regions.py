@@ -1,6 +1,6 @@
 """The named 3x3 regions of a view ("upper left" ... "centre" ... "lower right") and the rules
-that name where and which way, shared by the cloud's facts and the synthesiser's ground truth so
-both speak one vocabulary."""
+that name where, which way and when the whole view changed, shared by the cloud's facts, the
+edge's pixel measure and the synthesiser's ground truth so all speak one vocabulary."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ REGIONS = tuple(
 
 MOVE_MIN = 0.15  # views: the centre must travel this far to count as moving
 DOMINANT = 2.0  # one axis must dominate the other this many times
+
+PIXEL_DELTA = 25  # grey levels (of 255) a pixel must move by to count as changed
+VIEW_CHANGE_SHARE = 0.5  # a view change: this share of the view changed, on average (most of it)
 
 
 def region_name(index: int, grid: tuple[int, int]) -> str:

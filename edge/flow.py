@@ -38,8 +38,8 @@ def grey(image: U8) -> U8:
 
 
 class FlowMeter:
-    """Feed it every source frame (`add`); `take` gives the mean speed since the last take (None
-    when no pair was measured)."""
+    """Feed it every source frame's grey copy (`add`); `take` gives the mean speed since the last
+    take (None when no pair was measured)."""
 
     def __init__(self) -> None:
         self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
@@ -47,11 +47,8 @@ class FlowMeter:
         self._speeds: list[float] = []
         self._flow = np.zeros((SIZE, SIZE, 2), np.float32)  # the output (no initial flow)
 
-    def add(self, image: U8, t: float) -> None:
-        self.add_grey(grey(image), t)
-
-    def add_grey(self, g: U8, t: float) -> None:
-        """`add` for a frame already shrunk by `grey` (`vau.edge.pixels` shrinks once for all)."""
+    def add(self, g: U8, t: float) -> None:
+        """One source frame's grey copy (`grey`; `vau.edge.pixels` shrinks once for all)."""
         if self._last is not None and 0.0 < t - self._last[0] <= MAX_GAP_S:
             flow = np.asarray(self._dis.calc(self._last[1], g, self._flow), np.float32)
             magnitude = np.hypot(flow[..., 0], flow[..., 1]).ravel()

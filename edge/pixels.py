@@ -30,7 +30,7 @@ class PixelMeter:
     def add(self, image: U8, t: float) -> None:
         t0 = time.perf_counter()
         g = grey(image)
-        self.flow.add_grey(g, t)
+        self.flow.add(g, t)
         self.view.add(g, t)
         self.seconds += time.perf_counter() - t0
 

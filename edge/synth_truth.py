@@ -10,8 +10,8 @@ span:
 
 - where: the named 3x3 regions (`vau.common.regions`) holding at least `REGION_MIN` of the
   changed cells, largest share first;
-- view_change: on average at least `VIEW_SHARE` of the cells changed (covered, defocused, moved,
-  lights) — the same share the cloud's facts use;
+- view_change: on average at least `VIEW_CHANGE_SHARE` of the cells changed (covered, defocused,
+  moved, lights) — the share the cloud's facts ask of the edge's `pixel_change`;
 - movement: the changed cells' centre, first frame with any to the last, by the facts' rule
   (`regions.direction`); `none` for a view change;
 - share: the mean share of the view changed.
@@ -29,14 +29,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vau.common.regions import REGIONS, direction, region_name
+from vau.common.regions import (
+    PIXEL_DELTA,
+    REGIONS,
+    VIEW_CHANGE_SHARE,
+    direction,
+    region_name,
+)
 from vau.edge.types import U8
 
 GRID = 16
-PIXEL_DELTA = 25  # a pixel changed when a channel moved by more than this (of 255)
 CELL_SHARE = 0.1  # a cell changed when this share of its pixels did
 REGION_MIN = 0.2  # a region is named when it holds this share of the changed cells
-VIEW_SHARE = 0.5  # a view change: this share of the cells changed, on average
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,7 @@ def clip_truth(kind: str, changes: Sequence[FrameChange]) -> dict[str, Any]:
     total = counts.sum()
     order = np.argsort(-counts, kind="stable")
     where = [REGIONS[i] for i in order if total and counts[i] / total >= REGION_MIN]
-    view = share >= VIEW_SHARE
+    view = share >= VIEW_CHANGE_SHARE
     track = [p for p in (c.centre() for c in changes) if p is not None]
     move = "none"
     if not view and len(track) >= 2:

@@ -8,8 +8,8 @@ frame's 112 x 112 grey copy (the one `vau.edge.flow` measures) updates a running
 exponential average with time constant `TAU_S`); a kept frame's `pixel_change` is the share of
 its pixels more than `DELTA` grey levels from that background. People walking move a few per cent
 of the view (5-13 % on the project's footage); a knocked, covered or darkened camera moves most
-of it. `DELTA` is the synthesiser's own per-pixel change (`vau.edge.synth_truth.PIXEL_DELTA`), so
-"most of the view changed" means the same on both sides.
+of it. `DELTA` is the synthesiser's own per-pixel change (`vau.common.regions.PIXEL_DELTA`, which
+its ground truth also counts with), so "most of the view changed" means the same on both sides.
 
 A persisting change fades into the background over a few `TAU_S` (a camera left pointing
 elsewhere becomes its new normal), and after a gap in the source the background restarts from
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from vau.common.regions import PIXEL_DELTA
 from vau.edge.types import F32, U8
 
 TAU_S = 10.0  # the background's time constant, seconds
-DELTA = 25.0  # grey levels (of 255) a pixel must depart from the background to count
+DELTA = float(PIXEL_DELTA)  # grey levels a pixel must depart from the background to count
 MAX_GAP_S = 2.0  # a longer gap restarts the background
 
 

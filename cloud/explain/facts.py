@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from vau.common.regions import MOVE_MIN, Movement, direction, region_name
+from vau.common.regions import MOVE_MIN, VIEW_CHANGE_SHARE, Movement, direction, region_name
 
 Onset = Literal["sudden", "gradual"]
 Growth = Literal["spreading", "shrinking", "steady", "unknown"]
@@ -54,8 +54,8 @@ GATE = 0.1  # views a tracked region may jump between two frames,
 TRACK_SPEED = 0.5  # plus this many views per second between them (a person running across)
 VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view change,
 VIEW_FRAMES = 1 / 3  # in at least this share of the frames (measured: docs/explain.md)
-PIXEL_VIEW_SHARE = 0.5  # mean share of the pixels off the background: most of the view (as the
-# synthesiser's truth counts a view change, `vau.edge.synth_truth.VIEW_SHARE`), not tuned
+PIXEL_VIEW_SHARE = VIEW_CHANGE_SHARE  # mean share of the pixels off the background: most of the
+# view, as the synthesiser's truth counts a view change (`vau.common.regions`), not tuned
 RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)

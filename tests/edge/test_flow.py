@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from support.footage import first_frames, write_clip
 
-from vau.edge.flow import MAX_GAP_S, FlowMeter
+from vau.edge.flow import MAX_GAP_S, FlowMeter, grey
 from vau.edge.sampling import sampled
 from vau.edge.settings import SourceSettings
 from vau.edge.sources import open_source
@@ -30,7 +30,7 @@ def scene(x: int) -> U8:
 def speed_of(step_px: int, dt: float = 0.1, frames: int = 6) -> float | None:
     meter = FlowMeter()
     for i in range(frames):
-        meter.add(scene(40 + step_px * i), i * dt)
+        meter.add(grey(scene(40 + step_px * i)), i * dt)
     return meter.take()
 
 
@@ -50,24 +50,24 @@ def test_a_still_view_measures_almost_no_speed() -> None:
 def test_take_gives_the_mean_since_the_last_take_and_none_when_nothing_was_measured() -> None:
     meter = FlowMeter()
     assert meter.take() is None
-    meter.add(scene(40), 0.0)
+    meter.add(grey(scene(40)), 0.0)
     assert meter.take() is None  # one frame: no pair yet
-    meter.add(scene(43), 0.1)
+    meter.add(grey(scene(43)), 0.1)
     assert meter.take() is not None and meter.take() is None
 
 
 def test_frames_further_apart_than_the_gap_are_not_measured() -> None:
     meter = FlowMeter()
-    meter.add(scene(40), 0.0)
-    meter.add(scene(43), MAX_GAP_S + 0.05)  # a stall, or a source below 5 fps
+    meter.add(grey(scene(40)), 0.0)
+    meter.add(grey(scene(43)), MAX_GAP_S + 0.05)  # a stall, or a source below 5 fps
     assert meter.take() is None
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.1])
 def test_a_frame_not_later_than_the_last_is_not_measured(bad: float) -> None:
     meter = FlowMeter()
-    meter.add(scene(40), 0.0)
-    meter.add(scene(43), bad)
+    meter.add(grey(scene(40)), 0.0)
+    meter.add(grey(scene(43)), bad)
     assert meter.take() is None
 
 

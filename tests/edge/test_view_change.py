@@ -71,7 +71,7 @@ def test_settings_that_cannot_work_are_refused(tau: float, delta: float) -> None
         ViewChange(tau, delta)
 
 
-def test_the_pixel_meter_shrinks_once_and_measures_speed_and_view_change() -> None:
+def test_the_pixel_meter_reads_speed_and_view_change_from_each_source_frame() -> None:
     meter = PixelMeter()
     view = np.asarray(
         cv2.cvtColor(cv2.resize(textured(), (320, 240)), cv2.COLOR_GRAY2BGR), np.uint8
