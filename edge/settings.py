@@ -148,6 +148,14 @@ class NormalitySettings(Strict):
         "stream time, at least 30) to learn one, saves it to `path` (or the outbox data_dir), "
         "then scores; 0 = off.",
     )
+    learn_frames: int = Field(
+        600,
+        ge=60,
+        le=100_000,
+        description="`vau-edge learn` encodes at most about this many frames (600 = 5 minutes at "
+        "2 fps): longer footage is learnt from 5 s bursts spread evenly over all of it, so "
+        "learning an hour costs what learning 5 minutes does, in time and memory.",
+    )
     memory_patches: int = Field(
         2048,
         ge=64,

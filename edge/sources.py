@@ -48,6 +48,7 @@ __all__ = [
     "SourceSpec",
     "backoff_delay",
     "classify",
+    "file_seconds",
     "open_source",
     "redact_uri",
     "sampled",
@@ -116,6 +117,17 @@ class FileSource(FrameSource):
         t = pos if sane else max(self._index / self._fps, self._last_t + 1.0 / self._fps)
         self._last_t = t
         return t
+
+
+def file_seconds(path: Path) -> float | None:
+    """A video file's length as its container states it (frames / fps); None when it does not."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    ok = count > 0 and fps > 0 and math.isfinite(count / fps)
+    return count / fps if ok else None
 
 
 def open_source(

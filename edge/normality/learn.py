@@ -4,6 +4,11 @@ The footage goes through the same pipeline `vau-edge run` uses (source, sampling
 with a scorer that keeps what the model stage saw; `fit` learns from it and `store` saves it
 atomically. 30 s is the minimum; a real camera should give it 5-10 minutes covering its usual
 traffic and light (more is better: the memory is a coreset, so its size does not grow).
+
+Footage longer than `normality.learn_frames` sampled frames is learnt from bursts: the first
+`BURST_S` seconds of every `every_s`, evenly over all of it, so the cost in time and memory stays
+that of `learn_frames` frames however long the footage is. Every source frame is still decoded
+(the pixel measures see the frames around each burst as they would live); only the encoder skips.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vau.edge.analysers import Analyser, Analysis, build_analyser
-from vau.edge.normality.fit import NormalFrame, fit
+from vau.edge.normality.fit import BLOCK_S, NormalFrame, fit
 from vau.edge.normality.model import NormalityModel
 from vau.edge.normality.store import MIN_LEARN_S, NormalityError, Provenance, save_model
 from vau.edge.pipeline import Pipeline
@@ -29,10 +34,12 @@ from vau.edge.scoring.factory import encoder_family, head_sha
 from vau.edge.scoring.head import HeadScorer
 from vau.edge.scoring.tap import Tap
 from vau.edge.settings import EdgeSettings, SettingsError
-from vau.edge.sources import open_source, sampled
+from vau.edge.sources import file_seconds, open_source, sampled
 from vau.edge.types import Frame
 
 log = logging.getLogger(__name__)
+
+BURST_S = BLOCK_S  # long footage is learnt from bursts this long (a calibration block each)
 
 
 @dataclass
@@ -49,14 +56,39 @@ class _Kept:
         )
 
 
-def _from(frames: Iterator[Frame], start_s: float) -> Iterator[Frame]:
-    return (f for f in frames if f.t >= start_s)
+def _from(frames: Iterator[Frame], start_s: float, every_s: float | None) -> Iterator[Frame]:
+    """The frames from `start_s` on; with `every_s`, only the first BURST_S seconds of each
+    `every_s`."""
+    return (
+        f
+        for f in frames
+        if f.t >= start_s and (every_s is None or (f.t - start_s) % every_s < BURST_S)
+    )
+
+
+def burst_every(sources: Sequence[Path], settings: EdgeSettings, start_s: float) -> float | None:
+    """Seconds between the starts of the bursts learning encodes, so that about
+    `normality.learn_frames` frames are encoded; None: every frame (the footage is no longer, or
+    a file does not state its length)."""
+    lengths = [file_seconds(p) for p in sources]
+    unknown = [str(p) for p, s in zip(sources, lengths, strict=True) if s is None]
+    if unknown:
+        log.warning("%s does not state its length: learning encodes every frame", unknown[0])
+        return None
+    frames = sum(max(0.0, s - start_s) for s in lengths if s is not None) * settings.source.fps
+    budget = settings.normality.learn_frames
+    return BURST_S * frames / budget if frames > budget else None
 
 
 def normal_frames(
-    sources: Sequence[Path], settings: EdgeSettings, analyser: Analyser, start_s: float = 0.0
+    sources: Sequence[Path],
+    settings: EdgeSettings,
+    analyser: Analyser,
+    start_s: float = 0.0,
+    every_s: float | None = None,
 ) -> tuple[list[NormalFrame], list[dict[str, Any]]]:
-    """Every source through the pipeline; frames in one time line, and what each source gave."""
+    """Every source through the pipeline (with `every_s`, its bursts); frames in one time line,
+    and what each source gave."""
     keeper = _Kept()
     footage = []
     for path in sources:
@@ -65,7 +97,7 @@ def normal_frames(
         )
         before = len(keeper.frames)
         with open_source(cfg.source, settings.camera_id) as source:
-            frames = _from(sampled(source, cfg.source.fps, settings.camera_id), start_s)
+            frames = _from(sampled(source, cfg.source.fps, settings.camera_id), start_s, every_s)
             Pipeline(cfg, analyser, [], scorer=Tap(HeadScorer(), keeper.keep)).run(frames)
         got = keeper.frames[before:]
         seconds = (got[-1].t - got[0].t + 1.0 / cfg.source.fps) if got else 0.0
@@ -81,9 +113,17 @@ def learn(
 ) -> tuple[NormalityModel, dict[str, Any]]:
     """Learn and save; NormalityError when the footage is shorter than MIN_LEARN_S."""
     t0 = time.perf_counter()
+    every_s = burst_every(sources, settings, start_s)
+    if every_s is not None:
+        log.info(
+            "learning from %g s bursts every %.1f s (normality.learn_frames = %d)",
+            BURST_S,
+            every_s,
+            settings.normality.learn_frames,
+        )
     analyser = build_analyser(settings)
     try:
-        frames, footage = normal_frames(sources, settings, analyser, start_s)
+        frames, footage = normal_frames(sources, settings, analyser, start_s, every_s)
     finally:
         analyser.close()
     seconds = sum(float(f["seconds"]) for f in footage)
@@ -105,7 +145,13 @@ def learn(
         frames=len(frames),
         seconds=seconds,
         head=head_sha(settings),
-        settings={"memory_patches": cfg.memory_patches, "radius": cfg.radius, "start_s": start_s},
+        settings={
+            "memory_patches": cfg.memory_patches,
+            "radius": cfg.radius,
+            "start_s": start_s,
+            "burst_s": BURST_S if every_s is not None else None,
+            "burst_every_s": round(every_s, 3) if every_s is not None else None,
+        },
     )
     save_model(model, prov, out)
     summary = {
@@ -113,6 +159,7 @@ def learn(
         "camera": settings.camera_id,
         "frames": len(frames),
         "seconds": round(seconds, 2),
+        "burst_every_s": round(every_s, 3) if every_s is not None else None,
         "memory_patches": int(model.memory.shape[0]),
         "bytes_in_memory": model.nbytes,
         "encode_s": round(t1 - t0, 2),

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from support.normal_scene import GRID, frame_tokens, normal_frames, scene
 
 from vau.edge.normality.calibration import Calibration
-from vau.edge.normality.fit import LearnError, coreset, fit
+from vau.edge.normality.fit import (
+    BLOCK_S,
+    CAL_BLOCKS,
+    LearnError,
+    NormalFrame,
+    calibration_blocks,
+    coreset,
+    fit,
+    stretches,
+)
 from vau.edge.normality.model import hot_of, neighbourhood_mask
 
 
@@ -32,6 +43,52 @@ def test_coreset_keeps_far_apart_points_before_near_duplicates() -> None:
     outlier = np.full((1, 16), 5.0, np.float32)
     chosen = coreset(np.concatenate([cluster, outlier]), 2)
     assert 500 in chosen.tolist()
+
+
+def test_coreset_picks_the_same_points_as_the_plain_greedy_k_centre() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((400, 48)).astype(np.float32)
+    chosen = coreset(x, 40, seed=3)
+    # the plain algorithm in the same projection and from the same first pick
+    rng = np.random.default_rng(3)
+    proj = rng.standard_normal((48, 128)).astype(np.float32)
+    y = x @ proj / np.sqrt(128)
+    picks = [int(rng.integers(400))]
+    nearest = ((y - y[picks[0]]) ** 2).sum(axis=1)
+    while len(picks) < 40:
+        picks.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, ((y - y[picks[-1]]) ** 2).sum(axis=1))
+    assert chosen.tolist() == sorted(picks)
+
+
+def bursts(frames: list[NormalFrame], every_s: float, burst_s: float) -> list[NormalFrame]:
+    """The frames in the first `burst_s` of every `every_s`, as `vau-edge learn` keeps long
+    footage; the first of each burst with a change taken across the gap (as the pipeline makes
+    one for gaps under `sets.max_gap_s`): ten times a normal change."""
+    kept = [f for f in frames if f.t % every_s < burst_s]
+    return [
+        replace(f, change=None if f.change is None else 10 * f.change) if f.t % every_s == 0 else f
+        for f in kept
+    ]
+
+
+def test_footage_in_bursts_calibrates_on_burst_starts_and_ignores_changes_across_gaps() -> None:
+    frames = bursts(normal_frames(seconds=120), every_s=12.0, burst_s=BLOCK_S)
+    assert len(stretches(frames)) == 10
+    starts = [start for start, _ in calibration_blocks(frames)]
+    assert len(starts) == CAL_BLOCKS and all(t % 12.0 == 0 for t in starts)
+    model = fit(frames, GRID, memory_patches=256, radius=-1)
+    clean = [replace(f, change=None) if f.t % 12.0 == 0 else f for f in frames]
+    plain = fit(clean, GRID, memory_patches=256, radius=-1)
+    np.testing.assert_array_equal(model.motion_mu, plain.motion_mu)
+    assert model.calibration["motion"] == plain.calibration["motion"]
+
+
+def test_continuous_footage_is_one_stretch_with_blocks_spread_over_it() -> None:
+    frames = normal_frames(seconds=60)
+    assert stretches(frames) == [(0, len(frames))]
+    centres = [(a + b) / 2 for a, b in calibration_blocks(frames)]
+    assert centres == pytest.approx([t * 59.5 / 8 for t in (1, 3, 5, 7)])
 
 
 def test_footage_too_short_to_leave_its_own_moment_out_cannot_be_calibrated() -> None:
