@@ -95,6 +95,7 @@ def _frame(f: pb.FrameTokens) -> WireFrame:
         normality=f.normality if f.HasField("normality") else None,
         components=f.components,
         pixel_change=f.pixel_change if f.HasField("pixel_change") else None,
+        brightness=f.brightness if f.HasField("brightness") else None,
     )
 
 

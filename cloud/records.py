@@ -45,6 +45,7 @@ class WireFrame:
     normality: float | None  # None: the field is unset
     components: Mapping[str, float]  # a view of the message, size unchecked
     pixel_change: float | None = None  # None: the field is unset
+    brightness: float | None = None  # None: the field is unset
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class TokenFrame:
     normality: float | None  # [0, 1]; None: the edge has no normality model
     components: tuple[tuple[str, float], ...]  # (name, score in [0, 1]), sorted by name
     pixel_change: float | None = None  # [0, 1]; None: the edge did not measure it
+    brightness: float | None = None  # [-1, 1]; None: the edge did not measure it
 
 
 RecordBody = TokenFrame | EventChange | WindowMarker | ScoreSummary

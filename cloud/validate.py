@@ -2,7 +2,7 @@
 
 Each failure raises `RecordRejected(reason, camera, seq)`; reasons (the metric labels): "hello",
 "device", "camera", "epoch", "seq", "time", "body", "dtype", "shape", "size", "indices", "values",
-"score", "state", "text", "hot", "normality", "components", "pixel_change".
+"score", "state", "text", "hot", "normality", "components", "pixel_change", "brightness".
 """
 
 from __future__ import annotations
@@ -180,6 +180,8 @@ class _FrameCheck:
         components = self._components(f)
         if f.pixel_change is not None and not _finite_unit(f.pixel_change):
             raise self.fail("pixel_change", "pixel_change must be finite, in [0, 1], or unset")
+        if f.brightness is not None and not _finite_unit(abs(f.brightness)):
+            raise self.fail("brightness", "brightness must be finite, in [-1, 1], or unset")
         tokens = decode_tokens(EncodedTokens(dtype, (k, c), f.tokens, f.scales))
         if not np.isfinite(tokens).all():
             raise self.fail("values", "tokens must be finite")
@@ -196,6 +198,7 @@ class _FrameCheck:
             normality=f.normality,
             components=components,
             pixel_change=f.pixel_change,
+            brightness=f.brightness,
         )
 
     def _shape(self, f: WireFrame) -> tuple[int, int]:

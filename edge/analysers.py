@@ -43,6 +43,7 @@ class Analysis:
     change: F32 | None  # (N,) every patch's L1 change since the previous frame; None: keyframe
     flow: float | None = None  # the frame's pixel speed (`Frame.flow`), views/s
     pixel_change: float | None = None  # share of the view off its background (`Frame`)
+    brightness: float | None = None  # the view's mean grey level minus its background's (`Frame`)
 
 
 class Analyser(Protocol):
@@ -113,6 +114,7 @@ class SplitAnalyser:
                     choice.change,
                     frame.flow,
                     frame.pixel_change,
+                    frame.brightness,
                 )
             )
         times.add("encoder", t1 - t0, n)
@@ -187,6 +189,7 @@ class FusedAnalyser:
                     step.change,
                     frame.flow,
                     frame.pixel_change,
+                    frame.brightness,
                 )
             )
         times.add("encoder", t1 - t0, len(frames))

@@ -1,7 +1,7 @@
 """What the pixels of every source frame say, kept or not: each is shrunk once to a grey copy
 (`flow.grey`) and measured twice, for its speed (`flow.FlowMeter`) and for how much of the view
 departs from the camera's recent background (`view_change.ViewChange`). A kept frame carries
-both (`Frame.flow`, `Frame.pixel_change`)."""
+all three (`Frame.flow`, `Frame.pixel_change`, `Frame.brightness`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from vau.edge.view_change import ViewChange
 class PixelReading:
     flow: float | None  # mean pixel speed since the last take, views/s; None: no pair measured
     pixel_change: float | None  # share of the latest frame off the background; None: no frame
+    brightness: float | None = None  # its mean grey level minus the background's, / 255
 
 
 class PixelMeter:
@@ -35,4 +36,4 @@ class PixelMeter:
         self.seconds += time.perf_counter() - t0
 
     def take(self) -> PixelReading:
-        return PixelReading(self.flow.take(), self.view.take())
+        return PixelReading(self.flow.take(), self.view.take(), self.view.brightness())

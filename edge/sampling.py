@@ -141,6 +141,11 @@ def sampled(
         meter.add(frame.image, frame.t)
         if sampler.keep(frame.t):
             reading = meter.take()
-            yield replace(frame, flow=reading.flow, pixel_change=reading.pixel_change)
+            yield replace(
+                frame,
+                flow=reading.flow,
+                pixel_change=reading.pixel_change,
+                brightness=reading.brightness,
+            )
         else:
             dropped.inc()

@@ -38,6 +38,7 @@ def frame_record(camera: str, tokens: EffectiveTokens, score: FrameScore) -> dic
         "hot": list(score.hot),
         "components": {k: round(v, 6) for k, v in score.components},
         "pixel_change": None if score.pixel_change is None else round(score.pixel_change, 4),
+        "brightness": None if score.brightness is None else round(score.brightness, 4),
     }
 
 

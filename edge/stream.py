@@ -71,6 +71,7 @@ class CameraStream:
             hot=judged.hot,
             components=judged.components,
             pixel_change=result.pixel_change,
+            brightness=result.brightness,
         )
         self.scorer.settle(eff.t, self._tracker.is_open)
         self._windows.observe(fs)

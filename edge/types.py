@@ -36,6 +36,7 @@ class Frame:
     image: U8  # (H, W, 3) BGR, as OpenCV decodes it
     flow: float | None = None  # pixel speed since the previous kept frame, views/s (`flow`)
     pixel_change: float | None = None  # share of the view off the recent background (`view_change`)
+    brightness: float | None = None  # mean grey level minus the background's, / 255 (`view_change`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class FrameScore:
     hot: tuple[int, ...] = ()  # most anomalous patch indices in [0, N), most anomalous first
     components: tuple[tuple[str, float], ...] = ()  # (name, calibrated score in [0, 1])
     pixel_change: float | None = None  # share of the view off the recent background, [0, 1]
+    brightness: float | None = None  # mean grey level minus the background's, / 255, [-1, 1]
 
 
 class EventState(StrEnum):

@@ -11,6 +11,11 @@ of the view (5-13 % on the project's footage); a knocked, covered or darkened ca
 of it. `DELTA` is the synthesiser's own per-pixel change (`vau.common.regions.PIXEL_DELTA`, which
 its ground truth also counts with), so "most of the view changed" means the same on both sides.
 
+Beside the share, `brightness`: the view's mean grey level minus its background's, as a share
+of full scale (-1 to 1): failing light or a cover darkens most of the view (negative), a camera
+knocked aside or defocused changes it with little net shift. The cloud words a view change with
+it ("the view went darker").
+
 A persisting change fades into the background over a few `TAU_S` (a camera left pointing
 elsewhere becomes its new normal), and after a gap in the source the background restarts from
 the next frame (nothing is compared across a gap). About 0.05 ms a source frame on this CPU.
@@ -39,16 +44,23 @@ class ViewChange:
         self._background: F32 | None = None
         self._t = 0.0
         self._share: float | None = None
+        self._shift: float | None = None
 
     def add(self, grey: U8, t: float) -> None:
         g = grey.astype(np.float32)
         bg = self._background
         if bg is None or bg.shape != g.shape or not 0.0 <= t - self._t <= MAX_GAP_S:
-            self._background, self._t, self._share = g, t, 0.0
+            self._background, self._t, self._share, self._shift = g, t, 0.0, 0.0
             return
-        self._share = float(np.count_nonzero(np.abs(g - bg) > self._delta)) / g.size
+        diff = g - bg
+        self._share = float(np.count_nonzero(np.abs(diff) > self._delta)) / g.size
+        self._shift = float(diff.mean()) / 255.0
         bg += (g - bg) * min(1.0, (t - self._t) / self._tau)
         self._t = t
 
     def take(self) -> float | None:
         return self._share
+
+    def brightness(self) -> float | None:
+        """The latest frame's mean grey level minus the background's, / 255 (None before any)."""
+        return self._shift

@@ -86,6 +86,7 @@ def frame_evidence(t: float, f: TokenFrame) -> FrameEvidence:
         hot=tuple(int(i) for i in f.hot),
         components=f.components,
         pixel_change=f.pixel_change,
+        brightness=f.brightness,
     )
 
 
@@ -162,6 +163,7 @@ def scene_lines(f: Facts) -> list[str]:
         lines.append(
             f"{VIEW_CHANGED}, over the whole frame (camera moved, covered or defocused, or lights)."
         )
+        lines.extend(_light_lines(s))
     elif s.where:
         lines.append("The view as a whole did not change.")
     if s.where:
@@ -190,6 +192,16 @@ def scene_lines(f: Facts) -> list[str]:
     return lines
 
 
+def _light_lines(s: SceneFacts) -> list[str]:
+    if s.light is None or s.brightness is None:
+        return []
+    way = "fell" if s.light == "darker" else "rose"
+    return [
+        f"The view went {s.light} as a whole: its mean brightness {way} by "
+        f"{abs(s.brightness):.0%} of full scale."
+    ]
+
+
 def _movement_line(s: SceneFacts) -> str:
     if s.movement == "none":
         return "The anomalous region did not move."
@@ -200,6 +212,8 @@ def _movement_line(s: SceneFacts) -> str:
 def headline(f: Facts) -> str:
     """What happened and where, in a few words, from the facts alone."""
     s = f.scene
+    if s.view_change and s.light is not None:
+        return f"View went {s.light} over the whole frame"
     if s.view_change:
         return "View change over the whole frame"
     where = f" in the {s.where[0][0]}" if s.where else ""

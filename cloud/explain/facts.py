@@ -23,6 +23,11 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure that the
   tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does. Kept
   patches alone never say it: SETS keeps a fixed share of every frame.
+- light: with a view change, `darker` (or `brighter`) when the mean `brightness` of the frames
+  that carry it (the view's mean grey level minus its recent background's, / 255) is at most
+  -LIGHT_SHIFT (at least LIGHT_SHIFT): the whole view moved one way by more than the per-pixel
+  change that counts a pixel as changed, as failing light or a cover does; a camera knocked
+  aside or defocused changes the view with little net shift (None).
 - onset: `sudden` when the first frame at >= RISE * peak comes <= SUDDEN_S after the event start
   (or the event's peak time when no shipped frame reaches it), else `gradual`.
 - growth: a frame's extent = the share of the view its cells' bounding box covers; `spreading`
@@ -44,10 +49,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from vau.common.regions import MOVE_MIN, VIEW_CHANGE_SHARE, Movement, direction, region_name
+from vau.common.regions import (
+    MOVE_MIN,
+    PIXEL_DELTA,
+    VIEW_CHANGE_SHARE,
+    Movement,
+    direction,
+    region_name,
+)
 
 Onset = Literal["sudden", "gradual"]
 Growth = Literal["spreading", "shrinking", "steady", "unknown"]
+Light = Literal["darker", "brighter"]
 
 WANDER = 2.0  # track length / net displacement beyond which the movement is `mixed`
 GATE = 0.1  # views a tracked region may jump between two frames,
@@ -56,6 +69,8 @@ VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view ch
 VIEW_FRAMES = 1 / 3  # in at least this share of the frames (measured: docs/explain.md)
 PIXEL_VIEW_SHARE = VIEW_CHANGE_SHARE  # mean share of the pixels off the background: most of the
 # view, as the synthesiser's truth counts a view change (`vau.common.regions`), not tuned
+LIGHT_SHIFT = PIXEL_DELTA / 255  # mean brightness shift of a view change that is the light (or a
+# cover): the per-pixel change the view-change rule counts with, over the whole view; not tuned
 RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
@@ -75,6 +90,7 @@ class FrameEvidence:
     hot: tuple[int, ...] = ()  # the edge's most anomalous patches, most anomalous first; () = none
     components: tuple[tuple[str, float], ...] = ()  # calibrated normality parts; () = none
     pixel_change: float | None = None  # share of the view off its background; None = unmeasured
+    brightness: float | None = None  # mean grey level minus the background's, / 255; None = same
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,8 @@ class SceneFacts:
     extents: tuple[float, float]  # mean extent (share of the view) of the older, newer half
     earlier: Earlier | None
     faster: bool = False  # things in view moved faster than usual (the edge's `flow` part)
+    light: Light | None = None  # with a view change: the view went darker / brighter as a whole
+    brightness: float | None = None  # the frames' mean brightness shift (/ 255); None: unmeasured
 
 
 def cells_of(frames: Sequence[FrameEvidence]) -> tuple[bool, list[tuple[int, ...]]]:
@@ -214,6 +232,19 @@ def view_change(frames: Sequence[FrameEvidence]) -> bool:
     return bool(wide) and sum(wide) >= VIEW_FRAMES * len(wide)
 
 
+def brightness(frames: Sequence[FrameEvidence]) -> float | None:
+    """Mean brightness shift of the frames that carry it; None when none does."""
+    shifts = [f.brightness for f in frames if f.brightness is not None]
+    return sum(shifts) / len(shifts) if shifts else None
+
+
+def light(shift: float | None) -> Light | None:
+    """Which way the whole view's light went, when it went clearly one way."""
+    if shift is None or abs(shift) < LIGHT_SHIFT:
+        return None
+    return "darker" if shift < 0 else "brighter"
+
+
 def onset(frames: Sequence[FrameEvidence], start: float, peak: float, peak_t: float) -> float:
     """Seconds from the event start until the score first reaches RISE * peak."""
     reached = [f.t for f in sorted(frames, key=lambda f: f.t) if f.score >= RISE * peak]
@@ -272,6 +303,7 @@ def scene_facts(
     if changed:  # the whole view, not a region, changed: no region's track to report
         move, speed = "none", 0.0
     rise = onset(frames, start, peak, peak_t)
+    shift = brightness(frames)
     grow, halves = growth(frames)
     return SceneFacts(
         where=where,
@@ -286,4 +318,6 @@ def scene_facts(
         extents=halves,
         earlier=similar_earlier([n for n, _ in where], earlier),
         faster=faster_than_usual(frames),
+        light=light(shift) if changed else None,
+        brightness=shift,
     )

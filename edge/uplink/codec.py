@@ -50,6 +50,7 @@ def frame_body(
             normality=score.normality,  # None leaves the optional field unset
             components=dict(score.components),
             pixel_change=score.pixel_change,  # None leaves the optional field unset
+            brightness=score.brightness,  # None leaves the optional field unset
         ),
     )
     return record.SerializeToString()

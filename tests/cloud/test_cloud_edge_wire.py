@@ -87,10 +87,18 @@ def test_edge_frame_when_pixel_change_measured_then_cloud_keeps_it_and_zero_is_n
         assert frame_evidence(5.0, body).pixel_change == share  # what the facts read
 
 
+def test_edge_frame_when_brightness_measured_then_cloud_keeps_its_sign_and_zero() -> None:
+    for shift in (-0.25, 0.0, 0.5):
+        score = FrameScore(10, 5.0, 0.7, 0.6, pixel_change=0.75, brightness=shift)
+        body = _accept(edge.frame_body(_eff(), score, "fp16")).body
+        assert isinstance(body, TokenFrame) and body.brightness == shift  # exact in float32
+        assert frame_evidence(5.0, body).brightness == shift  # what the facts read
+
+
 def test_edge_frame_when_score_has_no_normality_model_then_cloud_reads_none_and_empty() -> None:
     body = _accept(edge.frame_body(_eff(), FrameScore(10, 5.0, 0.7, 0.6), "int8")).body
     assert isinstance(body, TokenFrame)
-    assert body.normality is None and body.pixel_change is None
+    assert body.normality is None and body.pixel_change is None and body.brightness is None
     assert body.hot.shape == (0,) and body.hot.dtype == np.int64
     assert body.components == ()
 

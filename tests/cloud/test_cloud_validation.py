@@ -118,6 +118,10 @@ def _pixel_change(d: st.DataObject, f: pb.FrameTokens) -> None:
     f.pixel_change = d.draw(st.sampled_from([math.nan, math.inf, -0.5, 1.5]))
 
 
+def _brightness(d: st.DataObject, f: pb.FrameTokens) -> None:
+    f.brightness = d.draw(st.sampled_from([math.nan, -math.inf, -1.5, 1.25]))
+
+
 MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "dtype": (_dtype, {"dtype"}),
     "shape": (_shape, {"shape", "size"}),
@@ -130,6 +134,7 @@ MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "normality": (_normality, {"normality"}),
     "components": (_components, {"components"}),
     "pixel_change": (_pixel_change, {"pixel_change"}),
+    "brightness": (_brightness, {"brightness"}),
 }
 
 
@@ -202,7 +207,7 @@ def test_f1_after_fuzzing_server_still_serves_and_counted_every_rejection(
         server.metric("vau_cloud_rejected_total", {"reason": r})
         for r in ("dtype", "shape", "size", "indices", "score", "decode", "hello", "camera",
                   "body", "seq", "epoch", "time", "text", "values", "state", "device", "hot",
-                  "normality", "components", "pixel_change")
+                  "normality", "components", "pixel_change", "brightness")
     )  # fmt: skip
     print(f"F1 outcomes {dict(sorted(OUTCOMES.items()))}; rejected total {rejected:.0f}")
     assert rejected >= sum(OUTCOMES.values())
@@ -291,7 +296,7 @@ def test_validator_when_frame_predates_hot_and_normality_then_accepted_with_none
     body = V.record(_wire(frame()), "dev-a", HELLO, time.time()).body
     assert isinstance(body, TokenFrame)
     assert body.normality is None and body.hot.size == 0 and body.components == ()
-    assert body.pixel_change is None
+    assert body.pixel_change is None and body.brightness is None
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from support.footage import first_frames, write_clip
 
+from vau.cloud.explain.facts import LIGHT_SHIFT
 from vau.edge.flow import grey
 from vau.edge.pixels import PixelMeter
 from vau.edge.sampling import sampled
@@ -33,6 +34,20 @@ def test_a_still_view_departs_nowhere_and_a_dimmed_one_almost_everywhere() -> No
     meter.add((view * 0.4).astype(np.uint8), 2.0)  # the lights fail
     share = meter.take()
     assert share is not None and share > 0.9
+    shift = meter.brightness()
+    assert shift is not None and shift < -0.15  # darker as a whole: 60 % of a mid grey less
+
+
+def test_a_view_moved_aside_changes_much_with_little_net_brightness_shift() -> None:
+    view, meter = textured(), ViewChange()
+    assert meter.brightness() is None
+    for k in range(20):
+        meter.add(view, 0.1 * k)
+    assert meter.brightness() == 0.0
+    meter.add(np.roll(view, 40, axis=1), 2.0)  # the camera knocked aside
+    share, shift = meter.take(), meter.brightness()
+    assert share is not None and share > 0.15
+    assert shift is not None and abs(shift) < 0.02
 
 
 def test_a_small_thing_moving_departs_in_its_own_share_of_the_view() -> None:
@@ -80,15 +95,20 @@ def test_the_pixel_meter_reads_speed_and_view_change_from_each_source_frame() ->
     meter.add(view, 0.1)
     reading = meter.take()
     assert reading.flow is not None and reading.flow < 0.02
-    assert reading.pixel_change == 0.0
+    assert reading.pixel_change == 0.0 and reading.brightness == 0.0
     assert meter.seconds > 0.0
     assert grey(view).shape == (112, 112)
 
 
-def kept_changes(path: Path) -> list[tuple[float, float]]:
+def kept_changes(path: Path) -> list[tuple[float, float, float]]:
+    """(t, pixel_change, brightness) of each kept frame that has them."""
     cfg = SourceSettings(uri=str(path), fps=2.0)
     with open_source(cfg, "cam-0", None, None) as source:
-        return [(f.t, f.pixel_change) for f in sampled(source, cfg.fps, "cam-0") if f.pixel_change]
+        return [
+            (f.t, f.pixel_change, f.brightness)
+            for f in sampled(source, cfg.fps, "cam-0")
+            if f.pixel_change and f.brightness is not None
+        ]
 
 
 def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_most(
@@ -110,12 +130,23 @@ def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_mo
         name: kept_changes(write_clip(tmp_path / f"{name}.avi", frames, effect=effect))
         for name, effect in (("lights", lights), ("knock", knock))
     }
-    walking = [s for t, s in shares["lights"] if 1.0 <= t < 8.0]
-    dark = [s for t, s in shares["lights"] if 8.0 <= t < 12.0]
-    knocked = [s for t, s in shares["knock"] if 14.0 <= t < 17.0]
+    walking = [s for t, s, _ in shares["lights"] if 1.0 <= t < 8.0]
+    dark = [s for t, s, _ in shares["lights"] if 8.0 <= t < 12.0]
+    knocked = [s for t, s, _ in shares["knock"] if 14.0 <= t < 17.0]
     print(
         f"vtest pixel change: walking max {max(walking):.2f}, lights out median "
         f"{np.median(dark):.2f}, knocked median {np.median(knocked):.2f}"
     )
     assert max(walking) < 0.25
     assert np.median(dark) > 0.5 and np.median(knocked) > 0.5
+    # the light's direction: darker as a whole only where the lights failed
+    walking_shift = [b for t, _, b in shares["lights"] if 1.0 <= t < 8.0]
+    dark_shift = [b for t, _, b in shares["lights"] if 8.0 <= t < 12.0]
+    knocked_shift = [b for t, _, b in shares["knock"] if 14.0 <= t < 17.0]
+    print(
+        f"vtest brightness: walking max |{max(map(abs, walking_shift)):.3f}|, lights out median "
+        f"{np.median(dark_shift):.3f}, knocked median {np.median(knocked_shift):.3f}"
+    )
+    assert max(map(abs, walking_shift)) < LIGHT_SHIFT
+    assert np.median(dark_shift) < -LIGHT_SHIFT
+    assert abs(float(np.median(knocked_shift))) < LIGHT_SHIFT

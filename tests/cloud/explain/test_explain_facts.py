@@ -123,6 +123,35 @@ def test_view_change_when_most_pixels_left_the_background_on_average_then_true()
     assert not view_change(unmeasured)  # an older edge: the hot patches alone decide
 
 
+def test_light_when_the_view_changed_and_went_dark_as_a_whole_then_darker_and_said() -> None:
+    """Failing light (or a cover) shifts the whole view one way; a camera knocked aside changes
+    the view with little net shift. Only a view change says which way the light went."""
+    local = frames([blob(5, 5)] * 4)
+
+    def measured(share: float, shifts: list[float]) -> list[FrameEvidence]:
+        return [
+            replace(f, pixel_change=share, brightness=b) for f, b in zip(local, shifts, strict=True)
+        ]
+
+    dark = measured(0.9, [-0.05, -0.3, -0.35, -0.3])  # mean -0.25
+    s = scene_facts(dark, 2.0, 0.9, 2.0)
+    assert s.view_change and s.light == "darker" and s.brightness == -0.25
+    ev = EventEvidence("cam-0", "ev-1", 2.0, 4.0, 0.9, 2.0, "", tuple(dark))
+    f = facts(ev)
+    said = "The view went darker as a whole: its mean brightness fell by 25% of full scale."
+    assert said in evidence_lines(f)
+    assert headline(f) == "View went darker over the whole frame"
+    assert scene_facts(measured(0.9, [0.2] * 4), 2.0, 0.9, 2.0).light == "brighter"
+    knocked = scene_facts(measured(0.9, [0.04, -0.05, 0.02, 0.0]), 2.0, 0.9, 2.0)
+    assert knocked.view_change and knocked.light is None
+    assert headline(facts(replace(ev, frames=tuple(measured(0.9, [0.0] * 4))))) == (
+        "View change over the whole frame"
+    )
+    local_dark = scene_facts(measured(0.1, [-0.3] * 4), 2.0, 0.9, 2.0)
+    assert not local_dark.view_change and local_dark.light is None  # no view change: no light
+    assert scene_facts(local, 2.0, 0.9, 2.0).brightness is None  # an older edge: unmeasured
+
+
 def test_onset_when_score_jumps_then_sudden_when_it_ramps_then_gradual() -> None:
     jump = frames([blob(5, 5)] * 5, [0.1, 0.95, 0.9, 0.95, 0.9])
     assert onset(jump, 2.0, 0.95, 3.0) == 0.5

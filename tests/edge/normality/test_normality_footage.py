@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vau.cloud.explain.facts import LIGHT_SHIFT
 from vau.edge.synth import make_clip
 
 CLI = [sys.executable, "-m", "vau.edge.cli"]
@@ -83,7 +84,7 @@ def test_learn_refuses_less_than_30_seconds_naming_the_minimum(
     assert not (tmp_path / "m").exists()
 
 
-def test_a_normal_clip_raises_no_event_and_frames_carry_normality_hot_and_pixel_change(
+def test_a_normal_clip_raises_no_event_and_frames_carry_normality_hot_and_the_pixels(
     model: Path, vtest_path: Path, tmp_path: Path
 ) -> None:
     out = run_with(model, vtest_path, tmp_path / "normal.jsonl", "--max-frames", "60")
@@ -94,6 +95,7 @@ def test_a_normal_clip_raises_no_event_and_frames_carry_normality_hot_and_pixel_
         assert set(r["components"]) >= {"head", "appearance", "global"}
         assert r["score"] == pytest.approx(max(r["components"].values()), abs=1e-5)
         assert 0.0 <= r["pixel_change"] < 0.5  # people walking: never most of the view
+        assert abs(r["brightness"]) < LIGHT_SHIFT  # nor a change of the light
 
 
 def test_an_object_where_nobody_goes_raises_an_event_with_hot_patches_on_it(
