@@ -25,12 +25,19 @@ def textured(seed: int = 0) -> U8:
     return np.asarray(cv2.GaussianBlur(noise, (5, 5), 0), np.uint8)
 
 
-def test_a_still_view_departs_nowhere_and_a_dimmed_one_almost_everywhere() -> None:
-    view, meter = textured(), ViewChange()
-    assert meter.take() is None
+def settled(view: U8) -> ViewChange:
+    """A meter that has watched `view` still for 2 s."""
+    meter = ViewChange()
+    assert meter.take() is None and meter.brightness() is None
     for k in range(20):
         meter.add(view, 0.1 * k)
-    assert meter.take() == 0.0
+    assert meter.take() == 0.0 and meter.brightness() == 0.0
+    return meter
+
+
+def test_a_still_view_departs_nowhere_and_a_dimmed_one_almost_everywhere() -> None:
+    view = textured()
+    meter = settled(view)
     meter.add((view * 0.4).astype(np.uint8), 2.0)  # the lights fail
     share = meter.take()
     assert share is not None and share > 0.9
@@ -39,11 +46,8 @@ def test_a_still_view_departs_nowhere_and_a_dimmed_one_almost_everywhere() -> No
 
 
 def test_a_view_moved_aside_changes_much_with_little_net_brightness_shift() -> None:
-    view, meter = textured(), ViewChange()
-    assert meter.brightness() is None
-    for k in range(20):
-        meter.add(view, 0.1 * k)
-    assert meter.brightness() == 0.0
+    view = textured()
+    meter = settled(view)
     meter.add(np.roll(view, 40, axis=1), 2.0)  # the camera knocked aside
     share, shift = meter.take(), meter.brightness()
     assert share is not None and share > 0.15
@@ -51,9 +55,8 @@ def test_a_view_moved_aside_changes_much_with_little_net_brightness_shift() -> N
 
 
 def test_a_small_thing_moving_departs_in_its_own_share_of_the_view() -> None:
-    view, meter = textured(), ViewChange()
-    for k in range(20):
-        meter.add(view, 0.1 * k)
+    view = textured()
+    meter = settled(view)
     moved = view.copy()
     moved[40:60, 40:60] = 255  # a bright 20 x 20 thing on a 112 x 112 view of mid greys
     meter.add(moved, 2.0)
@@ -126,27 +129,28 @@ def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_mo
     def knock(k: int, image: U8) -> U8:
         return np.roll(image, shift, axis=1) if k >= 140 else image
 
-    shares = {
+    readings = {
         name: kept_changes(write_clip(tmp_path / f"{name}.avi", frames, effect=effect))
         for name, effect in (("lights", lights), ("knock", knock))
     }
-    walking = [s for t, s, _ in shares["lights"] if 1.0 <= t < 8.0]
-    dark = [s for t, s, _ in shares["lights"] if 8.0 <= t < 12.0]
-    knocked = [s for t, s, _ in shares["knock"] if 14.0 <= t < 17.0]
+
+    def during(name: str, start: float, end: float) -> tuple[list[float], list[float]]:
+        """(pixel_change, brightness) of the kept frames from `start` to `end` s."""
+        rows = [(s, b) for t, s, b in readings[name] if start <= t < end]
+        return [s for s, _ in rows], [b for _, b in rows]
+
+    walking, walking_shift = during("lights", 1.0, 8.0)
+    dark, dark_shift = during("lights", 8.0, 12.0)
+    knocked, knocked_shift = during("knock", 14.0, 17.0)
     print(
         f"vtest pixel change: walking max {max(walking):.2f}, lights out median "
-        f"{np.median(dark):.2f}, knocked median {np.median(knocked):.2f}"
+        f"{np.median(dark):.2f}, knocked median {np.median(knocked):.2f}; brightness: walking "
+        f"max |{max(map(abs, walking_shift)):.3f}|, lights out median "
+        f"{np.median(dark_shift):.3f}, knocked median {np.median(knocked_shift):.3f}"
     )
     assert max(walking) < 0.25
     assert np.median(dark) > 0.5 and np.median(knocked) > 0.5
     # the light's direction: darker as a whole only where the lights failed
-    walking_shift = [b for t, _, b in shares["lights"] if 1.0 <= t < 8.0]
-    dark_shift = [b for t, _, b in shares["lights"] if 8.0 <= t < 12.0]
-    knocked_shift = [b for t, _, b in shares["knock"] if 14.0 <= t < 17.0]
-    print(
-        f"vtest brightness: walking max |{max(map(abs, walking_shift)):.3f}|, lights out median "
-        f"{np.median(dark_shift):.3f}, knocked median {np.median(knocked_shift):.3f}"
-    )
     assert max(map(abs, walking_shift)) < LIGHT_SHIFT
     assert np.median(dark_shift) < -LIGHT_SHIFT
     assert abs(float(np.median(knocked_shift))) < LIGHT_SHIFT
