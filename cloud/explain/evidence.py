@@ -35,6 +35,8 @@ PLACE_WORDS = frozenset(_PLACES.split())
 LOCATION_WORDS = PLACE_WORDS - {"spreading", "shrinking", "sudden", "gradual"}
 VIEW_CHANGED = "Most of the view changed at once"  # the view-change fact's sentence
 FASTER = "Things in the view moved faster than is usual for this camera."  # the `faster` fact
+# what a summary of a whole-view change must use at least one of: the view, the camera or the light
+VIEW_WORDS = frozenset({"view", "camera", "light", "lights", "dark", "darker", "brighter"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,12 +267,14 @@ def words(text: str) -> set[str]:
 
 
 def uninformative(summary: str, evidence: str) -> bool:
-    """True when the evidence says where (or that the whole view changed, or that things moved
-    faster than usual) and the summary says none of it: an alert that does not say what the
-    camera saw cannot be acted on."""
-    said = words(evidence) & LOCATION_WORDS
+    """True when the evidence says where (or that things moved faster than usual) and the summary
+    says none of it, or the evidence says the whole view changed and the summary does not say so
+    (the view, the camera or the light; "Something appeared in the upper centre" of a view gone
+    dark is true of its hottest patches and misleads): an alert that does not say what the camera
+    saw cannot be acted on."""
     if VIEW_CHANGED in evidence:
-        said.add("view")
+        return not words(summary) & VIEW_WORDS
+    said = words(evidence) & LOCATION_WORDS
     if FASTER in evidence:
         said.add("faster")
     return bool(said) and not words(summary) & said

@@ -116,8 +116,12 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         parse_reply('{"title": "Abandonment", "summary": "A person destroyed a home."}', said)
     assert err.value.reason == "uninformative"
     assert parse_reply('{"title": "Alert", "summary": "Something in the upper left."}', said)
-    view = "Most of the view changed at once, over the whole frame (camera moved)."
+    view = f"Most of the view changed at once, over the whole frame (camera moved). {said}"
     assert parse_reply('{"title": "Tamper", "summary": "The whole view changed."}', view)
+    assert parse_reply('{"title": "Lights", "summary": "The view went darker."}', view)
+    with pytest.raises(InvalidReplyError, match="uninformative"):  # true of its hottest patches,
+        # but says nothing of the view as a whole
+        parse_reply('{"title": "Anomaly", "summary": "Something in the upper left."}', view)
     fast = f"{said} {FASTER}"  # what changed is the speed: saying so is informative
     assert parse_reply('{"title": "Fast", "summary": "Things moved faster than usual."}', fast)
     with pytest.raises(InvalidReplyError, match="uninformative"):
