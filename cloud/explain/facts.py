@@ -116,8 +116,12 @@ class SceneFacts:
     extents: tuple[float, float]  # mean extent (share of the view) of the older, newer half
     earlier: Earlier | None
     faster: bool = False  # things in view moved faster than usual (the edge's `flow` part)
-    light: Light | None = None  # with a view change: the view went darker / brighter as a whole
     brightness: float | None = None  # the frames' mean brightness shift (/ 255); None: unmeasured
+
+    @property
+    def light(self) -> Light | None:
+        """With a view change: the view went darker / brighter as a whole."""
+        return light_of(self.brightness) if self.view_change else None
 
 
 def cells_of(frames: Sequence[FrameEvidence]) -> tuple[bool, list[tuple[int, ...]]]:
@@ -238,7 +242,7 @@ def brightness(frames: Sequence[FrameEvidence]) -> float | None:
     return sum(shifts) / len(shifts) if shifts else None
 
 
-def light(shift: float | None) -> Light | None:
+def light_of(shift: float | None) -> Light | None:
     """Which way the whole view's light went, when it went clearly one way."""
     if shift is None or abs(shift) < LIGHT_SHIFT:
         return None
@@ -303,7 +307,6 @@ def scene_facts(
     if changed:  # the whole view, not a region, changed: no region's track to report
         move, speed = "none", 0.0
     rise = onset(frames, start, peak, peak_t)
-    shift = brightness(frames)
     grow, halves = growth(frames)
     return SceneFacts(
         where=where,
@@ -318,6 +321,5 @@ def scene_facts(
         extents=halves,
         earlier=similar_earlier([n for n, _ in where], earlier),
         faster=faster_than_usual(frames),
-        light=light(shift) if changed else None,
-        brightness=shift,
+        brightness=brightness(frames),
     )

@@ -114,6 +114,7 @@ def learn(
     """Learn and save; NormalityError when the footage is shorter than MIN_LEARN_S."""
     t0 = time.perf_counter()
     every_s = burst_every(sources, settings, start_s)
+    every = round(every_s, 3) if every_s is not None else None  # as the summary and manifest say
     if every_s is not None:
         log.info(
             "learning from %g s bursts every %.1f s (normality.learn_frames = %d)",
@@ -150,7 +151,7 @@ def learn(
             "radius": cfg.radius,
             "start_s": start_s,
             "burst_s": BURST_S if every_s is not None else None,
-            "burst_every_s": round(every_s, 3) if every_s is not None else None,
+            "burst_every_s": every,
         },
     )
     save_model(model, prov, out)
@@ -159,7 +160,7 @@ def learn(
         "camera": settings.camera_id,
         "frames": len(frames),
         "seconds": round(seconds, 2),
-        "burst_every_s": round(every_s, 3) if every_s is not None else None,
+        "burst_every_s": every,
         "memory_patches": int(model.memory.shape[0]),
         "bytes_in_memory": model.nbytes,
         "encode_s": round(t1 - t0, 2),
