@@ -27,7 +27,7 @@ from vau.edge.sets import StreamMemory, choose, effective
 from vau.edge.settings import EdgeSettings, SetsSettings
 from vau.edge.tetg import AnomalyHead, load_head
 from vau.edge.timing import StageTimes
-from vau.edge.types import F32, EffectiveTokens, Frame
+from vau.edge.types import F32, EffectiveTokens, Frame, StillView
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Analysis:
     flow: float | None = None  # the frame's pixel speed (`Frame.flow`), views/s
     pixel_change: float | None = None  # share of the view off its background (`Frame`)
     brightness: float | None = None  # the view's mean grey level minus its background's (`Frame`)
+    still: StillView | None = None  # the grey copy and its still pixels (`Frame.still`)
 
 
 class Analyser(Protocol):
@@ -115,6 +116,7 @@ class SplitAnalyser:
                     frame.flow,
                     frame.pixel_change,
                     frame.brightness,
+                    frame.still,
                 )
             )
         times.add("encoder", t1 - t0, n)
@@ -190,6 +192,7 @@ class FusedAnalyser:
                     frame.flow,
                     frame.pixel_change,
                     frame.brightness,
+                    frame.still,
                 )
             )
         times.add("encoder", t1 - t0, len(frames))

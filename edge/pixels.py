@@ -1,7 +1,8 @@
 """What the pixels of every source frame say, kept or not: each is shrunk once to a grey copy
-(`flow.grey`) and measured twice, for its speed (`flow.FlowMeter`) and for how much of the view
-departs from the camera's recent background (`view_change.ViewChange`). A kept frame carries
-all three (`Frame.flow`, `Frame.pixel_change`, `Frame.brightness`)."""
+(`flow.grey`) and measured three times: for its speed (`flow.FlowMeter`), for how much of the view
+departs from the camera's recent background (`view_change.ViewChange`) and for which pixels stood
+still over the last second (`stillness.Stillness`). A kept frame carries them all (`Frame.flow`,
+`Frame.pixel_change`, `Frame.brightness`, `Frame.still`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 from dataclasses import dataclass
 
 from vau.edge.flow import FlowMeter, grey
-from vau.edge.types import U8
+from vau.edge.stillness import Stillness
+from vau.edge.types import U8, StillView
 from vau.edge.view_change import ViewChange
 
 
@@ -18,6 +20,7 @@ class PixelReading:
     flow: float | None  # mean pixel speed since the last take, views/s; None: no pair measured
     pixel_change: float | None  # share of the latest frame off the background; None: no frame
     brightness: float | None = None  # its mean grey level minus the background's, / 255
+    still: StillView | None = None  # its grey copy and still pixels; None: under a second seen
 
 
 class PixelMeter:
@@ -26,6 +29,7 @@ class PixelMeter:
     def __init__(self) -> None:
         self.flow = FlowMeter()
         self.view = ViewChange()
+        self.still = Stillness()
         self.seconds = 0.0  # spent measuring, for `vau-edge bench`
 
     def add(self, image: U8, t: float) -> None:
@@ -33,7 +37,10 @@ class PixelMeter:
         g = grey(image)
         self.flow.add(g, t)
         self.view.add(g, t)
+        self.still.add(g, t)
         self.seconds += time.perf_counter() - t0
 
     def take(self) -> PixelReading:
-        return PixelReading(self.flow.take(), self.view.take(), self.view.brightness())
+        return PixelReading(
+            self.flow.take(), self.view.take(), self.view.brightness(), self.still.take()
+        )

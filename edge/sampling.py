@@ -132,8 +132,8 @@ def sampled(
     source: TimedFrames, target_fps: float, camera: str, meter: PixelMeter | None = None
 ) -> Iterator[Frame]:
     """The frames of `source` that the sampler keeps, each with what the pixels of every frame
-    since the previous one kept say (`meter`, a new `pixels.PixelMeter` by default: speed and
-    view change); the others count as dropped ('sampling')."""
+    since the previous one kept say (`meter`, a new `pixels.PixelMeter` by default: speed, view
+    change and still pixels); the others count as dropped ('sampling')."""
     sampler = Sampler(target_fps, source.fps)
     meter = meter or PixelMeter()
     dropped = FRAMES_DROPPED.labels(camera=camera, reason="sampling")
@@ -146,6 +146,7 @@ def sampled(
                 flow=reading.flow,
                 pixel_change=reading.pixel_change,
                 brightness=reading.brightness,
+                still=reading.still,
             )
         else:
             dropped.inc()

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from vau.common.arrays import F32, I64, U8
 
 __all__ = [
@@ -21,9 +24,19 @@ __all__ = [
     "EventUpdate",
     "Frame",
     "FrameScore",
+    "StillView",
     "Tokens",
     "Window",
 ]
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class StillView:
+    """A source frame's 112 x 112 grey copy and which of its pixels stood still over the last
+    second (`vau.edge.stillness`)."""
+
+    grey: U8  # (S, S)
+    still: npt.NDArray[np.bool_]  # (S, S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,7 @@ class Frame:
     flow: float | None = None  # pixel speed since the previous kept frame, views/s (`flow`)
     pixel_change: float | None = None  # share of the view off the recent background (`view_change`)
     brightness: float | None = None  # mean grey level minus the background's, / 255 (`view_change`)
+    still: StillView | None = None  # the grey copy and its still pixels (`stillness`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 The memory is a greedy k-centre coreset (PatchCore) of every frame's patch tokens, searched in a
 random 128-d projection so that learning 10 minutes of footage takes seconds; motion statistics
-and class tokens come from every frame too.
+and class tokens come from every frame too, and so does the background the static part compares
+with (the per-pixel median of the frames' grey copies).
 
 Calibration must see normal frames as the camera will: frames whose exact configuration (who is
 where) the memory has never seen. A held-out block between memory blocks does not: its frames have
@@ -32,7 +33,7 @@ import numpy.typing as npt
 
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.model import NormalityModel, normalise_rows
-from vau.edge.types import F32, I64
+from vau.edge.types import F32, I64, StillView
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ PROJECTION = 128  # dimensions of the coreset's distance search
 MAX_CLS = 1024  # class tokens kept
 SIGMA_FLOOR = 0.05  # motion: no position is more certain than this (log units)
 RUN_GAP = 2.0  # a gap of more than this many (median) frame intervals starts a new stretch
+MIN_BACKGROUND = 6  # grey copies the background's median needs
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +60,7 @@ class NormalFrame:
     cls: F32  # (C,)
     head: float | None = None  # the TETG head's score, for its calibration
     flow: float | None = None  # pixel speed (`Frame.flow`), views/s
+    still: StillView | None = None  # grey copy and still pixels (`Frame.still`)
 
 
 class LearnError(ValueError):
@@ -124,6 +127,16 @@ def motion_stats(frames: Sequence[NormalFrame], grid: tuple[int, int]) -> tuple[
     return mu, sigma.astype(np.float32)
 
 
+def background(frames: Sequence[NormalFrame]) -> F32 | None:
+    """(S, S) per-pixel median of the frames' grey copies (people passing through do not reach
+    a median); None with fewer than MIN_BACKGROUND copies or copies of different sizes."""
+    greys = [f.still.grey for f in frames if f.still is not None]
+    if len(greys) < MIN_BACKGROUND or len({g.shape for g in greys}) != 1:
+        return None
+    out: F32 = np.median(np.stack(greys), axis=0).astype(np.float32)
+    return out
+
+
 def fit(
     frames: Sequence[NormalFrame],
     grid: tuple[int, int],
@@ -152,7 +165,8 @@ def _uncalibrated(
     cls = normalise_rows(np.stack([f.cls for f in frames]).astype(np.float32))
     if cls.shape[0] > MAX_CLS:
         cls = cls[np.linspace(0, cls.shape[0] - 1, MAX_CLS).astype(np.int64)]
-    return NormalityModel(grid, mem, pos, mu, sigma, np.ascontiguousarray(cls), radius, {}, {})
+    cls = np.ascontiguousarray(cls)
+    return NormalityModel(grid, mem, pos, mu, sigma, cls, radius, {}, {}, background(frames))
 
 
 def stretches(frames: Sequence[NormalFrame]) -> list[tuple[int, int]]:
@@ -192,7 +206,7 @@ def calibrate(
     or anything within GAP_S of it (see the module docstring)."""
     previous = {id(f): p.patches for p, f in itertools.pairwise(frames) if f.change is not None}
     values: dict[str, list[float]] = {}
-    patch_values: dict[str, list[F32]] = {"appearance": [], "motion": []}
+    patch_values: dict[str, list[F32]] = {"appearance": [], "motion": [], "static": []}
     for start, end in calibration_blocks(frames):
         block = [f for f in frames if start <= f.t < end]
         rest = [f for f in frames if f.t < start - GAP_S or f.t >= end + GAP_S]
@@ -201,12 +215,14 @@ def calibrate(
         size = int(model.memory.shape[0])
         draft = _uncalibrated(rest, model.grid, size, model.radius, seed, POOL_PER_ENTRY // 2)
         for f in block:
-            maps = draft.maps(f.patches, f.change, f.cls, previous.get(id(f)), f.flow)
+            maps = draft.maps(f.patches, f.change, f.cls, previous.get(id(f)), f.flow, f.still)
             for k, v in maps.raw.items():
                 values.setdefault(k, []).append(v)
             patch_values["appearance"].append(maps.appearance)
             if maps.motion is not None:
                 patch_values["motion"].append(maps.motion)
+            if maps.static is not None:
+                patch_values["static"].append(maps.static)
             if f.head is not None:
                 values.setdefault("head", []).append(head_logit(f.head))
     if not patch_values["motion"]:
@@ -215,7 +231,7 @@ def calibrate(
             f"its {BLOCK_S:g} s blocks; give more footage (at least 30 s)"
         )
     calib = {k: Calibration.of(v) for k, v in values.items()}
-    patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items()}
+    patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items() if v}
     log.info(
         "calibrated on %d normal frames: %s",
         len(patch_values["appearance"]),

@@ -52,7 +52,9 @@ class _Kept:
     def keep(self, a: Analysis, _: Judgement) -> None:
         patches = a.patches.astype(np.float16)
         self.frames.append(
-            NormalFrame(self.offset + a.effective.t, patches, a.change, a.cls, a.score, a.flow)
+            NormalFrame(
+                self.offset + a.effective.t, patches, a.change, a.cls, a.score, a.flow, a.still
+            )
         )
 
 

@@ -19,11 +19,18 @@ None on a keyframe) and class token z (C,):
   the fastest 1 % of the view, view widths per second); the token grid at 2 fps cannot tell a
   runner from a walker, the source's 10-30 fps can;
 - global: g = 1 - max_q cos(z, Z_q) over normal class tokens Z (Q, C): the whole view changed
-  (camera moved, covered, defocused, lights).
+  (camera moved, covered, defocused, lights);
+- static (dual backgrounds, `vau.edge.stillness`): a pixel of the frame's 112 px grey copy is
+  static foreground when it differs from the camera's learnt background B (the median of its
+  learning footage) by more than `PIXEL_DELTA` grey levels, after taking out the view's overall
+  shift (the median difference: the light changed), and stood still over the last second;
+  s_i = the share of patch i's pixels that are; frame value = mean of the top 10% of s_i.
+  Something that arrived and stopped (a bag left, a person lying down, a cover) shows here, where
+  a walker does not (never still) and neither does the scene itself (it is B).
 
 Each frame value is calibrated (`calibration`) into [0, 1]; the normality score is their maximum.
-The anomaly map is the larger of each patch's calibrated appearance and motion units; `hot` is its
-top patches that lie beyond the edge of normal.
+The anomaly map is the largest of each patch's calibrated appearance, motion and static units;
+`hot` is its top patches that lie beyond the edge of normal.
 """
 
 from __future__ import annotations
@@ -32,14 +39,16 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
+from vau.common.regions import PIXEL_DELTA
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.search import MemorySearch, build_search
-from vau.edge.types import F32, I64
+from vau.edge.types import F32, I64, StillView
 
-PARTS = ("appearance", "motion", "speed", "flow", "global")
+PARTS = ("appearance", "motion", "speed", "flow", "global", "static")
 FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
 TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
 
@@ -97,6 +106,17 @@ def flow_speed(patches: F32, previous: F32, change: F32, grid: tuple[int, int]) 
     return float(dist[top, sims.argmax(axis=1)].mean())
 
 
+def static_map(view: StillView, background: F32, grid: tuple[int, int]) -> F32:
+    """(N,) share of each patch's pixels that differ from the background (past the view's
+    overall shift) by more than PIXEL_DELTA and stood still over the last second."""
+    diff = view.grey.astype(np.float32) - background
+    diff -= np.median(diff)
+    static = ((np.abs(diff) > PIXEL_DELTA) & view.still).astype(np.float32)
+    rows, cols = grid
+    cells = cv2.resize(static, (cols, rows), interpolation=cv2.INTER_AREA)
+    return np.asarray(cells, np.float32).reshape(-1)
+
+
 @dataclass(frozen=True, eq=False)
 class FrameMaps:
     """What the model sees in one frame, before calibration."""
@@ -105,6 +125,7 @@ class FrameMaps:
     motion: F32 | None  # (N,) change z-score per position; None on a keyframe
     global_: float  # distance of the class token to the nearest normal one
     raw: dict[str, float]  # frame values of the parts present (PARTS)
+    static: F32 | None = None  # (N,) static foreground share per patch; None: not measured
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +150,8 @@ class NormalityModel:
     cls_memory: F32  # (Q, C) unit-norm normal class tokens
     radius: int  # appearance neighbourhood in grid cells; -1 = anywhere
     calibration: dict[str, Calibration]  # frame value -> [0, 1], per part (and "head")
-    patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion")
+    patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion", "static")
+    background: F32 | None = None  # (S, S) median grey level of the learning footage; None: none
     device: str = "cpu"  # where the memory search runs ("cpu" NumPy, "cuda" torch)
     mask: F32 | None = field(init=False, repr=False)  # (N, M) neighbourhood_mask; None: anywhere
     search: MemorySearch = field(init=False, repr=False)
@@ -146,7 +168,8 @@ class NormalityModel:
     @property
     def nbytes(self) -> int:
         arrays = (self.memory, self.positions, self.motion_mu, self.motion_sigma, self.cls_memory)
-        return sum(a.nbytes for a in arrays) + (0 if self.mask is None else self.mask.nbytes)
+        extra = (self.mask, self.background)
+        return sum(a.nbytes for a in arrays) + sum(0 if a is None else a.nbytes for a in extra)
 
     def maps(
         self,
@@ -155,9 +178,11 @@ class NormalityModel:
         cls: F32,
         previous: F32 | None = None,
         flow: float | None = None,
+        still: StillView | None = None,
     ) -> FrameMaps:
         """(N, C) patches, (N,) change or None, (C,) class token, (N, C) the previous frame's
-        patches when there is one, the frame's pixel speed when measured -> uncalibrated maps."""
+        patches when there is one, the frame's pixel speed when measured, its grey copy with
+        still pixels when measured -> uncalibrated maps."""
         appearance = (1.0 - self.search.nearest(normalise_rows(patches))).astype(np.float32)
         k = tail_size(self.patches)
         raw = {"appearance": tail_mean(appearance, k)}
@@ -172,7 +197,12 @@ class NormalityModel:
         z = normalise_rows(cls[None, :])[0]
         global_ = float(1.0 - (self.cls_memory @ z).max())
         raw["global"] = global_
-        return FrameMaps(appearance, motion, global_, raw)
+        static = None
+        bg = self.background
+        if still is not None and bg is not None and still.grey.shape == bg.shape:
+            static = static_map(still, bg, self.grid)
+            raw["static"] = tail_mean(static, k)
+        return FrameMaps(appearance, motion, global_, raw, static)
 
     def score(
         self,
@@ -182,8 +212,9 @@ class NormalityModel:
         hot_patches: int,
         previous: F32 | None = None,
         flow: float | None = None,
+        still: StillView | None = None,
     ) -> Scored:
-        maps = self.maps(patches, change, cls, previous, flow)
+        maps = self.maps(patches, change, cls, previous, flow, still)
         return self.calibrate(maps, hot_patches)
 
     def calibrate(self, maps: FrameMaps, hot_patches: int) -> Scored:
@@ -195,6 +226,8 @@ class NormalityModel:
         amap = self.patch_calibration["appearance"].units(maps.appearance)
         if maps.motion is not None:
             amap = np.maximum(amap, self.patch_calibration["motion"].units(maps.motion))
+        if maps.static is not None and "static" in self.patch_calibration:
+            amap = np.maximum(amap, self.patch_calibration["static"].units(maps.static))
         return Scored(parts, max(parts.values()), amap, hot_of(amap, hot_patches))
 
 

@@ -8,8 +8,11 @@
   `horizon_s` with no event open; an event drops every pending candidate. So an anomaly that
   persists is never learnt from its own frames, and the frames just before it are not either.
   Adapted patches live beside the learnt core in a ring of at most a quarter of `memory_patches`;
-  the oldest leave first. Added, evicted and refused patches/frames are counted (metrics, logs) and
-  the adapted model is saved when the stream ends.
+  the oldest leave first. A committed candidate's grey copy also moves the static part's
+  background `BACKGROUND_RATE` of the way towards it (one candidate per `adapt_every_s`: the
+  background follows the daylight over tens of candidates, and a walker in one copy moves it by
+  a twentieth of their contrast, never past `PIXEL_DELTA`). Added, evicted and refused
+  patches/frames are counted (metrics, logs) and the adapted model is saved when the stream ends.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from vau.edge.normality.fit import LearnError, NormalFrame, fit
 from vau.edge.normality.model import NormalityModel, Scored, normalise_rows
 from vau.edge.normality.store import MIN_LEARN_S, NormalityError, Provenance, save_model
 from vau.edge.settings import NormalitySettings
-from vau.edge.types import F32, I64
+from vau.edge.types import F32, I64, U8
 
 log = logging.getLogger(__name__)
 
 ADAPT_BELOW = 0.3  # a frame below this calibrated score (the edge of normal, u = 1) is normal
 ADAPT_PATCHES = 16  # patches a normal frame offers to the memory
+BACKGROUND_RATE = 0.05  # share of a committed candidate's grey copy blended into the background
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +45,7 @@ class _Candidate:
     t: float
     tokens: F32  # (k, C) unit-norm
     positions: I64  # (k,)
+    grey: U8 | None = None  # the frame's grey copy, for the background
 
 
 class OnlineNormality:
@@ -80,7 +85,7 @@ class OnlineNormality:
             self._warm_up(a)
             return None
         scored = self.model.score(
-            a.patches, a.change, a.cls, self._cfg.hot_patches, previous, a.flow
+            a.patches, a.change, a.cls, self._cfg.hot_patches, previous, a.flow, a.still
         )
         metrics.NORMALITY_SCORE.labels(self._camera).set(scored.score)
         if self._cfg.adapt:
@@ -97,7 +102,9 @@ class OnlineNormality:
     def _warm_up(self, a: Analysis) -> None:
         eff = a.effective
         self._warm.append(
-            NormalFrame(eff.t, a.patches.astype(np.float16), a.change, a.cls, a.score, a.flow)
+            NormalFrame(
+                eff.t, a.patches.astype(np.float16), a.change, a.cls, a.score, a.flow, a.still
+            )
         )
         seconds = eff.t - self._warm[0].t
         if seconds < max(self._cfg.warmup_s, MIN_LEARN_S):
@@ -141,7 +148,8 @@ class OnlineNormality:
         amap = scored.anomaly_map
         pick = np.sort(np.argsort(-amap, kind="stable")[:ADAPT_PATCHES]).astype(np.int64)
         tokens = normalise_rows(a.patches[pick].astype(np.float32))
-        self._pending.append(_Candidate(t, tokens, pick))
+        grey = None if a.still is None else a.still.grey
+        self._pending.append(_Candidate(t, tokens, pick, grey))
 
     def settle(self, t: float, event_open: bool) -> None:
         if event_open:
@@ -168,7 +176,11 @@ class OnlineNormality:
             keep = np.r_[0 : self._core, self._core + over : memory.shape[0]]
             memory, positions = memory[keep], positions[keep]
             self._count("evicted", over)
-        self.model = replace(model, memory=np.ascontiguousarray(memory), positions=positions)
+        bg = model.background
+        if bg is not None and c.grey is not None and c.grey.shape == bg.shape:
+            bg = bg + BACKGROUND_RATE * (c.grey - bg)  # a new array: the old model stays whole
+        memory = np.ascontiguousarray(memory)
+        self.model = replace(model, memory=memory, positions=positions, background=bg)
         self._count("added", c.tokens.shape[0])
 
     def _count(self, change: str, n: int) -> None:

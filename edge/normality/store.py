@@ -71,6 +71,8 @@ def save_model(model: NormalityModel, prov: Provenance, folder: Path) -> Path:
             "motion_sigma": model.motion_sigma,
             "cls_memory": model.cls_memory.astype(np.float16),
         }
+        if model.background is not None:
+            tensors["background"] = model.background
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, stage / WEIGHTS)
         manifest = _manifest(model, prov)
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
@@ -186,6 +188,7 @@ def load_model(
             radius=int(raw["radius"]),
             calibration=calib,
             patch_calibration=patch,
+            background=t["background"].astype(np.float32) if "background" in t else None,
             device=device,
         )
     except (SafetensorError, KeyError, TypeError, ValueError, OSError) as exc:
@@ -198,6 +201,12 @@ def load_model(
         log.warning(
             "normality model in %s has no pixel-flow calibration (learnt before it existed, or "
             "from a source below 5 fps): speed is judged without it; learn it again to add it",
+            folder,
+        )
+    if model.background is None or "static" not in calib:
+        log.warning(
+            "normality model in %s has no background (learnt before the static part existed): "
+            "things that arrive and stay are judged without it; learn it again to add it",
             folder,
         )
     return model, raw

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from vau.edge.normality.fit import NormalFrame
-from vau.edge.types import F32
+from vau.edge.types import F32, U8, StillView
 
 GRID = (16, 16)
 N, C = 256, 32
+SIDE = 112  # the grey copy's side (`vau.edge.flow.SIZE`): 7 x 7 pixels per cell
+CELL = SIDE // GRID[0]
 
 
 def scene(seed: int = 0) -> tuple[F32, F32]:
@@ -26,13 +28,40 @@ def frame_tokens(background: F32, walker: F32, t: float, speed: float = 1.0, see
     return x
 
 
-def normal_frames(seconds: float = 60.0, fps: float = 2.0, seed: int = 0) -> list[NormalFrame]:
+def grey_scene(seed: int = 0) -> U8:
+    """The view's 112 x 112 grey copy: mid-grey texture."""
+    rng = np.random.default_rng(seed + 1000)
+    return rng.integers(60, 200, (SIDE, SIDE)).astype(np.uint8)
+
+
+def cell_box(cell: int) -> tuple[slice, slice]:
+    r, c = divmod(cell, GRID[1])
+    return slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL)
+
+
+def grey_view(ground: U8, t: float, speed: float = 1.0) -> StillView:
+    """The grey copy with the walker (a dark cell on row 8, never still) at time t."""
+    grey, still = ground.copy(), np.ones(ground.shape, bool)
+    box = cell_box(8 * GRID[1] + int(t * speed) % GRID[1])
+    grey[box], still[box] = 20, False
+    return StillView(grey, still)
+
+
+def normal_frames(
+    seconds: float = 60.0, fps: float = 2.0, seed: int = 0, pixels: bool = False
+) -> list[NormalFrame]:
+    """The scene's frames; with `pixels`, each carries its grey copy and still pixels."""
     background, walker = scene(seed)
-    out, prev = [], None
+    ground = grey_scene(seed)
+    out: list[NormalFrame] = []
+    prev: F32 | None = None
     for i in range(int(seconds * fps)):
         t = i / fps
         patches = frame_tokens(background, walker, t)
-        change = None if prev is None else np.abs(patches - prev).sum(axis=1).astype(np.float32)
-        out.append(NormalFrame(t, patches, change, patches.mean(axis=0), 0.05))
+        change: F32 | None = None
+        if prev is not None:
+            change = np.abs(patches - prev).sum(axis=1).astype(np.float32)
+        view = grey_view(ground, t) if pixels else None
+        out.append(NormalFrame(t, patches, change, patches.mean(axis=0), 0.05, still=view))
         prev = patches
     return out

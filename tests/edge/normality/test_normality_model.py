@@ -23,7 +23,7 @@ from vau.edge.normality.model import hot_of, neighbourhood_mask
 
 
 def test_calibration_maps_the_edge_of_normal_below_exit_and_twice_it_above_enter() -> None:
-    cal = Calibration.of(np.linspace(0.0, 1.0, 1001))
+    cal = Calibration.of(np.linspace(0.0, 1.0, 1001, dtype=np.float32))
     assert cal.median == pytest.approx(0.5)
     low, edge, past = cal.score(np.array([0.5, cal.edge, 2 * cal.edge - cal.median]))
     assert low < 0.1
@@ -98,6 +98,7 @@ def test_footage_too_short_to_leave_its_own_moment_out_cannot_be_calibrated() ->
 
 def test_neighbourhood_mask_allows_only_nearby_memory_entries() -> None:
     mask = neighbourhood_mask(GRID, np.array([0, 255]), radius=1)
+    assert mask is not None
     assert mask[0, 0] == 0 and mask[17, 0] == 0 and mask[34, 0] < -1
     assert neighbourhood_mask(GRID, np.array([0, 255]), radius=-1) is None
 

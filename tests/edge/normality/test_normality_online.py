@@ -5,35 +5,47 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from support.normal_scene import frame_tokens, scene
+from support.normal_scene import frame_tokens, grey_scene, grey_view, scene
 
 from vau.edge.analysers import Analysis
+from vau.edge.normality.model import Scored
 from vau.edge.normality.online import OnlineNormality
 from vau.edge.normality.store import Provenance, load_model
 from vau.edge.settings import NormalitySettings
-from vau.edge.types import EffectiveTokens
+from vau.edge.types import EffectiveTokens, StillView
 
 PROV = Provenance(encoder="dinov2-s14", input_size=224, embed_dim=32, fps=2.0, camera="cam-1")
 
 
-def analysis(t: float, patches: np.ndarray, prev: np.ndarray | None) -> Analysis:
+def analysis(
+    t: float, patches: np.ndarray, prev: np.ndarray | None, still: StillView | None = None
+) -> Analysis:
     change = None if prev is None else np.abs(patches - prev).sum(axis=1).astype(np.float32)
     idx = np.arange(8, dtype=np.int64)
     eff = EffectiveTokens(
         int(t * 2), t, t, idx, patches[idx], np.zeros(8, np.float32), 256, (16, 16), prev is None
     )
-    return Analysis(eff, patches.mean(axis=0), 0.05, patches, change)
+    return Analysis(eff, patches.mean(axis=0), 0.05, patches, change, still=still)
 
 
-def feed(source: OnlineNormality, start: float, seconds: float, odd: bool = False) -> list:
+def feed(
+    source: OnlineNormality,
+    start: float,
+    seconds: float,
+    odd: bool = False,
+    light: int | None = None,
+) -> list[Scored | None]:
+    """Frames of the scene; with `light`, grey copies too, that much brighter than the scene's."""
     background, walker = scene()
+    ground = None if light is None else (grey_scene().astype(np.int16) + light).astype(np.uint8)
     out, prev = [], None
     for i in range(int(seconds * 2)):
         t = start + i / 2
         patches = frame_tokens(background, walker, t)
         if odd:
             patches[2 * 16 + 3 : 2 * 16 + 6] = walker  # something stays where nobody goes
-        out.append(source.observe(analysis(t, patches, prev)))
+        view = None if ground is None else grey_view(ground, t)
+        out.append(source.observe(analysis(t, patches, prev, view)))
         source.settle(t, event_open=odd)
         prev = patches
     return out
@@ -74,3 +86,18 @@ def test_adaptation_adds_normal_frames_after_the_horizon_and_evicts_within_bound
     source.close()
     _, raw = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
     assert raw["updates"]["added"] == source.counts["added"]
+
+
+def test_the_background_follows_a_slow_light_change_only_through_frames_judged_normal(
+    tmp_path: Path,
+) -> None:
+    cfg = NormalitySettings(warmup_s=30, memory_patches=64, horizon_s=10, adapt_every_s=2)
+    source = OnlineNormality(cfg, "cam-1", None, PROV, tmp_path / "m", False)
+    feed(source, 0.0, 31.0, light=0)
+    assert source.model is not None and source.model.background is not None
+    learnt = float(source.model.background.mean())
+    feed(source, 32.0, 60.0, odd=True, light=20)  # an event open throughout: nothing moves
+    assert source.model.background.mean() == learnt
+    feed(source, 100.0, 120.0, light=20)  # the light is 20 grey levels up, nothing else
+    assert source.counts["added"] > 0
+    assert learnt + 10 < source.model.background.mean() <= learnt + 20

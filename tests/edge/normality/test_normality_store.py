@@ -31,6 +31,21 @@ def test_a_saved_model_loads_with_the_same_scores(model: NormalityModel, tmp_pat
     assert raw["camera"] == "cam-1" and raw["sizes"]["memory_patches"] == 256
 
 
+def test_a_saved_model_keeps_its_background_and_scores_the_static_part_alike(
+    tmp_path: Path,
+) -> None:
+    model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
+    save_model(model, PROV, tmp_path / "m")
+    loaded, raw = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+    assert loaded.background is not None and model.background is not None
+    assert np.array_equal(loaded.background, model.background)
+    assert "static" in raw["calibration"] and "static" in raw["patch_calibration"]
+    frame = normal_frames(seconds=3, pixels=True)[-1]
+    a = model.score(frame.patches, frame.change, frame.cls, 8, still=frame.still)
+    b = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still)
+    assert a.parts["static"] == pytest.approx(b.parts["static"], abs=1e-6)
+
+
 def test_a_model_from_another_encoder_is_refused(model: NormalityModel, tmp_path: Path) -> None:
     save_model(model, PROV, tmp_path / "m")
     with pytest.raises(NormalityError, match=r"learnt with encoder 'dinov2-s14'.*learn it"):
