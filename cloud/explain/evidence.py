@@ -35,6 +35,7 @@ PLACE_WORDS = frozenset(_PLACES.split())
 LOCATION_WORDS = PLACE_WORDS - {"spreading", "shrinking", "sudden", "gradual"}
 VIEW_CHANGED = "Most of the view changed at once"  # the view-change fact's sentence
 FASTER = "Things in the view moved faster than is usual for this camera."  # the `faster` fact
+STAYED = "Something new came to rest in the view and stayed still."  # the `stayed` fact
 # what a summary of a whole-view change must use at least one of: the view, the camera or the light
 VIEW_WORDS = frozenset({"view", "camera", "light", "lights", "dark", "darker", "brighter"})
 
@@ -174,15 +175,11 @@ def scene_lines(f: Facts) -> list[str]:
         lines.append(_movement_line(s))
     if s.faster:
         lines.append(FASTER)
+    if s.stayed:
+        lines.append(STAYED)
     how = "within" if s.onset == "sudden" else "after"
     lines.append(f"The onset was {s.onset}: the score neared its peak {how} {s.rise_s:.1f}s.")
-    old, new = s.extents
-    if s.growth in ("spreading", "shrinking"):
-        lines.append(
-            f"The area they spanned was {s.growth}, from {old:.0%} to {new:.0%} of the view."
-        )
-    elif s.growth == "steady":
-        lines.append(f"The area they spanned stayed steady at about {new:.0%} of the view.")
+    lines.extend(_growth_lines(s))
     if s.earlier is not None:
         e = s.earlier
         lines.append(
@@ -192,6 +189,15 @@ def scene_lines(f: Facts) -> list[str]:
     elif f.history:
         lines.append("Nothing similar happened earlier on this camera.")
     return lines
+
+
+def _growth_lines(s: SceneFacts) -> list[str]:
+    old, new = s.extents
+    if s.growth in ("spreading", "shrinking"):
+        return [f"The area they spanned was {s.growth}, from {old:.0%} to {new:.0%} of the view."]
+    if s.growth == "steady":
+        return [f"The area they spanned stayed steady at about {new:.0%} of the view."]
+    return []
 
 
 def _light_lines(s: SceneFacts) -> list[str]:
@@ -220,6 +226,8 @@ def headline(f: Facts) -> str:
         return "View change over the whole frame"
     where = f" in the {s.where[0][0]}" if s.where else ""
     fast = ", faster than usual" if s.faster else ""
+    if s.stayed and s.movement == "none":
+        return f"Something came to rest{where}"
     if s.movement == "none":
         return f"Anomaly{where}{fast}"
     way = "in mixed directions" if s.movement == "mixed" else s.movement

@@ -38,6 +38,9 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   between source frames, calibrated on the camera's normal footage) have it at FAST_LEVEL or
   more: things in view moved faster than usual for this camera. FAST_LEVEL is the events' entry
   level (`events.enter`), chosen before any measurement, not tuned.
+- stayed: the same rule on the edge's `static` part (pixels off the camera's learnt background
+  that stood still for a second, `vau.edge.stillness`), without a view change: something new
+  came to rest in view and stayed (a thing left behind, a person lying down).
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class SceneFacts:
     earlier: Earlier | None
     faster: bool = False  # things in view moved faster than usual (the edge's `flow` part)
     brightness: float | None = None  # the frames' mean brightness shift (/ 255); None: unmeasured
+    stayed: bool = False  # something new came to rest in view (the edge's `static` part)
 
     @property
     def light(self) -> Light | None:
@@ -277,12 +281,17 @@ def growth(frames: Sequence[FrameEvidence]) -> tuple[Growth, tuple[float, float]
     return "steady", (old, new)
 
 
+def part_past_normal(frames: Sequence[FrameEvidence], part: str) -> bool:
+    """Whether at least FAST_FRAMES of the frames that carry the edge's `part` have it at
+    FAST_LEVEL or more (clearly past the camera's normal)."""
+    values = [p[part] for p in (dict(f.components) for f in frames) if part in p]
+    past = sum(v >= FAST_LEVEL for v in values)
+    return bool(values) and past >= FAST_FRAMES * len(values)
+
+
 def faster_than_usual(frames: Sequence[FrameEvidence]) -> bool:
-    """Whether enough frames have the edge's pixel-speed part clearly past normal."""
-    parts = [dict(f.components) for f in frames]
-    flows = [p["flow"] for p in parts if "flow" in p]
-    fast = sum(v >= FAST_LEVEL for v in flows)
-    return bool(flows) and fast >= FAST_FRAMES * len(flows)
+    """Things in view moved faster than usual (the edge's pixel-speed part)."""
+    return part_past_normal(frames, "flow")
 
 
 def similar_earlier(where: Sequence[str], earlier: Sequence[Earlier]) -> Earlier | None:
@@ -322,4 +331,5 @@ def scene_facts(
         earlier=similar_earlier([n for n, _ in where], earlier),
         faster=faster_than_usual(frames),
         brightness=brightness(frames),
+        stayed=not changed and part_past_normal(frames, "static"),
     )

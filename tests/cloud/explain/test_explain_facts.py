@@ -202,3 +202,20 @@ def test_faster_when_the_flow_part_is_past_normal_in_a_third_of_the_frames_then_
     assert headline(f) == "Anomaly in the centre, faster than usual"
     assert not scene_facts(with_flow(base, [0.1, 0.8, 0.2, 0.3, 0.1, 0.1]), 2.0, 0.9, 2.0).faster
     assert not scene_facts(base, 2.0, 0.9, 2.0).faster  # an edge without the part says nothing
+
+
+def test_stayed_when_the_static_part_is_past_normal_in_a_third_of_the_frames_then_said() -> None:
+    still = [0.1, 0.7, 0.9, 0.2, 0.1]
+    base = [
+        replace(f, components=(("appearance", 0.2), ("static", v)))
+        for f, v in zip(frames([blob(9, 2)] * 5), still, strict=True)
+    ]
+    ev = EventEvidence("cam-0", "ev-1", 2.0, 5.0, 0.9, 2.0, "", tuple(base))
+    f = facts(ev)
+    assert f.scene.stayed and f.scene.movement == "none"
+    assert "Something new came to rest in the view and stayed still." in evidence_lines(f)
+    assert headline(f) == "Something came to rest in the lower left"
+    quiet = [replace(f, components=(("static", 0.2),)) for f in base]
+    assert not scene_facts(quiet, 2.0, 0.9, 2.0).stayed
+    wide = [replace(f, hot=tuple(range(144))) for f in base]  # the whole view changed instead
+    assert not scene_facts(wide, 2.0, 0.9, 2.0).stayed
