@@ -99,8 +99,8 @@ def decode_frames(
     settings: EdgeSettings, n: int, sample: Path | None
 ) -> tuple[list[Frame], float, float]:
     """The first n sampled frames in memory, the decode ms per kept frame (the pixel measures
-    included) and the pixel measures' own ms per kept frame (`vau.edge.pixels`: the flow and the
-    view change, over every source frame)."""
+    included) and the pixel measures' own ms per kept frame (`vau.edge.pixels`: the flow, the
+    view change and the still pixels, over every source frame)."""
     frames: list[Frame] = []
     meter = PixelMeter()
     t0 = time.perf_counter()
@@ -131,8 +131,8 @@ def measure(
 ) -> dict[str, Any]:
     """The whole pipeline (preprocess, model stage, events) on `frames`, after a warm-up; with
     `counts`, also that many cameras through the same model stage (`bench_cameras`). `pixels_ms`:
-    the pixel measures' ms per frame (flow and view change), measured while decoding, counted in
-    the normality share."""
+    the pixel measures' ms per frame (flow, view change, still pixels), measured while decoding,
+    counted in the normality share."""
     chosen = backend_settings(settings, name)
     analyser = build_analyser(chosen)
     # the warm-up runs the scorer too: its first use (imports, BLAS threads) is not a stage cost

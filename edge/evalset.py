@@ -25,6 +25,7 @@ nothing left to test on, so it is left out (evalset.json says so). Deterministic
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from vau.edge.synth import (
     ALL_KINDS,
     HELDOUT_KINDS,
     KINDS,
+    PROBE_KINDS,
     ClipPlan,
     Footage,
     plan_clip,
@@ -120,9 +122,14 @@ def build_eval_set(
     clips_per_kind: int = DEFAULT_CLIPS_PER_KIND,
     clip_seconds: float = DEFAULT_CLIP_SECONDS,
     learn_seconds: float = DEFAULT_LEARN_SECONDS,
+    probes: Sequence[str] = (),
 ) -> Path:
-    """Write views, clips, `manifest.jsonl` and `evalset.json` in out_dir; return the manifest."""
+    """Write views, clips, `manifest.jsonl` and `evalset.json` in out_dir; return the manifest.
+    `probes`: PROBE_KINDS to draw too (tuning kinds), after every other kind."""
     _check(clips_per_kind, clip_seconds, learn_seconds)
+    unknown = sorted(set(probes) - set(PROBE_KINDS))
+    if unknown:
+        raise ValueError(f"unknown probe kind {unknown[0]!r}; choose from {', '.join(PROBE_KINDS)}")
     paths, fps, size, frames = write_views(footage, out_dir / "views")
     learn = round(learn_seconds * fps)
     if round(clip_seconds * fps) > int(0.6 * (frames - learn)):
@@ -134,13 +141,15 @@ def build_eval_set(
     plans: list[tuple[View, ClipPlan]] = []
     truths: dict[tuple[str, str], dict[str, Any]] = {}  # (camera, clip name) -> what was drawn
     for v, (view, path) in enumerate(zip(VIEWS, paths, strict=True)):
-        view_plans = plan_view(survey(path), learn, clip_seconds, clips_per_kind, (seed, v))
+        view_plans = plan_view(
+            survey(path), learn, clip_seconds, clips_per_kind, (seed, v), tuple(probes)
+        )
         drawn = render_footage(view_plans[0].footage, view_plans, _clips_dir(out_dir, view))
         truths |= {(view.camera, name): truth for name, truth in drawn.items()}
         plans += [(view, plan) for plan in view_plans]
     options = {"seed": seed, "clips_per_kind": clips_per_kind, "clip_seconds": clip_seconds}
     options["learn_seconds"] = learn_seconds
-    _write_provenance(out_dir, footage, size, plans, options, truths)
+    _write_provenance(out_dir, footage, size, plans, options, truths, tuple(probes))
     return write_manifest(out_dir / "manifest.jsonl", [_clip(out_dir, *vp) for vp in plans])
 
 
@@ -157,13 +166,18 @@ def _check(clips_per_kind: int, clip_seconds: float, learn_seconds: float) -> No
 
 
 def plan_view(
-    src: Footage, learn: int, clip_seconds: float, clips_per_kind: int, seed: tuple[int, int]
+    src: Footage,
+    learn: int,
+    clip_seconds: float,
+    clips_per_kind: int,
+    seed: tuple[int, int],
+    probes: tuple[str, ...] = (),
 ) -> list[ClipPlan]:
     """The learn clip (source frames [0, learn)), then test clips from frames [learn, end)."""
     rng = np.random.default_rng(seed)
     plans = [ClipPlan("learn", src, NORMAL, 0, learn, (0, 0), 1, 0, "learn")]
     first = [k for k in ALL_KINDS if k not in ADDED_KINDS]
-    for kind in (*first, NORMAL, *ADDED_KINDS):  # kinds added later last: older sets keep clips
+    for kind in (*first, NORMAL, *ADDED_KINDS, *probes):  # later kinds last: sets keep clips
         for n in range(clips_per_kind):
             name = f"{kind}_{n:02d}"
             plans.append(plan_clip(name, kind, src, clip_seconds, "test", rng, first=learn))
@@ -193,9 +207,11 @@ def _write_provenance(
     plans: list[tuple[View, ClipPlan]],
     options: dict[str, float],
     truths: dict[tuple[str, str], dict[str, Any]],
+    probes: tuple[str, ...] = (),
 ) -> None:
     src = plans[0][1].footage
     flags = " ".join(f"--{key.replace('_', '-')} {value:g}" for key, value in options.items())
+    flags += "".join(f" --probe {kind}" for kind in probes)
     info = {
         "description": "evaluation only: per-camera views of real footage, each with a learn "
         "clip of normal footage and later test clips; never train or tune on the held-out "
@@ -204,7 +220,7 @@ def _write_provenance(
         **options,
         "footage": {"file": footage.name, "fps": src.fps, "size": list(size), "frames": src.frames},
         "left_out": [{"file": name, "why": why} for name, why in LEFT_OUT.items()],
-        "kinds": {"tuned": list(KINDS), "held_out": list(HELDOUT_KINDS)},
+        "kinds": {"tuned": [*KINDS, *probes], "held_out": list(HELDOUT_KINDS)},
         "views": [_view_info(view, size) for view, plan in plans if plan.split == "learn"],
         "clips": [
             _clip_info(out_dir, view, plan) | _truth(truths.get((view.camera, plan.name)))

@@ -28,6 +28,13 @@ head, threshold or normality model is ever tuned on them:
 The last three (`ADDED_KINDS`) were added later and kept out of every choice made since; eval sets
 plan them after the normal clips, so a set made before keeps every clip it had.
 
+Probe kinds (`PROBE_KINDS`) are tuning kinds for the normality model that nothing else trains on,
+drawn in an eval set only when asked for (`make-eval-set --probe KIND`), after every other kind:
+
+- `graffiti`: a tag of a few thick outlined strokes of one paint, 6-14 % of the view's width,
+  sprayed on a surface in the upper 60 % of the view over the first 30 % of the span, then left
+  as it is: a small thing that arrives and stays, which no other tuning kind is.
+
 Each effect is a pure function of (source frame, progress in the span, plan); frames outside the
 span are the source frames untouched. `build_dataset` writes MJPG .avi clips, `manifest.jsonl`
 (see vau.edge.manifest) split into train/test by whole clip, and `dataset.json` (provenance).
@@ -66,6 +73,7 @@ __all__ = [
     "EFFECTS",
     "HELDOUT_KINDS",
     "KINDS",
+    "PROBE_KINDS",
     "ClipPlan",
     "Donor",
     "Footage",
@@ -86,6 +94,7 @@ KINDS = ("intruder", "running", "smoke", "tamper")  # tuned: the head trains and
 ADDED_KINDS = ("crowd", "scuffle", "fire")  # held out since they were made; see the docstring
 HELDOUT_KINDS = ("fallen", "abandoned", "lights", *ADDED_KINDS)  # evaluation only: never tuned on
 ALL_KINDS = KINDS + HELDOUT_KINDS
+PROBE_KINDS = ("graffiti",)  # tuning-only probes, drawn in an eval set only when asked for
 FOOTAGE_ASSETS = ("vtest.avi", "bikes.mp4")  # the footage the default head is trained on
 DEFAULT_CLIPS_PER_KIND = 24
 DEFAULT_CLIP_SECONDS = 8.0

@@ -308,6 +308,39 @@ def fire(image: U8, progress: float, plan: ClipPlan) -> U8:
     return burning
 
 
+PAINTS = ((30, 30, 220), (200, 80, 20), (20, 20, 20), (235, 235, 235), (20, 200, 230))  # BGR
+PAINTED_BY = 0.3  # share of the span over which a graffiti tag is painted; it stays after
+
+
+def graffiti(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """A tag sprayed on a surface in the upper 60 % of the view: a few thick strokes of one
+    paint, outlined, painted over the first PAINTED_BY of the span; then it stays unchanged."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    tw = int(rng.uniform(0.06, 0.14) * w)
+    th = int(rng.uniform(0.4, 0.8) * tw)
+    x0 = int(rng.integers(0, w - tw))
+    y0 = int(rng.integers(0, max(1, int(0.6 * h) - th)))
+    paint = np.array(PAINTS[int(rng.integers(len(PAINTS)))], np.float64)
+    strokes = []
+    for _ in range(int(rng.integers(2, 5))):  # each a wavy line across the tag's box
+        xs = np.linspace(x0, x0 + tw, 12)
+        ys = y0 + th * (
+            0.5
+            + 0.35
+            * np.sin(rng.uniform(2, 5) * np.linspace(0, 1, 12) * np.pi + rng.uniform(0, 2 * np.pi))
+        )
+        strokes.append(np.stack([xs, ys], axis=1).astype(np.int32))
+    done = min(1.0, progress / PAINTED_BY)
+    width = max(2, int(0.12 * th))
+    out = image.copy()
+    for line in strokes:
+        part = line[: max(2, round(done * len(line)))]
+        cv2.polylines(out, [part], False, tuple(0.5 * paint), width + 2, cv2.LINE_AA)
+        cv2.polylines(out, [part], False, tuple(paint), width, cv2.LINE_AA)
+    return out
+
+
 EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
     "intruder": intruder,
     "smoke": smoke,
@@ -318,6 +351,7 @@ EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
     "crowd": crowd,
     "scuffle": scuffle,
     "fire": fire,
+    "graffiti": graffiti,
 }
 
 

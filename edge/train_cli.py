@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vau.edge import evalset
-from vau.edge.synth import ALL_KINDS, DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_KIND
+from vau.edge.synth import ALL_KINDS, DEFAULT_CLIP_SECONDS, DEFAULT_CLIPS_PER_KIND, PROBE_KINDS
 
 
 def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -49,6 +49,14 @@ def add_parsers(sub: Any, add_common: Callable[[argparse.ArgumentParser], None])
         type=float,
         default=evalset.DEFAULT_LEARN_SECONDS,
         help=f"normal footage per camera to learn from (>= {evalset.MIN_LEARN_SECONDS:g})",
+    )
+    p.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        choices=PROBE_KINDS,
+        help="also draw this tuning-only probe kind (repeatable; after every other kind, so "
+        "the other clips stay those of a set made without it)",
     )
     p.add_argument("--cache-dir", type=Path, help="model and footage cache (vau-models)")
     p.set_defaults(handler=cmd_make_eval_set)
@@ -110,6 +118,7 @@ def cmd_make_eval_set(args: argparse.Namespace) -> int:
             clips_per_kind=args.clips_per_kind,
             clip_seconds=args.clip_seconds,
             learn_seconds=args.learn_seconds,
+            probes=args.probe,
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None

@@ -23,6 +23,7 @@ from vau.edge.synth import (
     ALL_KINDS,
     HELDOUT_KINDS,
     KINDS,
+    PROBE_KINDS,
     ClipPlan,
     Footage,
     plan_clip,
@@ -194,6 +195,32 @@ def test_eval_sets_made_before_kinds_were_added_keep_every_clip(vtest: Footage) 
             )
     key = [(p.name, p.start, p.span, p.speed, p.seed) for p in older]
     assert key == [(p.name, p.start, p.span, p.speed, p.seed) for p in again]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_graffiti_is_painted_early_in_the_upper_part_small_and_then_left_unchanged(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "graffiti", seed)
+    h, w = source_frames[0].shape[:2]
+    done = SPAN[0] + 6  # painted by 30 % of the 20-frame span
+    x0, y0, x1, y1 = box(changed(out[done], source_frames[done]))
+    assert y1 <= 0.6 * h + 2 and x1 - x0 <= 0.15 * w, f"not a small tag up high: {(x0, y0, x1, y1)}"
+    first = changed(out[SPAN[0]], source_frames[SPAN[0]]).sum()
+    assert 0 < first < changed(out[done], source_frames[done]).sum()  # sprayed, not pasted
+    for i in range(done, SPAN[1]):  # then the same tag in the same place
+        other = box(changed(out[i], source_frames[i]))
+        assert np.abs(np.subtract(other, (x0, y0, x1, y1))).max() <= 2, f"it changed: {other}"
+
+
+def test_probe_kinds_come_after_every_other_kind_so_a_set_keeps_its_clips(vtest: Footage) -> None:
+    learn = round(LEARN_SECONDS * vtest.fps)
+    plain = plan_view(vtest, learn, CLIP_SECONDS, 2, (5, 0))
+    probed = plan_view(vtest, learn, CLIP_SECONDS, 2, (5, 0), PROBE_KINDS)
+    key = [(p.name, p.start, p.span, p.speed, p.seed) for p in probed[: len(plain)]]
+    assert key == [(p.name, p.start, p.span, p.speed, p.seed) for p in plain]
+    assert [p.kind for p in probed[len(plain) :]] == ["graffiti", "graffiti"]
+    assert not set(PROBE_KINDS) & set(ALL_KINDS)  # never drawn unless asked for
 
 
 # --- manifests: cameras and learn clips -------------------------------------------------------
