@@ -2,8 +2,9 @@
 
 The LLM writes a title and a summary, each generated after a prefilled JSON prefix and stopped at
 the closing quote, so the reply is JSON by construction. A reply is invalid when it does not parse,
-breaks the `LlmReply` schema, contains a placeholder ("[location]"), or quotes a number or a place
-or direction word ("left", "upper", "spreading", ...) the evidence does not contain (faithfulness);
+breaks the `LlmReply` schema, contains a placeholder ("[location]") or markup (braces, brackets,
+backquotes: a reply that ran into code), or quotes a number or a place or direction word ("left",
+"upper", "spreading", ...) the evidence does not contain (faithfulness);
 one retry (told why), then a template built from the facts (`fallback: true`). The explanation
 carries the facts' `where`, `movement`, `view_change` and `evidence` whatever wrote the text.
 
@@ -61,6 +62,7 @@ History = Callable[[EventEvidence], Sequence[Earlier]]  # the camera's earlier e
 TITLE_TOKENS = 24
 _LATIN_LAST = 0x24F  # the end of Latin Extended-B: letters beyond it are another script
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]|<[^>]*>")
+_MARKUP = re.compile(r"[{}\[\]<>|\\`]")  # code or JSON leaking into prose ('past.") }}]}]].')
 
 
 class InvalidReplyError(ValueError):
@@ -98,11 +100,7 @@ def parse_reply(
         raise InvalidReplyError("schema", str(exc.errors()[0]["msg"])) from None
     both = f"{reply.title} {reply.summary}"
     both = without_camera(both, camera)
-    if _PLACEHOLDER.search(both):
-        raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(both)[0])
-    foreign = sorted({c for c in both if c.isalpha() and ord(c) > _LATIN_LAST})
-    if foreign:  # the model drifted into another script mid-sentence ("4th седенция")
-        raise InvalidReplyError("script", f"letters outside the Latin alphabet: {''.join(foreign)}")
+    _check_form(both)
     extra = unfaithful_numbers(both, evidence)
     if extra:
         raise InvalidReplyError("unfaithful", f"numbers not in the evidence: {sorted(extra)}")
@@ -117,6 +115,17 @@ def parse_reply(
     if uninformative(reply.summary, evidence):
         raise InvalidReplyError("uninformative", "the summary says neither where nor what changed")
     return reply
+
+
+def _check_form(text: str) -> None:
+    """Prose in the Latin alphabet, with no placeholder and no code or markup in it."""
+    if _PLACEHOLDER.search(text):
+        raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(text)[0])
+    if _MARKUP.search(text):
+        raise InvalidReplyError("markup", f"code or markup in the text: {_MARKUP.findall(text)}")
+    foreign = sorted({c for c in text if c.isalpha() and ord(c) > _LATIN_LAST})
+    if foreign:  # the model drifted into another script mid-sentence ("4th седенция")
+        raise InvalidReplyError("script", f"letters outside the Latin alphabet: {''.join(foreign)}")
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")

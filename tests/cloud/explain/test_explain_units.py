@@ -108,6 +108,7 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         '{"title": "x"': "json",
         '{"title": "ok title", "summary": "s"}': "schema",
         '{"title": "Alert", "summary": "A man at [location] ran."}': "placeholder",
+        '{"title": "Alert", "summary": "It peaked at 4.0s.\\") }}]}]]."}': "markup",
         '{"title": "Alert", "summary": "Three people at 9.5s fought."}': "unfaithful",
         '{"title": "Alert", "summary": "Peak at 4.0s \u0441\u0435\u0434\u0435\u043d."}': "script",
     }
