@@ -12,11 +12,16 @@ the same frames:
 - events (the real `EventTracker`, default thresholds, over each scorer's scores): recall = share
   of anomalous clips with an event overlapping the span; precision = share of events overlapping
   a span; false events per hour of footage outside spans, and of normal clips alone.
+
+With `--frames-out FILE` every traced clip is also written as one JSON line (its video, kind,
+camera, spans, frame times and every score per frame, the head both raw and calibrated), so that
+a new fusion or part can be tried offline on exactly the frames the report was made from.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +67,7 @@ class ClipTrace:
         self.t.append(tokens.t)
         row = {"fused": score.score, "normality": score.normality or 0.0}
         row |= {k: parts.get(k, 0.0) for k in PARTS}
+        row["head_calibrated"] = parts.get("head", 0.0)  # the head raw is "head" (the tap's)
         for k, v in row.items():
             self.scores.setdefault(k, []).append(v)
 
@@ -76,6 +82,18 @@ class ClipTrace:
 
     def labels(self) -> np.ndarray:
         return np.array([self.clip.label_at(t) for t in self.t], bool)
+
+    def record(self) -> dict[str, Any]:
+        """The clip and its frames' scores, JSON-ready (`--frames-out`)."""
+        c = self.clip
+        return {
+            "video": str(c.path),
+            "kind": c.kind,
+            "camera": camera_of(c),
+            "spans": [list(span) for span in c.spans],
+            "t": [round(t, 3) for t in self.t],
+            "scores": {k: [round(v, 5) for v in vs] for k, vs in self.scores.items()},
+        }
 
 
 def camera_of(clip: Clip) -> str:
@@ -213,7 +231,11 @@ def _event_report(traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings) 
 
 
 def run_eval(
-    manifest: Path, settings: EdgeSettings, models: Path, heldout: Sequence[str]
+    manifest: Path,
+    settings: EdgeSettings,
+    models: Path,
+    heldout: Sequence[str],
+    frames_out: Path | None = None,
 ) -> dict[str, Any]:
     clips = load_manifest(manifest)
     folders = ensure_models(clips, settings, models)
@@ -233,6 +255,10 @@ def run_eval(
             )
     finally:
         analyser.close()
+    if frames_out is not None:
+        frames_out.parent.mkdir(parents=True, exist_ok=True)
+        lines = (json.dumps(tr.record()) + "\n" for tr in traces)
+        frames_out.write_text("".join(lines), "utf-8")
     events = settings.events
     return {
         "manifest": str(manifest),
@@ -264,6 +290,12 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
     )
     p.add_argument("--fps", type=float, help="frames per second (default: the settings')")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the report here too")
+    p.add_argument(
+        "--frames-out",
+        type=Path,
+        metavar="FILE",
+        help="also write every clip's per-frame scores here (JSON lines), for offline analysis",
+    )
     p.set_defaults(handler=cmd_eval)
 
 
@@ -274,6 +306,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     heldout = [k.strip() for k in args.heldout.split(",") if k.strip()]
     settings = settings_from(args)
     setup_logging(settings.output.log_format)  # progress per clip on stderr
-    report = run_eval(args.manifest, settings, args.models, heldout)
+    report = run_eval(args.manifest, settings, args.models, heldout, args.frames_out)
     emit_report(report, args.json)
     return 0

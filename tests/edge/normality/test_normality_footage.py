@@ -138,6 +138,44 @@ def test_a_box_left_on_the_ground_is_static_foreground_from_a_second_after_it_st
     assert any(box & set(r["hot"]) for r in frames if 5.5 <= r["t"] < 12.0)
 
 
+def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
+    model: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "cam-0").symlink_to(model)  # the camera's model is there: eval learns nothing
+    clip = make_clip(vtest_path, tmp_path / "intruder.avi", "intruder", (4.0, 12.0), 16.0, seed=1)
+    normal = write_clip(tmp_path / "normal.avi", first_frames(vtest_path, 160))
+    rows = [
+        {"video": str(clip.path), "spans": [[4.0, 12.0]], "kind": "intruder", "split": "test"},
+        {"video": str(normal), "spans": [], "kind": "normal", "split": "test"},
+    ]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r | {"camera": "cam-0"}) + "\n" for r in rows))
+    report_path, frames_path = tmp_path / "eval.json", tmp_path / "frames.jsonl"
+    proc = vau_edge(
+        "eval", "--manifest", str(manifest), "--models", str(models),
+        "--json", str(report_path), "--frames-out", str(frames_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(report_path.read_text())
+    assert report["clips"] == 2 and report["cameras"] == ["cam-0"]
+    scorers = report["scorers"]
+    assert {"head", "normality", "fused", "appearance", "flow", "static"} <= set(scorers)
+    assert 0.0 <= scorers["fused"]["auc"]["intruder"] <= 1.0
+    events = scorers["fused"]["events"]
+    assert events["recall"] == {"intruder": 1.0} and events["normal_clip_false_events"] == 0
+    traced = [json.loads(line) for line in frames_path.read_text().splitlines()]
+    assert [r["kind"] for r in traced] == ["intruder", "normal"]
+    for r in traced:
+        assert len(r["t"]) == 32 and r["camera"] == "cam-0"
+        assert {"fused", "head", "head_calibrated", "static"} <= set(r["scores"])
+        assert all(len(v) == len(r["t"]) for v in r["scores"].values())
+        fused = np.array(r["scores"]["fused"])
+        parts = [r["scores"][k] for k in ("head_calibrated", "appearance", "global", "static")]
+        assert (fused >= np.max(parts, axis=0) - 1e-4).all()  # the fused score is their max
+
+
 def test_faster_than_normal_motion_raises_an_event_from_the_pixel_flow(
     model: Path, vtest_path: Path, tmp_path: Path
 ) -> None:
