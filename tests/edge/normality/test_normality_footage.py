@@ -146,7 +146,7 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
     (models / "cam-0").symlink_to(model)  # the camera's model is there: eval learns nothing
     clip = make_clip(vtest_path, tmp_path / "intruder.avi", "intruder", (4.0, 12.0), 16.0, seed=1)
     normal = write_clip(tmp_path / "normal.avi", first_frames(vtest_path, 160))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"video": str(clip.path), "spans": [[4.0, 12.0]], "kind": "intruder", "split": "test"},
         {"video": str(normal), "spans": [], "kind": "normal", "split": "test"},
     ]
