@@ -40,11 +40,11 @@ from vau.cloud.explain.schema import UNKNOWN
 
 log = logging.getLogger(__name__)
 
-FORMAT = "vau-category-3"
+FORMAT = "vau-category-4"
 BUNDLED = Path(__file__).parent / "categories" / "default.json"
 EDGE_QUANTILE = 0.9  # chosen leaving one known kind out (docs/explain.md)
 MIN_POSTERIOR = 0.6
-PARTS = ("appearance", "motion", "speed", "flow", "global", "head")  # mean calibrated parts
+PARTS = ("appearance", "motion", "speed", "flow", "global", "static", "head")  # mean calibrated
 FEATURES = (
     "view_share",
     "view_change",
