@@ -189,15 +189,17 @@ class Uplink:
         reader = asyncio.create_task(self._acks(call, flight))
         stopper = asyncio.create_task(stop.wait())
         sender = asyncio.create_task(self._send(call, flight, stop))
-        done, pending = await asyncio.wait(
-            {reader, sender, stopper}, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        call.cancel()
-        for task in done - {stopper}:
-            task.result()  # re-raise what ended the stream
+        tasks = (reader, sender, stopper)
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this session is cancelled: no task outlives it, none unawaited
+            for task in tasks:
+                task.cancel()
+            ended = await asyncio.gather(*tasks, return_exceptions=True)
+            call.cancel()
+        errors = [e for e in ended[:2] if isinstance(e, Exception)]
+        if errors:  # what ended the stream (reader and sender can both fail as it dies)
+            raise errors[0]
 
     async def _resume(self, resume: codec.Resume) -> _Flight:
         limit = min(self._cfg.max_in_flight, resume.max_in_flight or self._cfg.max_in_flight)
