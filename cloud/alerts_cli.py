@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 EXIT_BROKER = 2
+STOP_POLL_S = 0.1  # how soon a tail notices SIGINT / SIGTERM
 
 
 def subscriptions(base: str) -> list[str]:
@@ -153,12 +154,23 @@ def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         )
         return EXIT_BROKER
 
-    def stop(_sig: int, _frame: FrameType | None) -> None:
-        client.disconnect()
+    # The handler only notes the signal: it runs between two bytecodes of this thread, which may
+    # hold one of paho's locks at that moment, so calling the client from it could deadlock
+    # (a tail once ignored SIGINT for 10 s in CI). The network loop runs in paho's thread.
+    signals: list[int] = []
+
+    def stop(sig: int, _frame: FrameType | None) -> None:
+        signals.append(sig)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    client.loop_forever()
+    client.loop_start()
+    try:
+        while not signals and t.error is None:
+            time.sleep(STOP_POLL_S)
+    finally:
+        client.disconnect()
+        client.loop_stop()
     if t.error:
         print(f"vau-alerts: {t.error}", file=sys.stderr)
         return EXIT_BROKER
