@@ -197,7 +197,7 @@ class Uplink:
                 task.cancel()
             ended = await asyncio.gather(*tasks, return_exceptions=True)
             call.cancel()
-        errors = [e for e in ended[:2] if isinstance(e, Exception)]
+        errors = [e for e in ended if isinstance(e, Exception)]  # a cancelled task's is not one
         if errors:  # what ended the stream (reader and sender can both fail as it dies)
             raise errors[0]
 
