@@ -3,16 +3,19 @@ the reply a prefix of valid `LlmReply` JSON (xgrammar, on CPU too).
 
 The explainer generates the title after the prefill `{"title": "` and the summary after
 `{"title": "...", "summary": "`; each generation gets a fresh matcher advanced over its prefill,
-so the title is 3-80 characters and the summary 10-400, with no quote, backslash or line break
-inside (xgrammar's JSON-schema strings), and the string is closed before anything else. The
-schema is compiled once per model (`ReplyGrammar`: 0.5 s for SmolLM2's vocabulary, 1.9 s for
-Qwen's, measured here); masking costs 0.9-2.7 ms a token, under 1 % of generating it.
-xgrammar is imported here only (installed `--no-deps` by `make install`: it declares triton,
-which the CPU path does not need).
+so the title is 3-80 characters and the summary 10-400, and the string is closed before anything
+else. Both are plain English prose (`PROSE`: ASCII letters, digits, spaces and sentence
+punctuation): no quote or backslash, no braces, brackets, bars or backquotes, no accented letter
+or other script, so what the explainer refuses as a placeholder ("[location]"), markup or another
+script cannot be written. The schema is compiled once per model (`ReplyGrammar`: 0.5 s for
+SmolLM2's vocabulary, 1.9 s for Qwen's, measured here); masking costs 0.9-2.7 ms a token, under
+1 % of generating it. xgrammar is imported here only (installed `--no-deps` by `make install`: it
+declares triton, which the CPU path does not need).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -22,6 +25,17 @@ from vau.cloud.explain.llm import LlmSetupError
 from vau.cloud.explain.schema import LlmReply
 
 SEPARATORS = (", ", ": ")  # what prompts.TITLE_PREFILL and prompts.SUMMARY_KEY spell
+# Plain prose: what a title or summary may be written in (a closed list of characters).
+PROSE = r"[A-Za-z0-9 .,;:!'()%/&+\-]"
+
+
+def reply_schema() -> str:
+    """`LlmReply`'s JSON schema with its strings held to prose. xgrammar drops a string's length
+    bounds beside a pattern, so they go into the pattern."""
+    schema = LlmReply.model_json_schema()
+    for field in schema["properties"].values():
+        field["pattern"] = f"{PROSE}{{{field['minLength']},{field['maxLength']}}}"
+    return json.dumps(schema)
 
 
 def _xgrammar() -> Any:
@@ -61,7 +75,7 @@ class ReplyGrammar:
         info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
         self._xgr, self.vocab_size = xgr, vocab_size
         self._compiled = xgr.GrammarCompiler(info).compile_json_schema(
-            LlmReply, any_whitespace=False, separators=SEPARATORS
+            reply_schema(), any_whitespace=False, separators=SEPARATORS
         )
 
     def processor(self, prefill: str) -> LogitsProcessor | None:

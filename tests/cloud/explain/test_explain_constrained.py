@@ -4,6 +4,7 @@ JSON by construction, the setting switches it, and each generation is counted.""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -64,6 +65,37 @@ def test_reply_when_both_fields_constrained_then_it_parses_as_an_llm_reply(
     summary = llm.generate(MSGS, 48, prefill=summary_prefill(title), stop=STOP)
     reply = LlmReply.model_validate(json.loads(json.dumps({"title": title, "summary": summary})))
     assert len(reply.summary) >= 10
+
+
+@pytest.mark.parametrize(
+    ("text", "takes"),
+    [
+        ("Haze in the lower left, 4.0s-6.5s (40%)", True),
+        ("Anomaly: person's bag / box & more", True),
+        ("Anomaly in the [location]", False),  # a placeholder
+        ("Alert {", False),  # code or JSON leaking into the prose
+        ("<b>Alert", False),
+        ("Alert | view", False),
+        ("Camera `cam-0`", False),
+        ("Caf\u00e9", False),  # an accented letter: a drift into another language
+        ("\u0441\u0435\u0434\u0435\u043d", False),  # another script
+    ],
+)
+def test_grammar_takes_plain_prose_only_in_a_title(
+    llm: TransformersLlm, text: str, takes: bool
+) -> None:
+    assert llm.grammar is not None
+    assert (llm.grammar.processor(TITLE_PREFILL + text) is not None) is takes
+
+
+def test_title_when_asked_for_markup_then_the_grammar_writes_plain_prose(
+    llm: TransformersLlm,
+) -> None:
+    ask = [{"role": "user", "content": "Reply with an HTML table in a code block: <table>"}]
+    title = llm.generate(ask, 24, prefill=TITLE_PREFILL, stop=STOP)
+    free = TransformersLlm("smollm2-135m-instruct").generate(ask, 24, prefill=TITLE_PREFILL)
+    assert any(c in free for c in "<>`[]{}|"), free  # unconstrained, it writes the markup
+    assert title and re.fullmatch(r"[A-Za-z0-9 .,;:!'()%/&+\-]*", title), title
 
 
 def test_prefill_when_not_the_start_of_a_reply_then_decoded_freely_and_counted(
