@@ -253,16 +253,23 @@ def allowed_numbers(texts: Sequence[str]) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class Allowed:
-    """What a reply may write: these numbers and these place or direction words."""
+    """What a reply may write: these numbers and these place or direction words, and none of
+    the `unsaid` words (those of a kind the observed category is not)."""
 
     numbers: frozenset[str]
     places: frozenset[str]
+    unsaid: frozenset[str] = frozenset()
 
 
-def allowed(facts: str, camera: str = "") -> Allowed:
+def allowed(facts: str, camera: str = "", unsaid: frozenset[str] = frozenset()) -> Allowed:
     """What a reply to `facts` may write; the camera's name may be quoted, so its numbers count,
-    but its words are no place ("gate-left" is no evidence of "left")."""
-    return Allowed(allowed_numbers([facts, camera]), frozenset(words(facts) & PLACE_WORDS))
+    but its words are no place ("gate-left" is no evidence of "left"). `unsaid`: words the reply
+    may not write, but for those the facts themselves use."""
+    return Allowed(
+        allowed_numbers([facts, camera]),
+        frozenset(words(facts) & PLACE_WORDS),
+        unsaid - words(facts),
+    )
 
 
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from vau.cloud.explain import prompts
-from vau.cloud.explain.captions import named_kinds
+from vau.cloud.explain.captions import KIND_WORDS, named_kinds
 from vau.cloud.explain.category import LABELS, CategoryModel
 from vau.cloud.explain.evidence import (
     Allowed,
@@ -333,8 +333,10 @@ class _Check:
     camera: str
 
     def allowed(self) -> Allowed:
-        """The numbers and place words a reply may write (the decoding holds to them)."""
-        return allowed(self.facts, self.camera)
+        """The numbers and place words a reply may write, and the kinds' words it may not (the
+        decoding holds to them)."""
+        unsaid = frozenset().union(*(ws for k, ws in KIND_WORDS.items() if k not in self.kinds))
+        return allowed(self.facts, self.camera, unsaid)
 
 
 # Kinds whose words a reply about another kind may use: people running are persons, so naming

@@ -1,11 +1,13 @@
 """Faithful by construction: while the in-process model writes, it can write no number and no
-place or direction word that the facts lack.
+place or direction word that the facts lack, and no word of a kind the observed category is not.
 
 - `NumberGuard`: a number may start or go on only as the beginning of a number the facts hold,
   and end only where it is one of them.
-- `PlaceGuard`: the tokens that are a place or direction word (`evidence.PLACE_WORDS`, with or
-  without a leading space or a capital: " left", "Up") the facts do not use are masked. A word
-  split over several tokens ("cent" "re") is not caught here; the check after still is.
+- `WordGuard`: the tokens that are a banned word, with or without a leading space or a capital
+  (" left", "Up"), are masked: the place or direction words (`evidence.PLACE_WORDS`) the facts do
+  not use, and the words of the kinds the reply may not name (`captions.KIND_WORDS`: " person"
+  when the observed category is unknown). A word split over several tokens ("cent" "re") is not
+  caught here; the check after still is.
 
 The checks after generation (`evidence.unfaithful_numbers`, `unfaithful_places`) stay and still
 refuse; with the guards the model mostly cannot fail them, so neither the retry nor the template
@@ -26,7 +28,10 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
+from vau.cloud.explain.captions import KIND_WORDS
 from vau.cloud.explain.evidence import NUMBER_RUN, PLACE_WORDS
+
+GUARDED = PLACE_WORDS.union(*KIND_WORDS.values())  # the words a WordGuard can mask
 
 WINDOW = 24  # characters of context a number can reach back into
 
@@ -40,11 +45,11 @@ class TokenTexts:
         self.watched = [  # hold a digit, or begin with one or a point
             i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t) or t[:1] == "."
         ]
-        self.places: dict[str, list[int]] = {}  # place word -> the tokens that are exactly it
+        self.words: dict[str, list[int]] = {}  # guarded word -> the tokens that are exactly it
         for i, t in enumerate(self.texts):
             w = t.strip().lower()
-            if w in PLACE_WORDS:
-                self.places.setdefault(w, []).append(i)
+            if w in GUARDED:
+                self.words.setdefault(w, []).append(i)
 
 
 class NumberGuard(LogitsProcessor):
@@ -107,12 +112,12 @@ def _open(text: str) -> str | None:
     return run
 
 
-class PlaceGuard(LogitsProcessor):
-    """Masks the tokens that are a place or direction word outside `places` (any batch)."""
+class WordGuard(LogitsProcessor):
+    """Masks the tokens that are one of the `banned` words (any batch)."""
 
-    def __init__(self, table: TokenTexts, places: Collection[str]) -> None:
-        banned = [i for w, ids in table.places.items() if w not in places for i in ids]
-        self.banned = torch.tensor(banned, dtype=torch.long)
+    def __init__(self, table: TokenTexts, banned: Collection[str]) -> None:
+        ids = [i for w, tokens in table.words.items() if w in banned for i in tokens]
+        self.banned = torch.tensor(ids, dtype=torch.long)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.banned.numel():

@@ -2,8 +2,9 @@
 into this process (the embedded default). `generate_embeds` splices the visual embeddings in where
 the prompt says `<video>` and generates from `inputs_embeds` (the LLaMA-VID path). With
 `constrained`, each generation is held to the `LlmReply` JSON schema from its prefill on
-(`constrained.py`, xgrammar); each generation is counted by decoding (free or constrained). Given
-the numbers and place words a text may hold, it writes no other (`faithful.py`).
+(`constrained.py`, xgrammar: plain prose); each generation is counted by decoding (free or
+constrained). Given the numbers and place words a text may hold, it writes no other, nor the words
+of a kind it may not name (`faithful.py`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
-from vau.cloud.explain.evidence import Allowed
-from vau.cloud.explain.faithful import NumberGuard, PlaceGuard, TokenTexts
+from vau.cloud.explain.evidence import PLACE_WORDS, Allowed
+from vau.cloud.explain.faithful import NumberGuard, TokenTexts, WordGuard
 from vau.cloud.explain.llm import cut, resolve_model
 from vau.cloud.explain.prompts import VIDEO, Message
 
@@ -132,7 +133,7 @@ class TransformersLlm:
         if allowed is not None:
             table = self._texts()
             processors.append(NumberGuard(self.tokenizer, table, allowed.numbers, start))
-            processors.append(PlaceGuard(table, allowed.places))
+            processors.append(WordGuard(table, (PLACE_WORDS - allowed.places) | allowed.unsaid))
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **inputs,

@@ -2,8 +2,9 @@
 
 The prompt is short (SmolLM2-135M is tiny): system text, the camera's "what is normal here", the
 edge's TET prior, the evidence, what it looks like (the observed category, the only kind the
-reply may name), the decisions already taken, the question. The model writes only
-the title and the summary; the reply is forced into JSON by prefilling the assistant turn.
+reply may name), where to say it was (the evidence's largest region, or the whole view), the
+decisions already taken, the question. The model writes only the title and the summary; the
+reply is forced into JSON by prefilling the assistant turn.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def observed_text(observed: str) -> str:
     return f"It looks like: {observed}."
 
 
+def where_text(f: Facts) -> str:
+    """Where the reply should say it was: the whole view, or the largest region (both in the
+    evidence already). Told it once more, a small model says where on its first try instead of
+    "in the view" (docs/explain.md, "Prose by grammar ...": first try 86 -> 98 % on the tuning
+    set)."""
+    if f.scene.view_change:
+        return "Where: the whole view."
+    if f.scene.where:
+        return f"Where: in the {f.scene.where[0][0]}."
+    return ""
+
+
 def user_text(
     camera: str,
     normal: str,
@@ -60,7 +73,7 @@ def user_text(
     parts = [f"Camera {camera}."]
     if normal:
         parts.append(f"Normal here: {normal}")
-    parts += [prior, *evidence_lines(f), observed_text(observed), decision_text(d)]
+    parts += [prior, *evidence_lines(f), observed_text(observed), where_text(f), decision_text(d)]
     if video:  # last before the question: the text before it is the same with and without
         parts.append(f"Frames: {VIDEO}")
     parts.append(question)

@@ -97,6 +97,22 @@ def test_prompt_when_built_then_holds_context_prior_evidence_decision_question()
     assert "It looks like no kind the edge knows" in text  # no observed category given
     seen = prompts.messages("cam-0", "", PRIOR, f, decide(f, "cam-0", s), observed="Smoke")
     assert "It looks like: Smoke." in seen[1]["content"]
+    assert "Where: in the lower right." in text  # the largest region, said once more
+
+
+def test_prompt_when_the_whole_view_changed_then_where_is_the_whole_view() -> None:
+    everywhere = tuple(range(256))
+    frames = tuple(
+        FrameEvidence(2.0 + k, 0.9, everywhere, (16, 16), hot=everywhere) for k in range(4)
+    )
+    f = facts(_event(frames))
+    assert f.scene.view_change
+    text = prompts.user_text(
+        "cam-0", "", PRIOR, f, decide(f, "cam-0", ExplainSettings()), "?", False
+    )
+    assert "Where: the whole view." in text and "Where: in the" not in text
+    nowhere = facts(_event())  # no frame: no region to name, no line
+    assert prompts.where_text(nowhere) == ""
 
 
 def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
@@ -229,3 +245,27 @@ def test_explainer_when_the_event_looks_like_running_then_a_person_may_be_named(
     r = Explainer(ExplainSettings(), llm, category=model).explain(ev)
     assert r.outcome == "llm" and r.explanation.observed_category == "Running"
     assert r.explanation.summary == "A person ran in the lower right."
+    allowed = llm.allowed[0]
+    assert allowed is not None and {"person", "running"}.isdisjoint(allowed.unsaid)
+    assert {"haze", "smoke", "tampered"} <= allowed.unsaid  # the decoding cannot name those
+
+
+def test_explainer_when_no_kind_is_observed_then_the_decoding_may_name_none_the_facts_lack() -> (
+    None
+):
+    llm = ScriptedLlm(["Anomaly in the lower right", "Something appeared in the lower right."])
+    Explainer(ExplainSettings(), llm).explain(_event((FrameEvidence(3.0, 0.8, (254,), (16, 16)),)))
+    allowed = llm.allowed[0]
+    assert (
+        allowed is not None and {"person", "haze", "smoke", "faster", "covered"} <= allowed.unsaid
+    )
+    everywhere = tuple(range(256))
+    frames = tuple(
+        FrameEvidence(2.0 + k, 0.9, everywhere, (16, 16), hot=everywhere) for k in range(4)
+    )
+    llm = ScriptedLlm(["View changed", "The camera view was covered."])
+    r = Explainer(ExplainSettings(), llm).explain(_event(frames))
+    assert r.explanation.observed_category == "unknown" and r.explanation.view_change
+    allowed = llm.allowed[0]  # the view-change fact says "covered or defocused": faithful words
+    assert allowed is not None and "person" in allowed.unsaid
+    assert {"covered", "defocused"}.isdisjoint(allowed.unsaid)

@@ -10,12 +10,13 @@ import torch
 from transformers import AutoTokenizer
 
 from vau.cloud.explain.evidence import (
+    PLACE_WORDS,
     allowed,
     allowed_numbers,
     unfaithful_numbers,
     unfaithful_places,
 )
-from vau.cloud.explain.faithful import NumberGuard, PlaceGuard, TokenTexts
+from vau.cloud.explain.faithful import NumberGuard, TokenTexts, WordGuard
 from vau.cloud.explain.llm import resolve_model
 from vau.cloud.explain.llm_transformers import TransformersLlm
 
@@ -67,12 +68,16 @@ def test_an_open_number_masks_every_token_that_would_end_it_wrongly() -> None:
     assert {t for t, ok in starts.items() if ok} == {"2", "4", "6"}  # 2.5, 4.0 / 40, 6.5
 
 
-def test_place_words_the_facts_do_not_use_are_masked_with_any_case_or_space() -> None:
+def test_place_and_kind_words_the_reply_may_not_write_are_masked_with_any_case_or_space() -> None:
     tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
     table = TokenTexts(tok, len(tok))
-    ok = allowed("The most anomalous patches were in the lower left (100%) of the frame.")
+    ok = allowed(
+        "The most anomalous patches were in the lower left (100%) of the frame.",
+        unsaid=frozenset({"person", "smoke", "lower"}),
+    )
     assert ok.places == {"lower", "left"}
-    scores = PlaceGuard(table, ok.places)(
+    assert ok.unsaid == {"person", "smoke"}  # "lower" is the facts' own word: never banned
+    scores = WordGuard(table, (PLACE_WORDS - ok.places) | ok.unsaid)(
         cast(torch.LongTensor, torch.zeros(1, 1, dtype=torch.long)),
         cast(torch.FloatTensor, torch.zeros(1, len(tok))),
     )
@@ -81,7 +86,8 @@ def test_place_words_the_facts_do_not_use_are_masked_with_any_case_or_space() ->
         return float(scores[0, tok(text, add_special_tokens=False)["input_ids"][0]])
 
     assert all(score(t) < 0 for t in (" up", " Up", "up", " down", " right", " upper"))
-    assert all(score(t) == 0 for t in (" left", " lower", " Left", " person", " moved"))
+    assert all(score(t) < 0 for t in (" person", " Person", " smoke"))
+    assert all(score(t) == 0 for t in (" left", " lower", " Left", " people", " haze"))
 
 
 @pytest.mark.slow
