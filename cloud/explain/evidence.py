@@ -27,6 +27,9 @@ __all__ = ["Earlier", "FrameEvidence", "region_name", "region_shares"]  # re-exp
 
 _NUMBER = re.compile(r"(?<![A-Za-z])-?\d+(?:\.\d+)?")
 NUMBER_RUN = re.compile(r"(?<![A-Za-z])\d+(?:\.\d+)?")  # _NUMBER without the sign
+# a number written as a time ("8.5s", "8.5 seconds") or a share ("19%", "19 percent")
+_SECONDS = re.compile(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?(?:s|secs?|seconds?)\b")
+_PERCENT = re.compile(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?(?:%|percent\b)")
 _WORD = re.compile(r"[a-z]+")
 # Words that say where or which way; a reply may use one only when the evidence does.
 _PLACES = """left right up down upper lower top bottom centre center middle north south east west
@@ -273,8 +276,16 @@ def allowed(facts: str, camera: str = "", unsaid: frozenset[str] = frozenset()) 
 
 
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:
-    """Numbers in `reply` that the evidence does not contain (empty = faithful)."""
-    return numbers(reply) - numbers(evidence)
+    """Numbers in `reply` that the evidence does not contain, and times or percentages it does
+    not contain as such ("from 19.0s" where 19 is only a share, "19%") (empty = faithful)."""
+    extra = numbers(reply) - numbers(evidence)
+    for unit in (_SECONDS, _PERCENT):
+        extra |= _measures(unit, reply) - _measures(unit, evidence)
+    return extra
+
+
+def _measures(unit: re.Pattern[str], text: str) -> set[float]:
+    return {float(m) for m in unit.findall(text)}
 
 
 def words(text: str) -> set[str]:

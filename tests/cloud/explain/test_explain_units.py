@@ -151,6 +151,28 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
     assert parse_reply('{"title": "Café at 4.0s", "summary": "Peaked at 0.92 \u2014 fast."}', ev)
 
 
+@pytest.mark.parametrize(
+    ("reply", "extra"),
+    [
+        ("from 8.5s to 17.0 s (8.5 seconds)", set()),
+        ("in the upper left (19%), 50 percent of it", set()),
+        ("12 frames, 19 of them", set()),  # a bare number: any of the evidence's
+        ("from 19.0s to 8.5 seconds past", {19.0}),  # 19 is a share, not a time
+        ("at 12 s", {12.0}),  # 12 is a count of frames
+        ("12% of the view", {12.0}),
+        ("8.5% of it", {8.5}),  # a time, not a share
+    ],
+)
+def test_unfaithful_numbers_when_a_time_or_share_is_not_one_in_the_evidence(
+    reply: str, extra: set[float]
+) -> None:
+    evidence = (
+        "The anomaly score rose from 8.5s to 17.0s (8.5 seconds). The most anomalous patches were"
+        " in the upper left (19%) of the frame. 12 frames were sent; 50% of each frame changed."
+    )
+    assert unfaithful_numbers(reply, evidence) == extra
+
+
 def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted() -> None:
     s = ExplainSettings()
     metrics = ExplainMetrics(CloudMetrics().registry)
