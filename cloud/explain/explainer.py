@@ -131,6 +131,12 @@ def _check_form(text: str) -> None:
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 
 
+def tidy_title(title: str) -> str:
+    """The title without the punctuation a cut-off generation leaves at its end ("Anomaly in the
+    centre:", 4 of 81 held-out first tries)."""
+    return title.rstrip(" :;,-") or title
+
+
 def first_sentence(text: str, most: int = 200) -> str:
     """The summary's first sentence (Frigate's `shortSummary`), at most `most` characters."""
     text = text.strip()
@@ -209,7 +215,7 @@ class Explainer:
         if reply is None:
             reply = prompts.template_reply(f, d)
         explanation = Explanation(
-            title=reply.title,
+            title=tidy_title(reply.title),
             summary=reply.summary,
             anomaly=d.anomaly,
             category=d.category,

@@ -20,7 +20,7 @@ from vau.cloud.explain.evidence import (
     region_shares,
     unfaithful_numbers,
 )
-from vau.cloud.explain.explainer import Explainer, InvalidReplyError, parse_reply
+from vau.cloud.explain.explainer import Explainer, InvalidReplyError, parse_reply, tidy_title
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.projector import FrameTokenizer, build_projector
 from vau.cloud.explain.schema import Explanation
@@ -171,6 +171,14 @@ def test_unfaithful_numbers_when_a_time_or_share_is_not_one_in_the_evidence(
         " in the upper left (19%) of the frame. 12 frames were sent; 50% of each frame changed."
     )
     assert unfaithful_numbers(reply, evidence) == extra
+
+
+def test_explainer_when_the_title_ends_in_a_colon_then_it_is_delivered_without() -> None:
+    frames = (FrameEvidence(3.0, 0.8, (254, 255), (16, 16)),)
+    llm = ScriptedLlm(["Anomaly in the lower right:", "Something appeared in the lower right."])
+    r = Explainer(ExplainSettings(), llm).explain(_event(frames))
+    assert r.outcome == "llm" and r.explanation.title == "Anomaly in the lower right"
+    assert tidy_title("Alert: -") == "Alert" and tidy_title("::") == "::"  # never emptied
 
 
 def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted() -> None:
