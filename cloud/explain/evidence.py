@@ -263,6 +263,11 @@ class Allowed:
     places: frozenset[str]
     unsaid: frozenset[str] = frozenset()
 
+    @property
+    def banned(self) -> frozenset[str]:
+        """The words a reply may not write: the places the facts lack, and the `unsaid` ones."""
+        return (PLACE_WORDS - self.places) | self.unsaid
+
 
 def allowed(facts: str, camera: str = "", unsaid: frozenset[str] = frozenset()) -> Allowed:
     """What a reply to `facts` may write; the camera's name may be quoted, so its numbers count,

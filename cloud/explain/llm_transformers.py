@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
-from vau.cloud.explain.evidence import PLACE_WORDS, Allowed
+from vau.cloud.explain.evidence import Allowed
 from vau.cloud.explain.faithful import NumberGuard, TokenTexts, WordGuard
 from vau.cloud.explain.llm import cut, resolve_model
 from vau.cloud.explain.prompts import VIDEO, Message
@@ -133,7 +133,7 @@ class TransformersLlm:
         if allowed is not None:
             table = self._texts()
             processors.append(NumberGuard(self.tokenizer, table, allowed.numbers, start))
-            processors.append(WordGuard(table, (PLACE_WORDS - allowed.places) | allowed.unsaid))
+            processors.append(WordGuard(table, allowed.banned))
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **inputs,

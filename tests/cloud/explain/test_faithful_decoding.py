@@ -10,7 +10,6 @@ import torch
 from transformers import AutoTokenizer
 
 from vau.cloud.explain.evidence import (
-    PLACE_WORDS,
     allowed,
     allowed_numbers,
     unfaithful_numbers,
@@ -77,7 +76,7 @@ def test_place_and_kind_words_the_reply_may_not_write_are_masked_with_any_case_o
     )
     assert ok.places == {"lower", "left"}
     assert ok.unsaid == {"person", "smoke"}  # "lower" is the facts' own word: never banned
-    scores = WordGuard(table, (PLACE_WORDS - ok.places) | ok.unsaid)(
+    scores = WordGuard(table, ok.banned)(
         cast(torch.LongTensor, torch.zeros(1, 1, dtype=torch.long)),
         cast(torch.FloatTensor, torch.zeros(1, len(tok))),
     )
