@@ -33,7 +33,17 @@ drawn in an eval set only when asked for (`make-eval-set --probe KIND`), after e
 
 - `graffiti`: a tag of a few thick outlined strokes of one paint, 6-14 % of the view's width,
   sprayed on a surface in the upper 60 % of the view over the first 30 % of the span, then left
-  as it is: a small thing that arrives and stays, which no other tuning kind is.
+  as it is: a small thing that arrives and stays, which no other tuning kind is;
+- `vehicle`: a car (shaded body, cabin with dark windows, two wheels; 12-20 % of the view's
+  height) drives straight across the lower part of the view, edge to edge within the span;
+- `flood`: water spreads over the ground from one spot in the lower half, a flat, darker, bluish
+  sheet with moving glints, to 30-45 % of the view's width;
+- `glare`: a torch or headlight shone into the lens, a saturated warm-white disc with a halo and
+  four streaks, 12-25 % of the view across, swaying a little.
+
+The last three stand in for unseen kinds when the observed category's refusal ("unknown") is
+chosen: each looks like a tuned kind in one way (a thing moving fast like a runner or an
+intruder; spreading like smoke; covering part of the view like a tamper) and is none of them.
 
 Each effect is a pure function of (source frame, progress in the span, plan); frames outside the
 span are the source frames untouched. `build_dataset` writes MJPG .avi clips, `manifest.jsonl`
@@ -94,7 +104,8 @@ KINDS = ("intruder", "running", "smoke", "tamper")  # tuned: the head trains and
 ADDED_KINDS = ("crowd", "scuffle", "fire")  # held out since they were made; see the docstring
 HELDOUT_KINDS = ("fallen", "abandoned", "lights", *ADDED_KINDS)  # evaluation only: never tuned on
 ALL_KINDS = KINDS + HELDOUT_KINDS
-PROBE_KINDS = ("graffiti",)  # tuning-only probes, drawn in an eval set only when asked for
+# tuning-only probes, drawn in an eval set only when asked for
+PROBE_KINDS = ("graffiti", "vehicle", "flood", "glare")
 FOOTAGE_ASSETS = ("vtest.avi", "bikes.mp4")  # the footage the default head is trained on
 DEFAULT_CLIPS_PER_KIND = 24
 DEFAULT_CLIP_SECONDS = 8.0

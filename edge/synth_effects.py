@@ -341,6 +341,89 @@ def graffiti(image: U8, progress: float, plan: ClipPlan) -> U8:
     return out
 
 
+CAR_COLOURS = ((40, 40, 40), (200, 200, 200), (30, 30, 150), (140, 90, 30), (60, 110, 60))  # BGR
+
+
+def vehicle(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """A car drives straight across the lower part of the view, edge to edge within the span:
+    a shaded body, a cabin with dark windows, two wheels; 12-20 % of the view's height."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    ch = max(8, int(rng.uniform(0.12, 0.2) * h))
+    cw = min(int(ch * rng.uniform(2.0, 2.6)), w // 2)
+    ground = int(rng.uniform(0.6, 0.95) * h)
+    heading = 1.0 if rng.random() < 0.5 else -1.0
+    x_mid = w / 2 + heading * (progress - 0.5) * (w + cw)  # enters and leaves the view
+    body = np.zeros((ch, cw), np.float32)
+    cv2.rectangle(body, (0, int(0.45 * ch)), (cw - 1, int(0.85 * ch)), 1.0, -1)
+    cabin = np.array([[0.2, 0.45], [0.32, 0.05], [0.7, 0.05], [0.82, 0.45]]) * (cw, ch)
+    cv2.fillPoly(body, [cabin.astype(np.int32)], 1.0)
+    windows = np.zeros_like(body)
+    glass = cabin.mean(axis=0) + 0.75 * (cabin - cabin.mean(axis=0))  # the cabin, shrunk
+    cv2.fillPoly(windows, [glass.astype(np.int32)], 1.0)
+    wheels = np.zeros_like(body)
+    for x in (0.22, 0.78):
+        cv2.circle(wheels, (int(x * cw), int(0.82 * ch)), max(2, int(0.16 * ch)), 1.0, -1)
+    alpha = np.clip(cv2.GaussianBlur(np.maximum(body, wheels), (0, 0), 0.8), 0.0, 1.0)
+    paint = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32)
+    shade = (1.2 - 0.5 * np.linspace(0, 1, ch, dtype=np.float32))[:, None, None]
+    car = paint * shade * np.ones((ch, cw, 1), np.float32)
+    car = np.where(windows[..., None] > 0.5, (25, 30, 35), car)
+    car = np.where(wheels[..., None] > 0.5, (15, 15, 15), car)
+    x0, y0 = int(x_mid - cw / 2), ground - ch
+    xa, xb = max(0, x0), min(w, x0 + cw)
+    if xb <= xa:
+        return image.copy()
+    out = image.copy()
+    a = alpha[:, xa - x0 : xb - x0, None]
+    roi = out[y0 : y0 + ch, xa:xb].astype(np.float32)
+    blend = roi * (1 - a) + car[:, xa - x0 : xb - x0] * a
+    out[y0 : y0 + ch, xa:xb] = np.clip(blend, 0, 255).astype(np.uint8)
+    return out
+
+
+def flood(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """Water spreads over the ground from one spot in the lower half: a flat, darker, bluish
+    sheet with moving ripples, growing to 30-45 % of the view's width across."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    ox, oy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.6, 0.9) * h
+    reach = (0.04 + rng.uniform(0.26, 0.41) * min(1.0, progress / 0.8)) * w
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.hypot(xx - ox, (yy - oy) * 3.0)  # flat on the ground: squashed vertically
+    lobes = cv2.resize(rng.random((4, 6), np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    wet = np.clip((reach * (0.8 + 0.4 * lobes) - r) / (0.03 * w), 0.0, 1.0)
+    waves = cv2.resize(rng.random((24, 32), np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    phase = r / (0.006 * w) + 6.0 * waves - 12.0 * progress
+    ripple = 0.5 + 0.5 * np.sin(phase)  # broken, moving glints, not rings
+    tint = np.array([1.1, 0.85, 0.7], np.float32)  # BGR: water takes the sky's blue
+    water = image * (0.5 + 0.08 * ripple)[..., None] * tint + 8.0 * ripple[..., None]
+    a = (0.85 * wet)[..., None]
+    wetted: U8 = np.clip(image * (1 - a) + water * a, 0, 255).astype(np.uint8)
+    return wetted
+
+
+def glare(image: U8, progress: float, plan: ClipPlan) -> U8:
+    """A torch or headlight shone into the lens: a saturated white-yellow disc with a soft halo
+    and four streaks, 12-25 % of the view across, swaying a little; on within 10 % of the span."""
+    rng = np.random.default_rng(plan.seed)
+    h, w = image.shape[:2]
+    size = rng.uniform(0.12, 0.25) * max(h, w)
+    sway = 0.03 * w * np.sin(2 * np.pi * (1.5 * progress + rng.random()))
+    cx, cy = rng.uniform(0.2, 0.8) * w + sway, rng.uniform(0.2, 0.8) * h
+    on = min(1.0, progress / 0.1)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx, dy = (xx - cx) / size, (yy - cy) / size
+    r = np.hypot(dx, dy)
+    light = np.clip(1.6 - 2.5 * r, 0.0, 1.0) + 0.5 * np.exp(-4.0 * r**2)
+    streaks = np.exp(-((dy / 0.03) ** 2)) * np.exp(-np.abs(dx) / 1.2)
+    streaks += np.exp(-((dx / 0.03) ** 2)) * np.exp(-np.abs(dy) / 1.2)
+    a = np.clip(on * (light + 0.6 * streaks), 0.0, 1.0)[..., None]
+    colour = np.array([200, 245, 255], np.float32)  # BGR: warm white
+    dazzled: U8 = np.clip(image * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+    return dazzled
+
+
 EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
     "intruder": intruder,
     "smoke": smoke,
@@ -352,6 +435,9 @@ EFFECTS: dict[str, Callable[[U8, float, ClipPlan], U8]] = {
     "scuffle": scuffle,
     "fire": fire,
     "graffiti": graffiti,
+    "vehicle": vehicle,
+    "flood": flood,
+    "glare": glare,
 }
 
 

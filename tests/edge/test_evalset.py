@@ -213,13 +213,73 @@ def test_graffiti_is_painted_early_in_the_upper_part_small_and_then_left_unchang
         assert np.abs(np.subtract(other, (x0, y0, x1, y1))).max() <= 2, f"it changed: {other}"
 
 
+def grey_of(frame: U8) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), int)
+
+
+def centres_of(out: list[U8], frames: list[U8], first: int) -> np.ndarray:
+    """(frames, 2) centre of the changed pixels' box of each span frame from `first` on."""
+    boxes = np.array([box(changed(out[i], frames[i])) for i in range(first, SPAN[1])], float)
+    return np.c_[(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_vehicle_drives_across_the_lower_part_of_the_view_one_way(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "vehicle", seed)
+    h, w = source_frames[0].shape[:2]
+    inside = range(SPAN[0] + 3, SPAN[1] - 3)  # whole in view
+    boxes = np.array([box(changed(out[i], source_frames[i], 40)) for i in inside], float)
+    xs = (boxes[:, 0] + boxes[:, 2]) / 2
+    steps = np.diff(xs)
+    assert (steps > 0).all() or (steps < 0).all(), f"not one way: {xs.round()}"
+    assert abs(xs[-1] - xs[0]) > 0.4 * w, "it crosses most of the view"
+    assert (boxes[:, 3] - boxes[:, 1]).max() < 0.25 * h and boxes[:, 1].min() > 0.35 * h
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_flood_spreads_dark_over_the_ground_from_one_spot(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "flood", seed)
+    h, w = source_frames[0].shape[:2]
+    early, late = SPAN[0] + 2, SPAN[1] - 1
+    wet = [changed(out[i], source_frames[i]) for i in (early, late)]
+    assert wet[1].sum() > 4 * max(1, wet[0].sum()), "the water spreads"
+    grey = [grey_of(f) for f in (out[late], source_frames[late])]
+    assert (grey[0] - grey[1])[wet[1]].mean() < -25, "wet ground is darker"
+    x0, y0, x1, y1 = box(wet[1])
+    assert y0 > 0.3 * h and (y1 - y0) < 0.5 * (x1 - x0), "a flat sheet on the ground"
+    centres = centres_of(out, source_frames, SPAN[0] + 4)
+    assert np.ptp(centres, axis=0).max() < 0.15 * w, "it grows from one spot, it does not travel"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_glare_is_a_bright_disc_on_early_in_part_of_the_view(
+    seed: int, vtest: Footage, source_frames: list[U8]
+) -> None:
+    out = render(vtest, source_frames, "glare", seed)
+    h, w = source_frames[0].shape[:2]
+    on = SPAN[0] + 2  # within 10 % of the 20-frame span
+    for i in range(on, SPAN[1]):
+        lit = changed(out[i], source_frames[i])
+        assert 0.02 * h * w < lit.sum() < 0.3 * h * w, "part of the view, not all of it"
+        grey = [grey_of(f) for f in (out[i], source_frames[i])]
+        rise = (grey[0] - grey[1])[lit]
+        assert (rise > 0).mean() > 0.95 and rise.mean() > 30, "brighter where it shines"
+    cores = [changed(out[i], source_frames[i], 120) for i in range(on, SPAN[1])]
+    centres = np.array([np.argwhere(c).mean(axis=0) for c in cores])  # the disc's core
+    assert np.ptp(centres, axis=0).max() < 0.1 * w, "it sways a little"
+
+
 def test_probe_kinds_come_after_every_other_kind_so_a_set_keeps_its_clips(vtest: Footage) -> None:
     learn = round(LEARN_SECONDS * vtest.fps)
     plain = plan_view(vtest, learn, CLIP_SECONDS, 2, (5, 0))
     probed = plan_view(vtest, learn, CLIP_SECONDS, 2, (5, 0), PROBE_KINDS)
     key = [(p.name, p.start, p.span, p.speed, p.seed) for p in probed[: len(plain)]]
     assert key == [(p.name, p.start, p.span, p.speed, p.seed) for p in plain]
-    assert [p.kind for p in probed[len(plain) :]] == ["graffiti", "graffiti"]
+    assert [p.kind for p in probed[len(plain) :]] == [k for k in PROBE_KINDS for _ in range(2)]
     assert not set(PROBE_KINDS) & set(ALL_KINDS)  # never drawn unless asked for
 
 
