@@ -3,17 +3,19 @@ evaluation set (`vau-edge make-eval-set`), scored against what the synthesiser d
 
 Both run every test clip through `chain` (the real edge pipeline with the camera's normality
 model, the real wire, the cloud's evidence). The clip's event is the one overlapping its span
-most. `train-category` fits the observed-category classifier on those events of the tuned kinds
-(it refuses held-out kinds); `eval-explanations` explains every event with the configured LLM and
-reports, per kind and for the tuned and held-out groups:
+most. `train-category` fits the observed-category classifier on those events of the tuned kinds,
+with the probe kinds' as its outlier class (it skips held-out kinds); `eval-explanations`
+explains every event with the configured LLM and reports, per kind and for the tuned, probe and
+held-out groups:
 
 - explained: share of anomalous clips whose span an explained event overlaps (the rest are missed
   by the edge and scored nowhere else);
 - where: the explanation's first region is one the effect drew in (clips with a drawn region and
   no view change); movement and view_change: equal to what was drawn (movement only where the
   effect has a direction: not `running`);
-- category: the observed category is the kind's class (tuned kinds), or `unknown` (held-out kinds:
-  anything else would be a wrong known kind);
+- category: the observed category is the kind's class (tuned kinds), or `unknown` (held-out and
+  tuning-only probe kinds: anything else would be a wrong known kind); probe kinds are reported
+  as a group of their own;
 - span IoU of the event with the drawn span; on normal clips, the events explained (false alarms);
 - faithfulness (delivered texts with a number, place or direction the evidence lacks: must be 0),
   first-try validity (the LLM's first reply passed), why the refused replies were refused (by
@@ -48,6 +50,7 @@ from vau.cloud.explain.evidence import (
 from vau.cloud.explain.explainer import Explainer, ExplainResult
 from vau.cloud.explain.projector_choice import configured_tokenizer
 from vau.cloud.explain.schema import UNKNOWN
+from vau.edge.synth import PROBE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +121,9 @@ def _truths(manifest: Path) -> dict[str, dict[str, Any]]:
 
 
 def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> dict[str, Any]:
-    """The classifier from the tuned kinds' events of one or more (manifest, models) eval sets."""
+    """The classifier from the tuned kinds' events of one or more (manifest, models) eval sets;
+    the tuning-only probe kinds' events, where a set has them, train its outlier class
+    (`category.fit`)."""
     from vau.edge.synth import HELDOUT_KINDS
 
     rows, kinds, looks = [], [], []
@@ -131,7 +136,7 @@ def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> 
             ev = ce.events[i].evidence
             rows.append(cat.features(ev, facts(ev)))
             looks.append(cat.look(ev, ce.events[i].tokens))
-            kinds.append(ce.kind)
+            kinds.append(UNKNOWN if ce.kind in PROBE_KINDS else ce.kind)
     pairs = " ".join(f"--manifest {m} --models {d}" for m, d in sets)
     prov = {
         "trained_on": [str(m) for m, _ in sets],
@@ -185,11 +190,12 @@ def score_clip(ce: ClipEvents, result: ExplainResult, tally: _Tally, heldout: bo
         tally.fields["movement"].append(ex.movement == truth["movement"])
     if "view_change" in truth:
         tally.fields["view_change"].append(ex.view_change == truth["view_change"])
-    want = UNKNOWN if heldout else cat.LABELS.get(ce.kind, ce.kind)
+    unseen = heldout or ce.kind in PROBE_KINDS  # a kind the classifier has no class for
+    want = UNKNOWN if unseen else cat.LABELS.get(ce.kind, ce.kind)
     tally.fields["category"].append(ex.observed_category == want)
     if result.outcome != "fallback":  # the text the LLM wrote: which kind does it name?
         named = named_kinds(f"{ex.title} {ex.summary}")
-        tally.fields["text_kind"].append(named == (set() if heldout else {ce.kind}))
+        tally.fields["text_kind"].append(named == (set() if unseen else {ce.kind}))
     if ce.span is not None:
         tally.ious.append(_iou((ex.start, ex.end), ce.span))
 
@@ -203,7 +209,7 @@ class _Condition:
 
     def __post_init__(self) -> None:
         self.kinds: dict[str, _Tally] = {}
-        self.groups = {"tuned": _Tally(), "heldout": _Tally()}
+        self.groups = {"tuned": _Tally(), "probe": _Tally(), "heldout": _Tally()}
         self.results: list[ExplainResult] = []
         self.normal_events = self.unfaithful = self.tokens = 0
         self.examples: dict[str, dict[str, Any]] = {}
@@ -275,7 +281,7 @@ def _tally(
     if ce.kind == "normal":
         cond.normal_events += len(ce.events)
         return
-    for tally in (cond.kinds.setdefault(ce.kind, _Tally()), cond.groups[_group(held)]):
+    for tally in (cond.kinds.setdefault(ce.kind, _Tally()), cond.groups[_group(ce.kind, held)]):
         tally.clips += 1
         if i is not None:
             score_clip(ce, explained[i], tally, held)
@@ -283,8 +289,8 @@ def _tally(
         cond.examples[ce.kind] = {"video": ce.video, **_shown(explained[i])}
 
 
-def _group(held: bool) -> str:
-    return "heldout" if held else "tuned"
+def _group(kind: str, held: bool) -> str:
+    return "heldout" if held else "probe" if kind in PROBE_KINDS else "tuned"
 
 
 def _share(flags: Sequence[bool]) -> float | None:

@@ -79,16 +79,38 @@ def test_a_classifier_over_other_features_is_refused_with_what_to_do(
         load(tmp_path / "missing.json")
 
 
+def test_an_event_like_the_outliers_it_was_shown_is_unknown_not_the_nearest_known_kind() -> None:
+    """Outlier exposure: events of kinds that are none of the known ones (the tuning-only probe
+    kinds) train an outlier class; an event like them is unknown though it lies within the edge
+    of the known kind it is nearest."""
+    rows = cluster(0.0) + cluster(1.0, seed=1)
+    kinds = ["intruder"] * 30 + ["smoke"] * 30
+    like = typical(1.0) + np.where(np.arange(F) < 2, 0.15, 0.0)  # smoke, but two features off
+    assert fit(rows, kinds, {}).kind_of(like)[0] == "smoke"
+    outliers = [r + np.where(np.arange(F) < 2, 0.15, 0.0) for r in cluster(1.0, seed=3)]
+    model = fit(rows + outliers, kinds + [UNKNOWN] * 30, {})
+    assert model.kind_of(like)[0] == UNKNOWN
+    assert model.kind_of(typical(1.0))[0] == "smoke"
+    assert model.kind_of(typical(0.0))[0] == "intruder"
+    assert model.labels[UNKNOWN] == UNKNOWN and model.provenance["events"][UNKNOWN] == 30
+
+
 def test_training_needs_two_kinds() -> None:
-    with pytest.raises(CategoryError, match="at least two kinds"):
+    with pytest.raises(CategoryError, match="at least two known kinds"):
         fit(cluster(0.0), ["smoke"] * 30, {})
+    with pytest.raises(CategoryError, match="at least two known kinds"):
+        fit(cluster(0.0) + cluster(1.0), ["smoke"] * 30 + [UNKNOWN] * 30, {})
 
 
-def test_the_bundled_classifier_loads_and_knows_the_tuned_kinds() -> None:
+def test_the_bundled_classifier_loads_and_knows_the_tuned_kinds_and_the_probes_as_outliers() -> (
+    None
+):
     model = load(cat.BUNDLED)
-    assert set(model.kinds) == set(KINDS) == set(model.provenance["events"])
+    assert set(model.kinds) == {*KINDS, UNKNOWN} == set(model.provenance["events"])
     assert not set(model.provenance["events"]) & set(HELDOUT_KINDS)  # never trained on those
     assert all(n >= 5 for n in model.provenance["events"].values())
+    assert model.memory is not None and model.memory_kinds is not None
+    assert len(model.memory) == sum(model.provenance["events"].values())
 
 
 def test_a_kind_whose_class_is_not_configured_is_reported_unknown() -> None:
@@ -188,3 +210,30 @@ def test_the_classifier_reads_the_mean_of_every_normality_part_static_included()
     assert row["mean_static"] == pytest.approx(0.9)
     assert row["mean_appearance"] == pytest.approx(0.2)
     assert row["mean_flow"] == 0.0  # a part no frame carried
+
+
+def test_the_training_events_round_trip_and_a_wrong_memory_is_refused(tmp_path: Path) -> None:
+    model = looks_model()
+    path = tmp_path / "category.json"
+    save(model, path)
+    again = load(path)
+    assert again.memory is not None and model.memory is not None
+    assert again.memory.shape == model.memory.shape and again.neighbours == model.neighbours
+    for look in (LOOKS["intruder"], LOOKS["smoke"], None):
+        assert again.kind_of(typical(0.0), look)[0] == model.kind_of(typical(0.0), look)[0]
+    doc = json.loads(path.read_text())
+    doc["memory_kinds"] = doc["memory_kinds"][:-1]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CategoryError, match="memory of the wrong shape"):
+        load(path)
+
+
+def test_the_nearest_training_events_vote_and_the_kinds_centres_guard() -> None:
+    """The kind is what the nearest training events vote for; it is reported only within that
+    kind's edge and when the kinds' centres agree it is clearly nearer (else unknown)."""
+    rows = cluster(0.0) + cluster(1.0, seed=1)
+    model = fit(rows, ["intruder"] * 30 + ["smoke"] * 30, {})
+    assert model.memory is not None and model.memory.shape == (60, F + 2)  # + a look per kind
+    assert model.vote(model.row(typical(0.0) + 0.02)) == model.kinds.index("intruder")
+    assert model.kind_of(typical(0.0) + 0.02)[0] == "intruder"
+    assert model.kind_of(typical(-3.0))[0] == UNKNOWN  # voted intruder, far beyond its edge

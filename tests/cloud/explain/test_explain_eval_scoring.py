@@ -75,6 +75,17 @@ def test_a_held_out_kind_is_right_only_when_unknown() -> None:
     assert np.isclose(tally.report()["span_iou"], 1.0)
 
 
+def test_a_probe_kind_is_right_only_when_unknown_and_is_reported_as_its_own_group() -> None:
+    """The tuning-only probe kinds are no class of the classifier (its outlier class)."""
+    truth = {"where": ["upper left"], "movement": "none", "view_change": False, "share": 0.01}
+    cond = _Condition(Explainer(ExplainSettings(), ScriptedLlm([])))
+    for observed in ("unknown", "Intrusion"):
+        explained = [result(observed_category=observed)]
+        _tally(cond, clip("graffiti", truth, [event(4, 8)]), explained, False, 0)
+    groups = cond.report()["groups"]
+    assert groups["probe"]["category"] == {"accuracy": 0.5, "n": 2}
+    assert groups["tuned"]["clips"] == 0 and groups["heldout"]["clips"] == 0
+
 def test_a_condition_reports_why_replies_were_refused_and_tokens_per_second() -> None:
     llm = ScriptedLlm(["Alert", "It lasted 99 minutes.", "A", "[x]"])
     cond = _Condition(Explainer(ExplainSettings(), llm))
