@@ -7,15 +7,15 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
 
 - where: share of the anomalous cells per named 3x3 region over all frames, largest first; the
   share of the view = |union of the anomalous cells| / (rows * cols).
-- movement: the anomalous region is followed from the frame with the highest score, forwards
-  and backwards: in each frame, the connected group of cells (8-neighbours) whose centre is
-  nearest the region's last position, if it lies within GATE + TRACK_SPEED * dt views of it
-  (else the frame is skipped: something else became anomalous there). In the first frame the
-  region is the group holding the frame's most anomalous cell. d = the last tracked centre -
-  the first. `none` when |d| < MOVE_MIN or the view changed; `right`/`left` when |dx| >= DOMINANT
-  * |dy|, `down`/`up` when |dy| >= DOMINANT * |dx|, else `mixed`; also `mixed` when the track's
-  length is more than WANDER times |d| (back and forth). speed = |d| / (t_last - t_first), views
-  per second.
+- movement: every connected group of anomalous cells (8-neighbours) is followed through the
+  frames, oldest first: a group continues the track whose last centre is nearest, within
+  GATE + TRACK_SPEED * dt views of it (each track takes at most one group a frame, nearest pairs
+  first), else it starts a track. The anomalous region is the heaviest track (the most cells
+  over the event): a walker the normality model also finds unusual makes a lighter track beside
+  it. d = its last centre - its first. `none` when |d| < MOVE_MIN or the view changed;
+  `right`/`left` when |dx| >= DOMINANT * |dy|, `down`/`up` when |dy| >= DOMINANT * |dx|, else
+  `mixed`; also `mixed` when the track's length is more than WANDER times |d| (back and forth).
+  speed = |d| / (t_last - t_first), views per second.
 - view_change: the mean `pixel_change` of the frames that carry it (the share of the view's pixels
   off the camera's recent background, `vau.edge.view_change`) is >= PIXEL_VIEW_SHARE (a mean, as
   the synthesiser's truth takes one); or, with hot patches, at least VIEW_FRAMES of the frames
@@ -184,26 +184,37 @@ def groups(cells: Sequence[int], grid: tuple[int, int]) -> list[tuple[int, ...]]
     return out
 
 
-def track(frames: Sequence[FrameEvidence]) -> list[tuple[float, tuple[float, float]]]:
-    """(t, centre) of the anomalous region in the frames it was followed through, oldest first."""
+def tracks(frames: Sequence[FrameEvidence]) -> list[list[tuple[float, tuple[float, float], int]]]:
+    """Each followed group of anomalous cells as (t, centre, cells) per frame, oldest first."""
     _, cells = cells_of(frames)
-    seen = [(f, cs) for f, cs in zip(frames, cells, strict=True) if cs]
-    if not seen:
+    out: list[list[tuple[float, tuple[float, float], int]]] = []
+    for f, cs in zip(frames, cells, strict=True):
+        found = [(centre(g, f.grid), len(g)) for g in groups(cs, f.grid)] if cs else []
+        pairs = sorted(
+            (math.dist(c, tr[-1][1]), gi, ti)
+            for gi, (c, _) in enumerate(found)
+            for ti, tr in enumerate(out)
+            if tr[-1][0] < f.t and math.dist(c, tr[-1][1]) <= GATE + TRACK_SPEED * (f.t - tr[-1][0])
+        )
+        taken: dict[int, int] = {}  # group -> track
+        for _, gi, ti in pairs:
+            if gi not in taken and ti not in taken.values():
+                taken[gi] = ti
+        for gi, (c, n) in enumerate(found):
+            if gi in taken:
+                out[taken[gi]].append((f.t, c, n))
+            else:
+                out.append([(f.t, c, n)])
+    return out
+
+
+def track(frames: Sequence[FrameEvidence]) -> list[tuple[float, tuple[float, float]]]:
+    """(t, centre) of the anomalous region (the heaviest track), oldest first."""
+    found = tracks(frames)
+    if not found:
         return []
-    anchor = max(range(len(seen)), key=lambda k: seen[k][0].score)
-    f0, cs0 = seen[anchor]
-    start = centre(groups(cs0, f0.grid)[0], f0.grid)
-    out = {anchor: start}
-    for order in (range(anchor + 1, len(seen)), range(anchor - 1, -1, -1)):
-        pos, t = start, f0.t
-        for k in order:
-            f, cs = seen[k]
-            near = min(
-                (centre(g, f.grid) for g in groups(cs, f.grid)), key=lambda c: math.dist(c, pos)
-            )
-            if math.dist(near, pos) <= GATE + TRACK_SPEED * abs(f.t - t):
-                out[k], pos, t = near, near, f.t
-    return [(seen[k][0].t, out[k]) for k in sorted(out)]
+    heaviest = max(found, key=lambda tr: sum(n for _, _, n in tr))  # the first of equals
+    return [(t, c) for t, c, _ in heaviest]
 
 
 def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:

@@ -64,6 +64,17 @@ def test_movement_when_another_region_lights_up_then_the_tracked_one_is_followed
     assert movement(far_only) == ("none", 0.0)  # the region left; the far one is not it
 
 
+def test_movement_when_a_walker_is_also_unusual_then_the_heavier_track_is_the_region() -> None:
+    """A 3x3 object moves left along row 8 while a 1-cell walker crosses row 1 to the right;
+    the walker's cell is the most anomalous of the peak frame, but the object's track holds
+    more cells over the event: the movement is the object's."""
+    walker = [(1 * G[1] + col,) for col in (0, 3, 6, 9)]
+    thing = [blob(8, col, 3) for col in (9, 7, 5, 3)]
+    cells = [w + t for w, t in zip(walker, thing, strict=True)]  # the walker's cell first
+    fs = frames(cells, [0.7, 0.9, 0.8, 0.7])
+    assert movement(fs)[0] == "left"
+    assert movement(frames(walker))[0] == "right"
+
 def test_movement_when_blob_stays_or_one_frame_then_none() -> None:
     assert movement(frames([blob(5, 5)] * 4)) == ("none", 0.0)
     assert movement(frames([blob(5, 5), blob(5, 6)])) == ("none", 0.0)  # 1/12 of a view
