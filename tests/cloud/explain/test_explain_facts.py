@@ -224,8 +224,12 @@ def test_stayed_when_the_static_part_is_past_normal_in_a_third_of_the_frames_the
     ev = EventEvidence("cam-0", "ev-1", 2.0, 5.0, 0.9, 2.0, "", tuple(base))
     f = facts(ev)
     assert f.scene.stayed and f.scene.movement == "none"
-    assert "Something new came to rest in the view and stayed still." in evidence_lines(f)
+    assert "Something new came to rest in the lower left and stayed still." in evidence_lines(f)
     assert headline(f) == "Something came to rest in the lower left"
+    moved = [replace(x, hot=blob(9, 2 + 3 * k)) for k, x in enumerate(base)]
+    f = facts(replace(ev, frames=tuple(moved)))
+    assert f.scene.stayed and f.scene.movement == "right"  # no one place it came to rest in
+    assert "Something new came to rest in the view and stayed still." in evidence_lines(f)
     quiet = [replace(f, components=(("static", 0.2),)) for f in base]
     assert not scene_facts(quiet, 2.0, 0.9, 2.0).stayed
     wide = [replace(f, hot=tuple(range(144))) for f in base]  # the whole view changed instead
