@@ -86,6 +86,7 @@ def test_a_probe_kind_is_right_only_when_unknown_and_is_reported_as_its_own_grou
     assert groups["probe"]["category"] == {"accuracy": 0.5, "n": 2}
     assert groups["tuned"]["clips"] == 0 and groups["heldout"]["clips"] == 0
 
+
 def test_a_condition_reports_why_replies_were_refused_and_tokens_per_second() -> None:
     llm = ScriptedLlm(["Alert", "It lasted 99 minutes.", "A", "[x]"])
     cond = _Condition(Explainer(ExplainSettings(), llm))

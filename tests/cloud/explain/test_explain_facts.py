@@ -75,6 +75,7 @@ def test_movement_when_a_walker_is_also_unusual_then_the_heavier_track_is_the_re
     assert movement(fs)[0] == "left"
     assert movement(frames(walker))[0] == "right"
 
+
 def test_movement_when_blob_stays_or_one_frame_then_none() -> None:
     assert movement(frames([blob(5, 5)] * 4)) == ("none", 0.0)
     assert movement(frames([blob(5, 5), blob(5, 6)])) == ("none", 0.0)  # 1/12 of a view
