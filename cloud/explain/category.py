@@ -131,9 +131,9 @@ class CategoryModel:
     edge_facts: float  # the same over the facts alone (an event without looks)
     min_posterior: float
     provenance: Mapping[str, Any]
+    memory: np.ndarray  # (N, F + K) standardised training rows (NaN: no look)
+    memory_kinds: np.ndarray  # (N,) index into kinds of each memory row
     looks: np.ndarray | None = None  # (K, C) unit mean look per kind; None: facts only
-    memory: np.ndarray | None = None  # (N, F + K) standardised training rows (NaN: no look)
-    memory_kinds: np.ndarray | None = None  # (N,) index into kinds of each memory row
     neighbours: int = NEIGHBOURS
 
     def row(self, x: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
@@ -157,9 +157,7 @@ class CategoryModel:
 
     def vote(self, r: np.ndarray) -> int:
         """The kind (index) the `neighbours` nearest training events vote for, each by 1 /
-        distance, over the columns the row has; the Gaussian's nearest kind without a memory."""
-        if self.memory is None or self.memory_kinds is None:
-            return int(np.argmax(self.posterior(r)))
+        distance, over the columns the row has."""
         have = ~np.isnan(r)
         z = ((r - self.mean) / self.scale)[have]
         d = np.linalg.norm(np.nan_to_num(self.memory[:, have]) - z, axis=1)
@@ -250,9 +248,9 @@ def fit(
         edge_facts,
         MIN_POSTERIOR,
         prov,
-        kind_looks,
         z,
         y,
+        kind_looks,
     )
 
 
@@ -293,8 +291,8 @@ def save(model: CategoryModel, path: Path) -> None:
         "edge_facts": model.edge_facts,
         "min_posterior": model.min_posterior,
         "looks": None if model.looks is None else model.looks.round(6).tolist(),
-        "memory": None if model.memory is None else _json_rows(model.memory),
-        "memory_kinds": None if model.memory_kinds is None else model.memory_kinds.tolist(),
+        "memory": _json_rows(model.memory),
+        "memory_kinds": model.memory_kinds.tolist(),
         "neighbours": model.neighbours,
         "provenance": dict(model.provenance),
     }
@@ -344,8 +342,9 @@ def load(path: Path = BUNDLED) -> CategoryModel:
         edges[1],
         float(doc["min_posterior"]),
         dict(doc.get("provenance", {})),
-        looks,
         *_memory(doc, k, width, path),
+        looks,
+        doc["neighbours"],  # checked with the memory
     )
 
 
@@ -356,12 +355,10 @@ def _json_rows(a: np.ndarray) -> list[list[float | None]]:
 
 def _memory(
     doc: Mapping[str, Any], k: int, width: int, path: Path
-) -> tuple[np.ndarray | None, np.ndarray | None, int]:
-    """(memory, memory_kinds, neighbours) of a classifier file, checked."""
-    if doc.get("memory") is None:
-        return None, None, int(doc.get("neighbours", NEIGHBOURS))
-    memory = np.asarray(doc["memory"], np.float64)  # null -> NaN
-    kinds = np.asarray(doc.get("memory_kinds"), np.int64)
+) -> tuple[np.ndarray, np.ndarray]:
+    """(memory, memory_kinds) of a classifier file, checked with its `neighbours`."""
+    memory = np.asarray(doc.get("memory") or [[]], np.float64)  # null -> NaN
+    kinds = np.asarray(doc.get("memory_kinds") or [], np.int64)
     neighbours = doc.get("neighbours")
     if (
         memory.ndim != 2
@@ -373,7 +370,7 @@ def _memory(
         or neighbours < 1
     ):
         raise CategoryError(f"{path}: a memory of the wrong shape; train it again")
-    return memory, kinds, neighbours
+    return memory, kinds
 
 
 def load_category(path: Path | None) -> CategoryModel | None:

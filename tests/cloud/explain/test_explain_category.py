@@ -222,10 +222,10 @@ def test_the_training_events_round_trip_and_a_wrong_memory_is_refused(tmp_path: 
     for look in (LOOKS["intruder"], LOOKS["smoke"], None):
         assert again.kind_of(typical(0.0), look)[0] == model.kind_of(typical(0.0), look)[0]
     doc = json.loads(path.read_text())
-    doc["memory_kinds"] = doc["memory_kinds"][:-1]
-    path.write_text(json.dumps(doc))
-    with pytest.raises(CategoryError, match="memory of the wrong shape"):
-        load(path)
+    for broken in ({"memory_kinds": doc["memory_kinds"][:-1]}, {"memory": None}):
+        path.write_text(json.dumps(doc | broken))
+        with pytest.raises(CategoryError, match="memory of the wrong shape"):
+            load(path)
 
 
 def test_the_nearest_training_events_vote_and_the_kinds_centres_guard() -> None:
