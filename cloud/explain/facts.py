@@ -191,10 +191,11 @@ def tracks(frames: Sequence[FrameEvidence]) -> list[list[tuple[float, tuple[floa
     for f, cs in zip(frames, cells, strict=True):
         found = [(centre(g, f.grid), len(g)) for g in groups(cs, f.grid)] if cs else []
         pairs = sorted(
-            (math.dist(c, tr[-1][1]), gi, ti)
+            (d, gi, ti)
             for gi, (c, _) in enumerate(found)
             for ti, tr in enumerate(out)
-            if tr[-1][0] < f.t and math.dist(c, tr[-1][1]) <= GATE + TRACK_SPEED * (f.t - tr[-1][0])
+            if tr[-1][0] < f.t
+            and (d := math.dist(c, tr[-1][1])) <= GATE + TRACK_SPEED * (f.t - tr[-1][0])
         )
         taken: dict[int, int] = {}  # group -> track
         for _, gi, ti in pairs:
