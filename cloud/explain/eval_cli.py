@@ -50,7 +50,7 @@ from vau.cloud.explain.evidence import (
 from vau.cloud.explain.explainer import Explainer, ExplainResult
 from vau.cloud.explain.projector_choice import configured_tokenizer
 from vau.cloud.explain.schema import UNKNOWN
-from vau.edge.synth import PROBE_KINDS
+from vau.edge.synth import HELDOUT_KINDS, PROBE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,6 @@ def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> 
     """The classifier from the tuned kinds' events of one or more (manifest, models) eval sets;
     the tuning-only probe kinds' events, where a set has them, train its outlier class
     (`category.fit`)."""
-    from vau.edge.synth import HELDOUT_KINDS
-
     rows, kinds, looks = [], [], []
     log.info("train-category: clips of the held-out kinds (%s) are skipped", HELDOUT_KINDS)
     for manifest, models in sets:
@@ -373,7 +371,6 @@ def cmd_eval_explanations(args: argparse.Namespace) -> int:
     from vau.cloud.explain.llm import build_llm
     from vau.cloud.settings import load_settings
     from vau.common.cli import emit_report
-    from vau.edge.synth import HELDOUT_KINDS
 
     _progress()
     s = load_settings(args.config).explain

@@ -147,14 +147,23 @@ def test_crowd_gathers_into_one_place_and_stays(
     assert (x1 - x0) * (y1 - y0) < 0.15 * h * w, "a group, not the whole view"
 
 
+def grey_of(frame: U8) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), int)
+
+
+def centres_of(out: list[U8], frames: list[U8], first: int) -> np.ndarray:
+    """(frames, 2) centre of the changed pixels' box of each span frame from `first` on."""
+    boxes = np.array([box(changed(out[i], frames[i])) for i in range(first, SPAN[1])], float)
+    return np.c_[(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_scuffle_jerks_around_one_small_place(
     seed: int, vtest: Footage, source_frames: list[U8]
 ) -> None:
     out = render(vtest, source_frames, "scuffle", seed)
     h, w = source_frames[0].shape[:2]
-    boxes = np.array([box(changed(out[i], source_frames[i])) for i in range(*SPAN)], float)
-    centres = np.c_[(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2]
+    centres = centres_of(out, source_frames, SPAN[0])
     steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
     assert np.median(steps) > 0.005 * w, f"no jerky movement: steps {steps.round(1)}"
     assert np.ptp(centres, axis=0).max() < 0.2 * w, "it stays in one place"
@@ -211,16 +220,6 @@ def test_graffiti_is_painted_early_in_the_upper_part_small_and_then_left_unchang
     for i in range(done, SPAN[1]):  # then the same tag in the same place
         other = box(changed(out[i], source_frames[i]))
         assert np.abs(np.subtract(other, (x0, y0, x1, y1))).max() <= 2, f"it changed: {other}"
-
-
-def grey_of(frame: U8) -> np.ndarray:
-    return np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), int)
-
-
-def centres_of(out: list[U8], frames: list[U8], first: int) -> np.ndarray:
-    """(frames, 2) centre of the changed pixels' box of each span frame from `first` on."""
-    boxes = np.array([box(changed(out[i], frames[i])) for i in range(first, SPAN[1])], float)
-    return np.c_[(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
