@@ -12,10 +12,12 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   GATE + TRACK_SPEED * dt views of it (each track takes at most one group a frame, nearest pairs
   first), else it starts a track. The anomalous region is the heaviest track (the most cells
   over the event): a walker the normality model also finds unusual makes a lighter track beside
-  it. d = its last centre - its first. `none` when |d| < MOVE_MIN or the view changed;
-  `right`/`left` when |dx| >= DOMINANT * |dy|, `down`/`up` when |dy| >= DOMINANT * |dx|, else
-  `mixed`; also `mixed` when the track's length is more than WANDER times |d| (back and forth).
-  speed = |d| / (t_last - t_first), views per second.
+  it. d = the displacement, first frame to last, of the least-squares line through its centres
+  over time, each frame weighted by its cells (the group's outline jitters as hot cells come and
+  go; one frame at either end no longer decides the direction). `none` when |d| < MOVE_MIN or
+  the view changed; `right`/`left` when |dx| >= DOMINANT * |dy|, `down`/`up` when |dy| >=
+  DOMINANT * |dx|, else `mixed`; also `mixed` when the track's length is more than WANDER times
+  |d| (back and forth). speed = |d| / (t_last - t_first), views per second.
 - view_change: the mean `pixel_change` of the frames that carry it (the share of the view's pixels
   off the camera's recent background, `vau.edge.view_change`) is >= PIXEL_VIEW_SHARE (a mean, as
   the synthesiser's truth takes one); or, with hot patches, at least VIEW_FRAMES of the frames
@@ -52,6 +54,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from vau.common.regions import (
     MOVE_MIN,
     PIXEL_DELTA,
@@ -65,7 +69,7 @@ Onset = Literal["sudden", "gradual"]
 Growth = Literal["spreading", "shrinking", "steady", "unknown"]
 Light = Literal["darker", "brighter"]
 
-WANDER = 2.0  # track length / net displacement beyond which the movement is `mixed`
+WANDER = 3.0  # track length / net displacement beyond which the movement is `mixed`
 GATE = 0.1  # views a tracked region may jump between two frames,
 TRACK_SPEED = 0.5  # plus this many views per second between them (a person running across)
 VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view change,
@@ -209,13 +213,24 @@ def tracks(frames: Sequence[FrameEvidence]) -> list[list[tuple[float, tuple[floa
     return out
 
 
-def track(frames: Sequence[FrameEvidence]) -> list[tuple[float, tuple[float, float]]]:
-    """(t, centre) of the anomalous region (the heaviest track), oldest first."""
+def track(frames: Sequence[FrameEvidence]) -> list[tuple[float, tuple[float, float], int]]:
+    """(t, centre, cells) of the anomalous region (the heaviest track), oldest first."""
     found = tracks(frames)
     if not found:
         return []
-    heaviest = max(found, key=lambda tr: sum(n for _, _, n in tr))  # the first of equals
-    return [(t, c) for t, c, _ in heaviest]
+    return max(found, key=lambda tr: sum(n for _, _, n in tr))  # the first of equals
+
+
+def displacement(path: Sequence[tuple[float, tuple[float, float], int]]) -> tuple[float, float]:
+    """(dx, dy) from the first frame to the last of the weighted least-squares line through the
+    path's centres over time (weights: the cells)."""
+    t = np.array([p[0] for p in path])
+    xy = np.array([p[1] for p in path])
+    w = np.array([p[2] for p in path], dtype=np.float64)
+    dt = t - np.average(t, weights=w)
+    slope = (w * dt) @ (xy - np.average(xy, axis=0, weights=w)) / ((w * dt) @ dt)
+    span = t[-1] - t[0]
+    return float(slope[0] * span), float(slope[1] * span)
 
 
 def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
@@ -223,13 +238,12 @@ def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
     path = track(frames)
     if len(path) < 2 or path[-1][0] <= path[0][0]:
         return "none", 0.0
-    (t0, (x0, y0)), (t1, (x1, y1)) = path[0], path[-1]
-    dx, dy = x1 - x0, y1 - y0
+    dx, dy = displacement(path)
     net = math.hypot(dx, dy)
     if net < MOVE_MIN:
         return "none", 0.0
     length = sum(math.dist(a[1], b[1]) for a, b in itertools.pairwise(path))
-    speed = net / (t1 - t0)
+    speed = net / (path[-1][0] - path[0][0])
     if length > WANDER * net:
         return "mixed", speed
     return direction(dx, dy), speed

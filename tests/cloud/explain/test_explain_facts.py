@@ -52,6 +52,15 @@ def test_movement_when_blob_moves_up_left_or_back_and_forth_then_up_left_mixed()
     assert movement(frames(zigzag))[0] == "mixed"
 
 
+def test_movement_when_one_end_frame_jitters_then_the_weighted_line_decides() -> None:
+    """A 2x2 object moves right along row 5; in the last frame only one stray cell of it is hot,
+    lower down. Its first and last centres point right and down alike (mixed), but that frame
+    holds one cell against the others' four: the line through the centres says right."""
+    cells = [blob(5, col) for col in (0, 3, 6, 9)] + [(10 * G[1] + 9,)]
+    fs = frames(cells, dt=1.0)
+    assert movement(fs)[0] == "right"
+
+
 def test_movement_when_another_region_lights_up_then_the_tracked_one_is_followed() -> None:
     """The object moves right along row 9; in two frames something far away (upper right) is
     more anomalous: the track follows the object, not the jump."""
