@@ -139,7 +139,7 @@ class OnlineNormality:
 
     def _offer(self, a: Analysis, scored: Scored) -> None:
         t = a.effective.t
-        if scored.score >= ADAPT_BELOW:
+        if max(scored.parts.values()) >= ADAPT_BELOW:  # a part past the edge of its normal
             self._count("refused", 1)
             return
         if t - self._last_candidate < self._cfg.adapt_every_s:

@@ -173,7 +173,7 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
         assert all(len(v) == len(r["t"]) for v in r["scores"].values())
         fused = np.array(r["scores"]["fused"])
         parts = [r["scores"][k] for k in ("head_calibrated", "appearance", "global", "static")]
-        assert (fused >= np.max(parts, axis=0) - 1e-4).all()  # the fused score is their max
+        assert (fused >= np.max(parts, axis=0) - 1e-4).all()  # at least their max
 
 
 def test_faster_than_normal_motion_raises_an_event_from_the_pixel_flow(

@@ -19,7 +19,7 @@ from vau.edge.normality.fit import (
     fit,
     stretches,
 )
-from vau.edge.normality.model import hot_of, neighbourhood_mask
+from vau.edge.normality.model import STATIC_POWER, combine, hot_of, neighbourhood_mask
 
 
 def test_calibration_maps_the_edge_of_normal_below_exit_and_twice_it_above_enter() -> None:
@@ -141,3 +141,12 @@ def test_hot_lists_only_patches_beyond_normal_most_anomalous_first() -> None:
     assert hot_of(amap, 8) == (9, 5)
     assert hot_of(amap, 1) == (9,)
     assert hot_of(amap, 0) == ()
+
+
+def test_combine_takes_the_largest_part_with_the_static_part_weighted_up() -> None:
+    assert combine({"appearance": 0.4, "motion": 0.1}) == 0.4
+    # a thing at rest at 0.25 (inside its normal) outranks appearance noise at 0.35
+    assert combine({"appearance": 0.35, "static": 0.25}) == pytest.approx(0.25**STATIC_POWER)
+    assert 0.35 < 0.25**STATIC_POWER < 0.5
+    assert combine({"head": 0.9, "static": 0.25}) == 0.9
+    assert combine({"static": 0.0}) == 0.0 and combine({"static": 1.0}) == 1.0
