@@ -41,6 +41,13 @@ FASTER = "Things in the view moved faster than is usual for this camera."  # the
 STAYED = "Something new came to rest in the view and stayed still."  # the `stayed` fact
 # what a summary of a whole-view change must use at least one of: the view, the camera or the light
 VIEW_WORDS = frozenset({"view", "camera", "light", "lights", "dark", "darker", "brighter"})
+# a reply saying the view changed as a whole ("the view was changed", "the camera was covered")
+_VIEW_CLAIM = re.compile(
+    r"\b(?:view|scene|picture)\b(?:\s+\w+){0,3}?\s+(?:changed|shifted)\b"
+    r"|\bcamera\b(?:\s+\w+){0,2}?\s+(?:moved|covered|tampered|knocked|defocused|blocked)\b",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|nothing|without)\b|n't\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +325,17 @@ def uninformative(summary: str, evidence: str) -> bool:
     if FASTER in evidence:
         said.add("faster")
     return bool(said) and not words(summary) & said
+
+
+def claims_view_change(reply: str, evidence: str) -> bool:
+    """True when the reply says the view (or the camera) changed as a whole in a sentence that
+    negates nothing, and the evidence does not: a whole-view change is what the edge measured,
+    not a phrase the writer may pick ("Anomaly: the view was changed, from centre left to upper
+    right" of a fire in one corner)."""
+    if VIEW_CHANGED in evidence:
+        return False
+    sentences = re.split(r"(?<=[.!?])\s+", reply)
+    return any(_VIEW_CLAIM.search(t) and not _NEGATION.search(t) for t in sentences)
 
 
 def unfaithful_places(reply: str, evidence: str) -> set[str]:

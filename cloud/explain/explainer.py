@@ -38,6 +38,7 @@ from vau.cloud.explain.evidence import (
     EventEvidence,
     Facts,
     allowed,
+    claims_view_change,
     decide,
     evidence_lines,
     facts,
@@ -107,6 +108,8 @@ def parse_reply(
     places = unfaithful_places(both, evidence)
     if places:
         raise InvalidReplyError("unfaithful", f"places not in the evidence: {sorted(places)}")
+    if claims_view_change(both, evidence):
+        raise InvalidReplyError("unfaithful", "says the view changed; the evidence does not")
     # a kind's word the facts themselves use ("faster") is faithful, not a guess at the kind
     unsaid = named_kinds(" ".join(words(both) - words(evidence)))
     if kinds is not None and unsaid - kinds:

@@ -13,6 +13,7 @@ from vau.cloud.explain.evidence import (
     FASTER,
     EventEvidence,
     FrameEvidence,
+    claims_view_change,
     decide,
     evidence_lines,
     facts,
@@ -171,6 +172,35 @@ def test_unfaithful_numbers_when_a_time_or_share_is_not_one_in_the_evidence(
         " in the upper left (19%) of the frame. 12 frames were sent; 50% of each frame changed."
     )
     assert unfaithful_numbers(reply, evidence) == extra
+
+
+@pytest.mark.parametrize(
+    ("reply", "claims"),
+    [
+        ("Anomaly: the view was changed, from centre left to upper right.", True),
+        ("Something appeared to grow: the view changed, from 4.0s to 7.5s.", True),
+        ("The camera was covered.", True),
+        ("The view as a whole did not change.", False),  # the template's own sentence
+        ("Nothing in the view changed but the lower left.", False),
+        ("12 frames were sent; 50% of each frame changed.", False),  # an evidence sentence
+        ("Something in the scene moved right.", False),  # a thing moved, not the view
+    ],
+)
+def test_a_reply_saying_the_view_changed_is_unfaithful_unless_the_edge_measured_it(
+    reply: str, claims: bool
+) -> None:
+    assert claims_view_change(reply, "The anomaly score rose from 4.0s to 7.5s.") is claims
+    assert not claims_view_change(reply, "Most of the view changed at once (camera moved).")
+
+
+def test_explainer_when_a_reply_invents_a_view_change_then_it_is_refused() -> None:
+    frames = (FrameEvidence(3.0, 0.8, (254, 255), (16, 16)),)
+    llm = ScriptedLlm(
+        ["Hidden", "The view was changed in the lower right.", "Alert", "In the lower right."]
+    )
+    r = Explainer(ExplainSettings(), llm).explain(_event(frames))
+    assert r.outcome == "retry" and r.rejected == ("unfaithful",)
+    assert "view" not in r.explanation.summary
 
 
 def test_explainer_when_the_title_ends_in_a_colon_then_it_is_delivered_without() -> None:
