@@ -18,6 +18,7 @@ import pytest
 from support.footage import first_frames, write_clip
 
 from vau.cloud.explain.facts import LIGHT_SHIFT
+from vau.edge.normality.model import combine
 from vau.edge.synth import make_clip
 from vau.edge.types import U8
 
@@ -95,7 +96,7 @@ def test_a_normal_clip_raises_no_event_and_frames_carry_normality_hot_and_the_pi
     for r in frames:
         assert 0.0 <= r["normality"] <= 1.0 and isinstance(r["hot"], list)
         assert set(r["components"]) >= {"head", "appearance", "global"}
-        assert r["score"] == pytest.approx(max(r["components"].values()), abs=1e-5)
+        assert r["score"] == pytest.approx(combine(r["components"]), abs=1e-5)
         assert 0.0 <= r["pixel_change"] < 0.5  # people walking: never most of the view
         assert abs(r["brightness"]) < LIGHT_SHIFT  # nor a change of the light
 
