@@ -35,9 +35,16 @@ from vau.edge.types import F32, I64, U8
 
 log = logging.getLogger(__name__)
 
-ADAPT_BELOW = 0.3  # a frame below this calibrated score (the edge of normal, u = 1) is normal
+ADAPT_BELOW = 0.3  # a frame whose every part is below this (the edge of normal, u = 1) is normal
 ADAPT_PATCHES = 16  # patches a normal frame offers to the memory
 BACKGROUND_RATE = 0.05  # share of a committed candidate's grey copy blended into the background
+
+
+def judged_normal(scored: Scored) -> bool:
+    """Every calibrated part below the edge of its normal. Not `scored.score`: that weights the
+    static part up (`model.combine`), and a thing at rest well inside its normal would then keep
+    the camera from ever adapting."""
+    return max(scored.parts.values()) < ADAPT_BELOW
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +146,7 @@ class OnlineNormality:
 
     def _offer(self, a: Analysis, scored: Scored) -> None:
         t = a.effective.t
-        if max(scored.parts.values()) >= ADAPT_BELOW:  # a part past the edge of its normal
+        if not judged_normal(scored):
             self._count("refused", 1)
             return
         if t - self._last_candidate < self._cfg.adapt_every_s:

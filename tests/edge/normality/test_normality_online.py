@@ -8,8 +8,8 @@ import numpy as np
 from support.normal_scene import frame_tokens, grey_scene, grey_view, scene
 
 from vau.edge.analysers import Analysis
-from vau.edge.normality.model import Scored
-from vau.edge.normality.online import OnlineNormality
+from vau.edge.normality.model import Scored, combine
+from vau.edge.normality.online import OnlineNormality, judged_normal
 from vau.edge.normality.store import Provenance, load_model
 from vau.edge.settings import NormalitySettings
 from vau.edge.types import EffectiveTokens, StillView
@@ -101,3 +101,11 @@ def test_the_background_follows_a_slow_light_change_only_through_frames_judged_n
     feed(source, 100.0, 120.0, light=20)  # the light is 20 grey levels up, nothing else
     assert source.counts["added"] > 0
     assert learnt + 10 < source.model.background.mean() <= learnt + 20
+
+
+def test_a_frame_is_normal_for_adaptation_by_its_parts_not_by_the_weighted_score() -> None:
+    amap = np.zeros(256, np.float32)
+    resting = {"appearance": 0.1, "static": 0.25}  # inside normal; combined it reads 0.38
+    assert combine(resting) >= 0.3 and judged_normal(Scored(resting, combine(resting), amap, ()))
+    past = {"appearance": 0.35, "static": 0.0}
+    assert not judged_normal(Scored(past, combine(past), amap, ()))
