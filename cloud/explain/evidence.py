@@ -41,29 +41,13 @@ FASTER = "Things in the view moved faster than is usual for this camera."  # the
 STAYED = "Something new came to rest in the view and stayed still."  # the `stayed` fact
 # what a summary of a whole-view change must use at least one of: the view, the camera or the light
 VIEW_WORDS = frozenset({"view", "camera", "light", "lights", "dark", "darker", "brighter"})
-# A reply saying the view changed as a whole ("the view was changed", "the camera was covered"):
-# a subject, then one of its verbs within a few words. One vocabulary for the check after writing
-# (`claims_view_change`) and the guard while writing (`claim_verbs`, `faithful.ClaimGuard`), which
-# also keeps the view or the camera from being the subject of any verb at all (`PREDICATES`):
-# masked "changed", SmolLM2 wrote "the view was moved".
-VIEW_SUBJECT = r"\b(?:view|scene|picture)\b(?:\s+\w+){0,3}?"
-CAMERA_SUBJECT = r"\bcamera\b(?:\s+\w+){0,2}?"
-VIEW_VERBS = frozenset({"changed", "shifted"})
-CAMERA_VERBS = frozenset({"moved", "covered", "tampered", "knocked", "defocused", "blocked"})
-# a verb right after the view or the camera makes it a sentence's subject
-_PREDICATES = """was were is are has had got gets became becomes went goes turned turns changed
-changes shifted shifts moved moves appeared appears seemed seems"""
-PREDICATES = frozenset(_PREDICATES.split())
+# a reply saying the view changed as a whole ("the view was changed", "the camera was covered")
 _VIEW_CLAIM = re.compile(
-    rf"{VIEW_SUBJECT}\s+(?:{'|'.join(sorted(VIEW_VERBS))})\b"
-    rf"|{CAMERA_SUBJECT}\s+(?:{'|'.join(sorted(CAMERA_VERBS))})\b",
+    r"\b(?:view|scene|picture)\b(?:\s+\w+){0,3}?\s+(?:changed|shifted)\b"
+    r"|\bcamera\b(?:\s+\w+){0,2}?\s+(?:moved|covered|tampered|knocked|defocused|blocked)\b",
     re.IGNORECASE,
 )
-_VIEW_OPEN = re.compile(rf"{VIEW_SUBJECT}\s*$", re.IGNORECASE)  # a claim's verb could come next
-_CAMERA_OPEN = re.compile(rf"{CAMERA_SUBJECT}\s*$", re.IGNORECASE)
-_SUBJECT_LAST = re.compile(r"\b(?:view|scene|picture|camera)\s*$", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|nothing|without)\b|n't\b", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +278,6 @@ class Allowed:
     numbers: frozenset[str]
     places: frozenset[str]
     unsaid: frozenset[str] = frozenset()
-    view_changed: bool = False  # the facts say the view changed; else no reply may claim it
 
     @property
     def banned(self) -> frozenset[str]:
@@ -310,7 +293,6 @@ def allowed(facts: str, camera: str = "", unsaid: frozenset[str] = frozenset()) 
         allowed_numbers([facts, camera]),
         frozenset(words(facts) & PLACE_WORDS),
         unsaid - words(facts),
-        VIEW_CHANGED in facts,
     )
 
 
@@ -352,22 +334,8 @@ def claims_view_change(reply: str, evidence: str) -> bool:
     right" of a fire in one corner)."""
     if VIEW_CHANGED in evidence:
         return False
-    sentences = _SENTENCE_END.split(reply)
+    sentences = re.split(r"(?<=[.!?])\s+", reply)
     return any(_VIEW_CLAIM.search(t) and not _NEGATION.search(t) for t in sentences)
-
-
-def claim_verbs(text: str) -> frozenset[str]:
-    """The verbs a reply whose facts hold no view change may not write next, in a last sentence
-    of `text` that negates nothing: those of a subject among its last few words that would make
-    it claim a view change (`claims_view_change`), and any verb (`PREDICATES`) right after the
-    view or the camera."""
-    sentence = _SENTENCE_END.split(text)[-1]
-    if _NEGATION.search(sentence):
-        return frozenset()
-    verbs = VIEW_VERBS if _VIEW_OPEN.search(sentence) else frozenset()
-    if _CAMERA_OPEN.search(sentence):
-        verbs |= CAMERA_VERBS
-    return verbs | PREDICATES if _SUBJECT_LAST.search(sentence) else verbs
 
 
 def unfaithful_places(reply: str, evidence: str) -> set[str]:

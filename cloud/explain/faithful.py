@@ -8,13 +8,6 @@ place or direction word that the facts lack, and no word of a kind the observed 
   not use, and the words of the kinds the reply may not name (`captions.KIND_WORDS`: " person"
   when the observed category is unknown). A word split over several tokens ("cent" "re") is not
   caught here; the check after still is.
-- `ClaimGuard`: when the facts hold no view change, the verbs that would claim one ("the view
-  was changed", "the camera was covered": `evidence.claim_verbs`) are masked while the sentence
-  being written has the view or the camera among its last words and negates nothing, and so is
-  any verb right after the view or the camera ("was", "moved": `evidence.PREDICATES`): the token
-  that is the verb, or the first four letters or more of it (" chang"). SmolLM2 had written
-  "Something new appeared to grow: the view was changed" of a glare in one corner (the check
-  after refused it); with only "changed" masked it wrote "the view was moved".
 
 The checks after generation (`evidence.unfaithful_numbers`, `unfaithful_places`) stay and still
 refuse; with the guards the model mostly cannot fail them, so neither the retry nor the template
@@ -36,18 +29,9 @@ import torch
 from transformers import LogitsProcessor
 
 from vau.cloud.explain.captions import KIND_WORDS
-from vau.cloud.explain.evidence import (
-    CAMERA_VERBS,
-    NUMBER_RUN,
-    PLACE_WORDS,
-    PREDICATES,
-    VIEW_VERBS,
-    claim_verbs,
-)
+from vau.cloud.explain.evidence import NUMBER_RUN, PLACE_WORDS
 
 GUARDED = PLACE_WORDS.union(*KIND_WORDS.values())  # the words a WordGuard can mask
-CLAIMED = VIEW_VERBS | CAMERA_VERBS | PREDICATES  # the verbs a ClaimGuard can mask
-VERB_PREFIX = 4  # a token that begins a claimed verb with at least this many letters is masked
 
 WINDOW = 24  # characters of context a number can reach back into
 
@@ -62,18 +46,10 @@ class TokenTexts:
             i for i, t in enumerate(self.texts) if any(c.isdigit() for c in t) or t[:1] == "."
         ]
         self.words: dict[str, list[int]] = {}  # guarded word -> the tokens that are exactly it
-        # claimed verb -> the tokens that are it or begin it: those that start a word (" chang"),
-        # and those that do only after a space ("chang"; after "un" it is "unchanged")
-        self.verbs: dict[str, list[int]] = {}
-        self.bare_verbs: dict[str, list[int]] = {}
         for i, t in enumerate(self.texts):
             w = t.strip().lower()
             if w in GUARDED:
                 self.words.setdefault(w, []).append(i)
-            for verb in CLAIMED:
-                if w == verb or (len(w) >= VERB_PREFIX and verb.startswith(w)):
-                    spaced = t[:1].isspace()
-                    (self.verbs if spaced else self.bare_verbs).setdefault(verb, []).append(i)
 
 
 class NumberGuard(LogitsProcessor):
@@ -147,23 +123,4 @@ class WordGuard(LogitsProcessor):
         if self.banned.numel():
             keep = self.banned[self.banned < scores.shape[-1]].to(scores.device)
             scores[:, keep] = -float("inf")
-        return scores
-
-
-class ClaimGuard(LogitsProcessor):
-    """Masks the verbs that would make the sentence being written claim a view change
-    (`evidence.claim_verbs`); for facts that hold none (batch 1)."""
-
-    def __init__(self, tokenizer: Any, table: TokenTexts, start: int) -> None:
-        self.tokenizer, self.table, self.start = tokenizer, table, start
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        text = str(self.tokenizer.decode(input_ids[0, self.start :], skip_special_tokens=True))
-        verbs = claim_verbs(text)
-        tables = [self.table.verbs]
-        if text[-1:].isspace():  # a bare token starts a word here too
-            tables.append(self.table.bare_verbs)
-        ids = [i for t in tables for v in verbs for i in t.get(v, ()) if i < scores.shape[-1]]
-        if ids:
-            scores[:, ids] = -float("inf")
         return scores

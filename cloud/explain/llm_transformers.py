@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
 from vau.cloud.explain.evidence import Allowed
-from vau.cloud.explain.faithful import ClaimGuard, NumberGuard, TokenTexts, WordGuard
+from vau.cloud.explain.faithful import NumberGuard, TokenTexts, WordGuard
 from vau.cloud.explain.llm import cut, resolve_model
 from vau.cloud.explain.prompts import VIDEO, Message
 
@@ -134,8 +134,6 @@ class TransformersLlm:
             table = self._texts()
             processors.append(NumberGuard(self.tokenizer, table, allowed.numbers, start))
             processors.append(WordGuard(table, allowed.banned))
-            if not allowed.view_changed:
-                processors.append(ClaimGuard(self.tokenizer, table, start))
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **inputs,

@@ -15,7 +15,7 @@ from vau.cloud.explain.evidence import (
     unfaithful_numbers,
     unfaithful_places,
 )
-from vau.cloud.explain.faithful import ClaimGuard, NumberGuard, TokenTexts, WordGuard
+from vau.cloud.explain.faithful import NumberGuard, TokenTexts, WordGuard
 from vau.cloud.explain.llm import resolve_model
 from vau.cloud.explain.llm_transformers import TransformersLlm
 
@@ -87,30 +87,6 @@ def test_place_and_kind_words_the_reply_may_not_write_are_masked_with_any_case_o
     assert all(score(t) < 0 for t in (" up", " Up", "up", " down", " right", " upper"))
     assert all(score(t) < 0 for t in (" person", " Person", " smoke"))
     assert all(score(t) == 0 for t in (" left", " lower", " Left", " people", " haze"))
-
-
-def test_a_verb_that_would_claim_a_view_change_is_masked_only_where_it_would() -> None:
-    tok = AutoTokenizer.from_pretrained(resolve_model("smollm2-135m-instruct"))
-    table = TokenTexts(tok, len(tok))
-
-    def kept(written: str, token: str) -> bool:
-        ids = tok(written, add_special_tokens=False)["input_ids"]
-        scores = ClaimGuard(tok, table, 0)(
-            cast(torch.LongTensor, torch.tensor([ids])),
-            cast(torch.FloatTensor, torch.zeros(1, len(tok))),
-        )
-        return bool(scores[0, tok(token, add_special_tokens=False)["input_ids"][0]] == 0)
-
-    grow = "Something new appeared to grow: the view was"
-    assert not any(kept(grow, t) for t in (" changed", " shifted", " Change", " chang"))
-    assert kept(grow, " in") and kept(grow, " moving")
-    view = "Something new appeared to grow: most of the view"
-    assert not any(kept(view, t) for t in (" was", " moved", " shifted", " is"))
-    assert kept(view, " and") and kept(view, "'s") and kept("at 0.2 view", " widths")
-    assert not kept("The camera was", " covered") and not kept("The camera was", " moved")
-    assert kept("A person moved right. It", " moved")  # no view or camera: a thing moves
-    assert kept("The view did not", " change")  # negated
-    assert kept("The view was un", "changed")  # inside a word: "unchanged"
 
 
 @pytest.mark.slow
