@@ -15,7 +15,10 @@ the same frames:
 
 With `--frames-out FILE` every traced clip is also written as one JSON line (its video, kind,
 camera, spans, frame times and every score per frame, the head both raw and calibrated), so that
-a new fusion or part can be tried offline on exactly the frames the report was made from.
+a new fusion or part can be tried offline on exactly the frames the report was made from. The
+fused score there is the edge's final one (`events.lookahead` frames of look-ahead, recorded as
+`lookahead`); every other series is each frame's own, and the report finalises it the same way
+before measuring it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 from vau.common.cli import emit_report
 from vau.edge.analysers import Analyser, build_analyser
 from vau.edge.events import EventTracker
+from vau.edge.lookahead import looked_ahead
 from vau.edge.manifest import NORMAL, Clip, load_manifest
 from vau.edge.normality.learn import learn
 from vau.edge.normality.model import PARTS
@@ -61,6 +65,17 @@ class ClipTrace:
     clip: Clip
     t: list[float] = field(default_factory=list)
     scores: dict[str, list[float]] = field(default_factory=dict)  # scorer or part -> per frame
+    lookahead: int = 0  # the edge's `events.lookahead` the fused score was finalised with
+    gap_s: float = 5.0  # and its gap (`sets.max_gap_s`)
+
+    def series(self, name: str) -> np.ndarray:
+        """A scorer's or part's final score per frame: the fused score as the pipeline finalised
+        it, every other series finalised the same way here (`lookahead.looked_ahead`), so each
+        is measured as if it were the edge's score."""
+        values = self.scores[name]
+        if name != "fused":
+            values = looked_ahead(self.t, values, self.lookahead, self.gap_s)
+        return np.asarray(values)
 
     def frame(self, tokens: EffectiveTokens, score: FrameScore) -> None:
         parts = dict(score.components)
@@ -92,6 +107,7 @@ class ClipTrace:
             "camera": camera_of(c),
             "spans": [list(span) for span in c.spans],
             "t": [round(t, 3) for t in self.t],
+            "lookahead": self.lookahead,
             "scores": {k: [round(v, 5) for v in vs] for k, vs in self.scores.items()},
         }
 
@@ -127,7 +143,7 @@ def run_file(
 
 def trace_clip(clip: Clip, cfg: EdgeSettings, analyser: Analyser, dim: int) -> ClipTrace:
     """`cfg` from `clip_settings`."""
-    trace = ClipTrace(clip)
+    trace = ClipTrace(clip, lookahead=cfg.events.lookahead, gap_s=cfg.sets.max_gap_s)
     head = trace.scores.setdefault("head", [])
     run_file(cfg, analyser, [trace], Tap(build_scorer(cfg, dim), lambda a, _: head.append(a.score)))
     return trace
@@ -155,7 +171,7 @@ def ensure_models(clips: Sequence[Clip], settings: EdgeSettings, models: Path) -
 def events_of(trace: ClipTrace, scorer: str, cfg: EventSettings) -> list[tuple[float, float]]:
     tracker = EventTracker(cfg, "eval", "eval")
     ended: list[tuple[float, float]] = []
-    for t, s in zip(trace.t, trace.scores[scorer], strict=True):
+    for t, s in zip(trace.t, trace.series(scorer).tolist(), strict=True):
         ended += [
             (u.start, u.end or t) for u in tracker.observe(0, t, s)[1] if u.state is EventState.END
         ]
@@ -174,7 +190,7 @@ def score_report(
     traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings, heldout: Sequence[str]
 ) -> dict[str, Any]:
     """Per-kind AUC and event figures of one scorer (or part) over every traced clip."""
-    s = {id(tr): np.asarray(tr.scores[scorer]) for tr in traces}
+    s = {id(tr): tr.series(scorer) for tr in traces}
     y = {id(tr): tr.labels() for tr in traces}
     negatives = np.concatenate([s[id(tr)][~y[id(tr)]] for tr in traces])
     kinds = sorted({tr.clip.kind for tr in traces if tr.clip.kind != NORMAL})

@@ -217,6 +217,14 @@ class EventSettings(Strict):
     enter: float = Field(0.6, gt=0, lt=1, description="Smoothed score that opens an event.")
     exit: float = Field(0.4, ge=0, lt=1, description="Smoothed score below which it may close.")
     min_duration_s: float = Field(1.0, ge=0, description="Shorter events are discarded.")
+    lookahead: int = Field(
+        1,
+        ge=0,
+        le=4,
+        description="A frame's final score is the mean of its own and the next N frames' "
+        "(`vau.edge.lookahead`): less frame-to-frame noise, at the cost of N frame intervals "
+        "before its record and events leave the edge (0.5 s at 2 fps); 0 = off.",
+    )
     merge_gap_s: float = Field(2.0, ge=0, description="Quiet time that still belongs to an event.")
     update_every_s: float = Field(5.0, gt=0, description="Open events report at least this often.")
     classes: tuple[str, ...] = Field(DEFAULT_CLASSES, min_length=1, description="Anomaly classes.")

@@ -11,11 +11,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from vau.edge import metrics
 from vau.edge.analysers import Analysis
 from vau.edge.ats import WindowBuilder
 from vau.edge.events import EventTracker
+from vau.edge.lookahead import Lookahead
 from vau.edge.scoring.base import FrameScorer, Judgement
 from vau.edge.scoring.head import HeadScorer
 from vau.edge.sets import StreamMemory, prefer
@@ -42,6 +44,14 @@ class RunStats:
         return self.frames / max(time.monotonic() - self.started, 1e-9)
 
 
+class _Scored(NamedTuple):
+    """A judged frame waiting for its look-ahead."""
+
+    eff: EffectiveTokens
+    judged: Judgement
+    result: Analysis
+
+
 class CameraStream:
     def __init__(
         self, settings: EdgeSettings, sinks: Sequence[Sink], scorer: FrameScorer | None = None
@@ -56,15 +66,41 @@ class CameraStream:
         self.last_t = 0.0
         self._tracker = EventTracker(settings.events, settings.camera_id)
         self._windows = WindowBuilder(settings.ats)
+        self._ahead: Lookahead[_Scored] = Lookahead(
+            settings.events.lookahead, settings.sets.max_gap_s
+        )
 
     def observe(self, result: Analysis, times: StageTimes) -> list[EventUpdate]:
-        """Score one frame of this camera, track events, hand the records to the sinks."""
+        """Score one frame of this camera; track events and hand the records to the sinks for the
+        frames whose score is final now (`events.lookahead`: the frame `lookahead` frames back)."""
         t0 = time.perf_counter()
         judged = self.scorer.judge(result)
         eff = self._select(result, judged)
         t1 = time.perf_counter()
         times.add("normality", t1 - t0)
-        fs, updates = self._tracker.observe(eff.seq, eff.t, judged.score)
+        ready = self._ahead.push(_Scored(eff, judged, result), eff.t, judged.score)
+        updates = [u for scored, score in ready for u in self._finalise(scored, score)]
+        times.add("events", time.perf_counter() - t1)
+        times.frames += 1
+        if self.remaining is not None:
+            self.remaining -= 1
+        return updates
+
+    def finish(self) -> list[EventUpdate]:
+        """End of stream: the frames still waiting for their look-ahead, then close the open
+        event and release the scorer."""
+        updates = [
+            u for scored, score in self._ahead.flush() for u in self._finalise(scored, score)
+        ]
+        end = self._tracker.flush(self.last_t)
+        self.emit_events(end)
+        self.scorer.close()
+        return updates + end
+
+    def _finalise(self, scored: _Scored, score: float) -> list[EventUpdate]:
+        """One frame with its final score: events, windows, records."""
+        eff, judged, result = scored
+        fs, updates = self._tracker.observe(eff.seq, eff.t, score)
         fs = replace(
             fs,
             normality=judged.normality,
@@ -75,20 +111,9 @@ class CameraStream:
         )
         self.scorer.settle(eff.t, self._tracker.is_open)
         self._windows.observe(fs)
-        times.add("events", time.perf_counter() - t1)
-        times.frames += 1
         self.last_t = eff.t
-        if self.remaining is not None:
-            self.remaining -= 1
         self._emit_frame(eff, fs)
         self.emit_events(updates)
-        return updates
-
-    def finish(self) -> list[EventUpdate]:
-        """End of stream: close the open event and release the scorer."""
-        updates = self._tracker.flush(self.last_t)
-        self.emit_events(updates)
-        self.scorer.close()
         return updates
 
     def _select(self, result: Analysis, judged: Judgement) -> EffectiveTokens:

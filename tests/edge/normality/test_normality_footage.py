@@ -18,6 +18,7 @@ import pytest
 from support.footage import first_frames, write_clip
 
 from vau.cloud.explain.facts import LIGHT_SHIFT
+from vau.edge.lookahead import looked_ahead
 from vau.edge.normality.model import combine
 from vau.edge.synth import make_clip
 from vau.edge.types import U8
@@ -93,10 +94,15 @@ def test_a_normal_clip_raises_no_event_and_frames_carry_normality_hot_and_the_pi
     out = run_with(model, vtest_path, tmp_path / "normal.jsonl", "--max-frames", "60")
     frames = records(out, "frame")
     assert len(frames) == 60 and records(out, "event") == []
+    # each frame's score: its components combined, averaged with the next frame's (one frame of
+    # look-ahead, `events.lookahead`; the last frame keeps its own)
+    own = [combine(r["components"]) for r in frames]
+    assert [r["score"] for r in frames] == pytest.approx(
+        looked_ahead([r["t"] for r in frames], own, 1, 5.0), abs=1e-5
+    )
     for r in frames:
         assert 0.0 <= r["normality"] <= 1.0 and isinstance(r["hot"], list)
         assert set(r["components"]) >= {"head", "appearance", "global"}
-        assert r["score"] == pytest.approx(combine(r["components"]), abs=1e-5)
         assert 0.0 <= r["pixel_change"] < 0.5  # people walking: never most of the view
         assert abs(r["brightness"]) < LIGHT_SHIFT  # nor a change of the light
 
@@ -172,9 +178,11 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
         assert len(r["t"]) == 32 and r["camera"] == "cam-0"
         assert {"fused", "head", "head_calibrated", "static"} <= set(r["scores"])
         assert all(len(v) == len(r["t"]) for v in r["scores"].values())
-        fused = np.array(r["scores"]["fused"])
+        assert r["lookahead"] == 1
         parts = [r["scores"][k] for k in ("head_calibrated", "appearance", "global", "static")]
-        assert (fused >= np.max(parts, axis=0) - 1e-4).all()  # at least their max
+        own = np.max(parts, axis=0).tolist()  # the fused score is at least their max, both
+        fused = np.array(r["scores"]["fused"])  # taken with one frame of look-ahead
+        assert (fused >= np.array(looked_ahead(r["t"], own, 1, 5.0)) - 1e-4).all()
 
 
 def test_faster_than_normal_motion_raises_an_event_from_the_pixel_flow(
