@@ -145,6 +145,21 @@ def test_a_box_left_on_the_ground_is_static_foreground_from_a_second_after_it_st
     assert any(box & set(r["hot"]) for r in frames if 5.5 <= r["t"] < 12.0)
 
 
+def test_without_look_ahead_each_frame_is_scored_alone_and_at_once(
+    model: Path, vtest_path: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "now.toml"
+    config.write_text("[events]\nlookahead = 0\n")
+    out = run_with(
+        model, vtest_path, tmp_path / "now.jsonl", "--max-frames", "12", "--config", str(config)
+    )
+    frames = records(out, "frame")
+    assert len(frames) == 12
+    assert [r["score"] for r in frames] == pytest.approx(
+        [combine(r["components"]) for r in frames], abs=1e-5
+    )
+
+
 def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
     model: Path, vtest_path: Path, tmp_path: Path
 ) -> None:
