@@ -131,9 +131,6 @@ def _check_form(text: str) -> None:
         raise InvalidReplyError("script", f"letters outside the Latin alphabet: {''.join(foreign)}")
 
 
-_SENTENCE_END = re.compile(r"[.!?](?=\s)")
-
-
 def tidy_title(title: str) -> str:
     """The title without the punctuation a cut-off generation leaves at its end ("Anomaly in the
     centre:", 4 of 81 held-out first tries)."""
