@@ -41,6 +41,9 @@ $(STAMP): $(INSTALL_INPUTS) | $(BIN)/python
 	@command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || \
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq mosquitto; } || \
 		echo "Mosquitto not installed: make demo prints alerts from the cloud's log instead"
+	@[ -f /usr/share/dict/british-english ] || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq wamerican wbritish; } || \
+		echo "No word lists (wamerican, wbritish): explanations are not checked for non-words"
 	$(MAKE) assets
 	@touch $@
 

@@ -52,6 +52,7 @@ from vau.cloud.explain.llm import LlmBackend, LlmError, LlmSetupError, PromptEmb
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.schema import UNKNOWN, Explanation, LlmReply
 from vau.cloud.explain.settings import ExplainSettings
+from vau.cloud.explain.vocabulary import Vocabulary, load
 
 if TYPE_CHECKING:  # torch only where visual tokens are on (the projector loads it)
     import torch
@@ -82,11 +83,17 @@ class ExplainResult:
 
 
 def parse_reply(
-    text: str, evidence: str, kinds: frozenset[str] | None = None, camera: str = ""
+    text: str,
+    evidence: str,
+    kinds: frozenset[str] | None = None,
+    camera: str = "",
+    vocabulary: Vocabulary | None = None,
+    shown: str = "",
 ) -> LlmReply:
     """The first JSON object in `text` as an LlmReply, checked against `evidence` (the facts'
     sentences) and, with `kinds`, naming no kind but those (`captions.KIND_WORDS`: the kinds of
-    the observed category; none when it is unknown) in words the evidence does not use. The
+    the observed category; none when it is unknown) in words the evidence does not use; with
+    `vocabulary`, using no word that is in neither it, the evidence nor `shown` (the prompt). The
     camera's name may be quoted: it is removed before the numbers and places are checked."""
     start = text.find("{")
     if start < 0:
@@ -115,6 +122,9 @@ def parse_reply(
     if kinds is not None and unsaid - kinds:
         said = ", ".join(sorted(unsaid - kinds))
         raise InvalidReplyError("kind", f"names {said}, which the observed category does not")
+    odd = vocabulary.unknown(both, f"{evidence} {shown}") if vocabulary is not None else []
+    if odd:
+        raise InvalidReplyError("nonword", f"words in no dictionary: {odd}")
     if uninformative(reply.summary, evidence):
         raise InvalidReplyError("uninformative", "the summary says neither where nor what changed")
     return reply
@@ -184,6 +194,13 @@ class Explainer:
         self.category = category  # None: the observed category is always "unknown"
         self.frame_tokenizer = frame_tokenizer  # None until trained weights are loaded
         self.history = history  # None: recurrence is not stated
+        self.vocabulary = load(settings.dictionaries)
+        if self.vocabulary is None:
+            log.warning(
+                "no word list at %s: replies are not checked for words in no dictionary "
+                "(Debian/Ubuntu: apt install wamerican wbritish; or set explain.dictionaries)",
+                ", ".join(map(str, settings.dictionaries)) or "(none configured)",
+            )
 
     def explain(
         self,
@@ -203,8 +220,9 @@ class Explainer:
         visual = self._visual(tokens, question)
         video = visual is not None
         observed = self._observed(ev, f, tokens)
-        check = _Check(" ".join(evidence_lines(f)), _kinds_of(observed), ev.camera)
         msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, question, video, observed)
+        shown = " ".join(m["content"] for m in msgs)
+        check = _Check(" ".join(evidence_lines(f)), _kinds_of(observed), ev.camera, shown)
         try:
             outcome, reply, replies, rejected = self._replies(msgs, visual, check)
         except PromptEmbedsRefusedError as exc:
@@ -265,7 +283,9 @@ class Explainer:
                 return "fallback", None, replies, rejected
             replies.append(raw)
             try:
-                reply = parse_reply(raw, check.facts, check.kinds, check.camera)
+                reply = parse_reply(
+                    raw, check.facts, check.kinds, check.camera, self.vocabulary, check.shown
+                )
                 return ("llm" if attempt == 0 else "retry"), reply, replies, rejected
             except InvalidReplyError as exc:
                 log.info("invalid LLM reply (%s): %r", exc, raw)
@@ -337,6 +357,7 @@ class _Check:
     facts: str
     kinds: frozenset[str]
     camera: str
+    shown: str = ""  # the whole prompt: a word copied from it is no invented word
 
     def allowed(self) -> Allowed:
         """The numbers and place words a reply may write, and the kinds' words it may not (the
@@ -358,7 +379,8 @@ def _kinds_of(observed: str) -> frozenset[str]:
 
 
 def _retry_note(exc: InvalidReplyError) -> str:
+    plain = " in plain English words" if exc.reason == "nonword" else ""
     return (
-        f"Your last answer was rejected ({exc.reason}). Write a plain title and summary using "
-        "only the facts, numbers, places and directions above."
+        f"Your last answer was rejected ({exc.reason}). Write a plain title and summary{plain} "
+        "using only the facts, numbers, places and directions above."
     )

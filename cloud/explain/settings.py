@@ -15,6 +15,12 @@ DEFAULT_CLASSES = (
     "Road Accident", "Robbery", "Shooting", "Shoplifting", "Stealing", "Vandalism",
     "Intrusion", "Running", "Smoke", "Camera Tamper",  # what the bundled classifier observes
 )  # fmt: skip
+# the system's English word lists (`vocabulary`): Debian's wamerican and wbritish, or any `words`
+DICTIONARIES = (
+    Path("/usr/share/dict/american-english"),
+    Path("/usr/share/dict/british-english"),
+    Path("/usr/share/dict/words"),
+)
 
 
 class CameraContext(Strict):
@@ -121,6 +127,12 @@ class ExplainSettings(Strict):
         None,
         description="Trained projector (`vau-cloud train-projector`, safetensors; its kind and "
         "widths are in the file); unset: the bundled one where it fits the LLM.",
+    )
+    dictionaries: tuple[Path, ...] = Field(
+        DICTIONARIES,
+        description="Word lists (one word a line): a reply with a word in none of them and not in "
+        "what the LLM was shown is refused (`nonword`). The lists that exist are read; none: the "
+        "check is off (logged at start). Debian/Ubuntu: apt install wamerican wbritish.",
     )
     category_model: Path | None = Field(
         None,
