@@ -195,6 +195,8 @@ class Explainer:
         self.frame_tokenizer = frame_tokenizer  # None until trained weights are loaded
         self.history = history  # None: recurrence is not stated
         self.vocabulary = load(settings.dictionaries)
+        if metrics is not None:
+            metrics.vocabulary.set(0 if self.vocabulary is None else len(self.vocabulary.words))
         if self.vocabulary is None:
             log.warning(
                 "no word list at %s: replies are not checked for words in no dictionary "

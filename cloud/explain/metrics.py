@@ -78,11 +78,17 @@ class ExplainMetrics:
         )
         self.invalid = Counter(
             "vau_cloud_llm_invalid_replies_total",
-            "LLM replies that failed parsing, the schema or the faithfulness check.",
+            "LLM replies that failed parsing, the schema, the faithfulness or the word check, "
+            "by reason.",
             ["reason"],
             registry=registry,
         )
-
+        self.vocabulary = Gauge(
+            "vau_cloud_explain_vocabulary_words",
+            "Words the reply check knows from explain.dictionaries; 0: no word list was found "
+            "and replies are not checked for words in no dictionary.",
+            registry=registry,
+        )
         self.unreadable = Counter(
             "vau_cloud_explain_unreadable_records_total",
             "Ingest records the explainer could not read (skipped; the cursor moves past them), "

@@ -69,6 +69,7 @@ def test_explainer_retries_a_nonword_reply_and_delivers_the_plain_one(tmp_path: 
     assert "aphylococcus" not in r.explanation.summary
     assert "plain English words" in llm.prompts[2][1]["content"]
     assert metrics.value("vau_cloud_llm_invalid_replies_total", {"reason": "nonword"}) == 1
+    assert metrics.value("vau_cloud_explain_vocabulary_words") == len(WORDS.split())
     twice = ScriptedLlm(["Alert", "Ahleeball in the lower right."])
     r = Explainer(s, twice, metrics).explain(_event())
     assert r.outcome == "fallback" and r.rejected == ("nonword", "nonword")
@@ -79,9 +80,11 @@ def test_without_any_word_list_the_check_is_off_and_the_explainer_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = ExplainSettings(dictionaries=(tmp_path / "missing",))
+    metrics = ExplainMetrics(CloudMetrics().registry)
+    metrics.vocabulary.set(1)
     with caplog.at_level(logging.WARNING, "vau.cloud.explain.explainer"):
-        ex = Explainer(s, ScriptedLlm(["Alert", "Ahleeball in the lower right."]))
-    assert ex.vocabulary is None
+        ex = Explainer(s, ScriptedLlm(["Alert", "Ahleeball in the lower right."]), metrics)
+    assert ex.vocabulary is None and metrics.value("vau_cloud_explain_vocabulary_words") == 0
     assert "no word list" in caplog.text and "wamerican" in caplog.text
     assert ex.explain(_event()).outcome == "llm"
 
