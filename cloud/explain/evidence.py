@@ -317,10 +317,13 @@ def uninformative(summary: str, evidence: str) -> bool:
     """True when the evidence says where (or that things moved faster than usual) and the summary
     says none of it, or the evidence says the whole view changed and the summary does not say so
     (the view, the camera or the light; "Something appeared in the upper centre" of a view gone
-    dark is true of its hottest patches and misleads): an alert that does not say what the camera
-    saw cannot be acted on."""
+    dark is true of its hottest patches and misleads) in a sentence that negates nothing ("This
+    video shows how a camera can be tampered with without causing any harm" names the camera and
+    says nothing happened to it): an alert that does not say what the camera saw cannot be acted
+    on."""
     if VIEW_CHANGED in evidence:
-        return not words(summary) & VIEW_WORDS
+        sentences = re.split(r"(?<=[.!?:;])\s+", summary)
+        return not any(words(t) & VIEW_WORDS and not _NEGATION.search(t) for t in sentences)
     said = words(evidence) & LOCATION_WORDS
     if FASTER in evidence:
         said.add("faster")

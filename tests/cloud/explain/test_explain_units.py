@@ -140,6 +140,10 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
     with pytest.raises(InvalidReplyError, match="uninformative"):  # true of its hottest patches,
         # but says nothing of the view as a whole
         parse_reply('{"title": "Anomaly", "summary": "Something in the upper left."}', view)
+    with pytest.raises(InvalidReplyError, match="uninformative"):  # names the camera, says
+        # nothing happened to it (a real SmolLM2 retry on a tamper)
+        harmless = "This video shows how a camera can be tampered with without causing any harm."
+        parse_reply(f'{{"title": "Ascend", "summary": "{harmless}"}}', view)
     fast = f"{said} {FASTER}"  # what changed is the speed: saying so is informative
     assert parse_reply('{"title": "Fast", "summary": "Things moved faster than usual."}', fast)
     with pytest.raises(InvalidReplyError, match="uninformative"):
