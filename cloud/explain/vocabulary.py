@@ -9,10 +9,10 @@ refused like any invalid reply (`nonword`: one retry, then the template).
 
 The dictionary is the system's word lists (`explain.dictionaries`, by default
 `settings.DICTIONARIES`: on Debian and Ubuntu the `wamerican` and `wbritish` packages; "centre"
-is British, "color" American), read once. Without
-any list the check is off, and the explainer says so once at start. Words are runs of letters
-(any alphabet's: "café" is one word), lowercased; the letters a contraction leaves after its
-apostrophe ("we'll" -> "we", "ll") are words too.
+is British, "color" American), read once. Without any list the check is off, and the explainer
+says so once at start. Words are runs of letters (any alphabet's: "café" is one word),
+lowercased; the letters a contraction leaves after its apostrophe ("we'll" -> "we", "ll") are
+words too.
 """
 
 from __future__ import annotations
