@@ -168,14 +168,17 @@ def ensure_models(clips: Sequence[Clip], settings: EdgeSettings, models: Path) -
     return out
 
 
-def events_of(trace: ClipTrace, scorer: str, cfg: EventSettings) -> list[tuple[float, float]]:
+def events_of(
+    ts: Sequence[float], scores: np.ndarray, cfg: EventSettings
+) -> list[tuple[float, float]]:
+    """The (start, end) of each event a series of final frame scores raises."""
     tracker = EventTracker(cfg, "eval", "eval")
     ended: list[tuple[float, float]] = []
-    for t, s in zip(trace.t, trace.series(scorer).tolist(), strict=True):
+    for t, s in zip(ts, scores.tolist(), strict=True):
         ended += [
             (u.start, u.end or t) for u in tracker.observe(0, t, s)[1] if u.state is EventState.END
         ]
-    last = trace.t[-1] if trace.t else 0.0
+    last = ts[-1] if ts else 0.0
     ended += [(u.start, u.end or last) for u in tracker.flush(last) if u.state is EventState.END]
     return ended
 
@@ -206,7 +209,8 @@ def score_report(
     for name, members in groups.items():
         pos_parts = [s[id(tr)][y[id(tr)]] for tr in traces if tr.clip.kind in members]
         pooled[name] = _auc(np.concatenate(pos_parts), negatives) if pos_parts else None
-    return {"auc": per_kind, "pooled_auc": pooled, "events": _event_report(traces, scorer, cfg)}
+    events = _event_report(traces, [s[id(tr)] for tr in traces], cfg)
+    return {"auc": per_kind, "pooled_auc": pooled, "events": events}
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
@@ -215,16 +219,18 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
     return round(roc_auc(np.r_[pos, neg], np.r_[np.ones(pos.size), np.zeros(neg.size)]), 4)
 
 
-def _event_report(traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings) -> dict[str, Any]:
+def _event_report(
+    traces: Sequence[ClipTrace], series: Sequence[np.ndarray], cfg: EventSettings
+) -> dict[str, Any]:
     hit: dict[str, list[bool]] = {}
     true_events = false_events = normal_false = 0
     outside_s = normal_s = 0.0
-    for tr in traces:
+    for tr, scores in zip(traces, series, strict=True):
         step = float(np.median(np.diff(tr.t))) if len(tr.t) > 1 else 0.5
         seconds = len(tr.t) * step
         inside = sum(e - s for s, e in tr.clip.spans)
         outside_s += max(seconds - inside, 0.0)
-        events = events_of(tr, scorer, cfg)
+        events = events_of(tr.t, scores, cfg)
         good = [e for e in events if _overlaps(e, tr.clip.spans, cfg.merge_gap_s)]
         true_events += len(good)
         false_events += len(events) - len(good)
