@@ -31,7 +31,8 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 
 
 def words(text: str) -> set[str]:
-    """The runs of letters in `text`, lowercased."""
+    """The runs of letters in `text`, lowercased. Not `evidence.words` (ASCII letters only, right
+    for the place and kind words it looks for): that one reads "café" as "caf", a non-word."""
     return set(_LETTERS.findall(text.lower()))
 
 
