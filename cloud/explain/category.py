@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from vau.cloud.explain.evidence import EventEvidence, Facts
+from vau.cloud.explain.facts import movement, region_shares
 from vau.cloud.explain.schema import UNKNOWN
 
 log = logging.getLogger(__name__)
@@ -82,22 +83,26 @@ class CategoryError(ValueError):
 
 
 def features(ev: EventEvidence, f: Facts) -> np.ndarray:
-    """(len(FEATURES),) what the classifier reads of one event."""
+    """(len(FEATURES),) what the classifier reads of one event. Its movement, speed and regions
+    are the whole window's, as the bundled file was fitted: the facts read where and which way
+    from the carrying frames only (`facts.carrying`), a later choice that left these alone."""
     s = f.scene
+    window = sorted(ev.frames, key=lambda fr: fr.t)
+    move, speed = ("none", 0.0) if s.view_change else movement(window)
     parts = [dict(fr.components) for fr in ev.frames if fr.components]
     means = [float(np.mean([p.get(k, 0.0) for p in parts])) if parts else 0.0 for k in PARTS]
     growth = {"spreading": 1.0, "shrinking": -1.0}.get(s.growth, 0.0)
     row = [
         s.view_share,
         float(s.view_change),
-        min(s.speed, 2.0),
-        float(s.movement != "none"),
+        min(speed, 2.0),
+        float(move != "none"),
         min(s.rise_s, 5.0),
         growth,
         s.extents[1] - s.extents[0],
         min(f.duration, 30.0),
         f.peak,
-        float(len(s.where)),
+        float(len(region_shares(window))),
         *means,
     ]
     return np.asarray(row, np.float64)

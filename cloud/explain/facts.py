@@ -5,10 +5,15 @@ model's most anomalous ones) when any frame of the event carries them, else its 
 SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c + 0.5) / cols,
 (r + 0.5) / rows) in view widths / heights, (0, 0) the upper-left corner.
 
-- where: share of the anomalous cells per named 3x3 region over all frames, largest first; the
-  share of the view = |union of the anomalous cells| / (rows * cols).
+- carrying frames: the frames with anomalous cells whose score is at or past CARRY_LEVEL (the
+  events' entry level, `events.enter`, not tuned), all frames when none is. Where and which way
+  are read from them: the window's quieter frames at either end hold mostly the camera's normal
+  things that happen to sit past the edge of normal (a walker in an unusual pose), not the thing
+  that raised the event.
+- where: share of the anomalous cells per named 3x3 region over the carrying frames, largest
+  first; the share of the view = |union of the anomalous cells| / (rows * cols), over all frames.
 - movement: every connected group of anomalous cells (8-neighbours) is followed through the
-  frames, oldest first: a group continues the track whose last centre is nearest, within
+  carrying frames, oldest first: a group continues the track whose last centre is nearest, within
   GATE + TRACK_SPEED * dt views of it (each track takes at most one group a frame, nearest pairs
   first), else it starts a track. The anomalous region is the heaviest track (the most cells
   over the event): a walker the normality model also finds unusual makes a lighter track beside
@@ -84,6 +89,7 @@ GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for s
 GROW_MIN = 0.05  # and the extent must change by at least this share of the view
 FAST_LEVEL = 0.6  # calibrated `flow` part clearly past normal (the events' entry level),
 FAST_FRAMES = 1 / 3  # in at least this share of the frames that carry it
+CARRY_LEVEL = 0.6  # the events' entry level: frames at or past it carried the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,14 @@ def cells_of(frames: Sequence[FrameEvidence]) -> tuple[bool, list[tuple[int, ...
     """(hot?, each frame's anomalous cells): the hot patches when any frame has them."""
     use_hot = any(f.hot for f in frames)
     return use_hot, [f.hot if use_hot else f.indices for f in frames]
+
+
+def carrying(frames: Sequence[FrameEvidence]) -> list[FrameEvidence]:
+    """The frames at or past CARRY_LEVEL that have anomalous cells (in their order); all of them
+    when none has."""
+    _, cells = cells_of(frames)
+    kept = [f for f, cs in zip(frames, cells, strict=True) if cs and f.score >= CARRY_LEVEL]
+    return kept or list(frames)
 
 
 def region_shares(frames: Sequence[FrameEvidence]) -> tuple[tuple[str, float], ...]:
@@ -336,9 +350,9 @@ def scene_facts(
 ) -> SceneFacts:
     """All the facts of one event; `frames` oldest first."""
     frames = sorted(frames, key=lambda f: f.t)
-    where = region_shares(frames)
+    where = region_shares(carrying(frames))
     changed = view_change(frames)
-    move, speed = movement(frames)
+    move, speed = movement(carrying(frames))
     if changed:  # the whole view, not a region, changed: no region's track to report
         move, speed = "none", 0.0
     rise = onset(frames, start, peak, peak_t)

@@ -11,6 +11,7 @@ from vau.cloud.explain.facts import (
     growth,
     movement,
     onset,
+    region_shares,
     scene_facts,
     similar_earlier,
     view_change,
@@ -95,6 +96,22 @@ def test_where_when_blob_in_lower_left_then_region_and_view_share() -> None:
     facts = scene_facts(frames([blob(9, 0, 3)] * 3), 2.0, 0.9, 2.0)
     assert facts.where == (("lower left", 1.0),) and facts.hot
     assert abs(facts.view_share - 9 / 144) < 1e-9
+
+
+def test_where_and_movement_when_quiet_frames_hold_walkers_then_read_from_carrying_frames() -> None:
+    """A thing stays in the lower left while the event's score is at or past the entry level;
+    the window's quieter frames (0.4, 0.5, 0.5) hold only a walker past the edge of normal,
+    crossing the top leftwards, with more cells than the thing. Where and which way are the
+    thing's (lower left, none); over all frames they would be the walker's."""
+    walker = [blob(0, 8, 4), blob(0, 6, 4), blob(0, 4, 4)]
+    cells = [walker[0], walker[1], blob(9, 0, 3), blob(9, 0, 3), walker[2]]
+    fs = frames(cells, [0.4, 0.5, 0.8, 0.9, 0.5])
+    facts = scene_facts(fs, 2.0, 0.9, 3.5)
+    assert facts.where == (("lower left", 1.0),) and facts.movement == "none"
+    assert region_shares(fs)[0][0] != "lower left" and movement(fs)[0] == "left"
+    assert abs(facts.view_share - (9 + 8 * 4) / 144) < 1e-9  # the share of the view: all frames
+    quiet = frames(walker, [0.4, 0.5, 0.45])  # no frame carried it: all frames are read
+    assert scene_facts(quiet, 2.0, 0.5, 2.5).movement == "left"
 
 
 def test_view_change_when_hot_patches_cover_the_view_then_true_and_no_movement() -> None:
