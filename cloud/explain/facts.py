@@ -87,9 +87,10 @@ RISE = 0.8  # share of the peak the score must reach for the onset
 SUDDEN_S = 1.0  # seconds from the start within which a sudden onset reaches it
 GROW = 1.5  # extent ratio newer / older half for spreading (older / newer for shrinking)
 GROW_MIN = 0.05  # and the extent must change by at least this share of the view
-FAST_LEVEL = 0.6  # calibrated `flow` part clearly past normal (the events' entry level),
+ENTRY_LEVEL = 0.6  # the events' entry level (`events.enter`'s default); not tuned
+FAST_LEVEL = ENTRY_LEVEL  # calibrated `flow` part clearly past normal,
 FAST_FRAMES = 1 / 3  # in at least this share of the frames that carry it
-CARRY_LEVEL = 0.6  # the events' entry level: frames at or past it carried the event
+CARRY_LEVEL = ENTRY_LEVEL  # frames at or past it carried the event
 
 
 @dataclass(frozen=True, slots=True)
