@@ -9,6 +9,8 @@ the same frames:
 
 - frame ROC-AUC per kind: the span frames of that kind's clips against every frame outside any
   span (all cameras pooled: one threshold for all), and pooled over the tuned and held-out kinds;
+  the same pooled AUC within each camera alone (`camera_auc`): the gap to the pooled one is what
+  one threshold for every camera costs, the rest is the scorer;
 - events (the real `EventTracker`, default thresholds, over each scorer's scores): recall = share
   of anomalous clips with an event overlapping the span; precision = share of events overlapping
   a span; false events per hour of footage outside spans, and of normal clips alone.
@@ -192,7 +194,9 @@ def _overlaps(
 def score_report(
     traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings, heldout: Sequence[str]
 ) -> dict[str, Any]:
-    """Per-kind AUC and event figures of one scorer (or part) over every traced clip."""
+    """Per-kind AUC and event figures of one scorer (or part) over every traced clip. The pooled
+    AUC takes one threshold for every camera; `camera_auc` is the same within each camera alone,
+    so the gap between them is what the cameras' calibration costs (docs/normality.md)."""
     s = {id(tr): tr.series(scorer) for tr in traces}
     y = {id(tr): tr.labels() for tr in traces}
     negatives = np.concatenate([s[id(tr)][~y[id(tr)]] for tr in traces])
@@ -205,12 +209,32 @@ def score_report(
         "tuned": [k for k in kinds if k not in heldout],
         "heldout": [k for k in kinds if k in heldout],
     }
-    pooled = {}
+    cameras = sorted({camera_of(tr.clip) for tr in traces})
+    per_camera = {
+        c: _pooled([tr for tr in traces if camera_of(tr.clip) == c], s, y, groups) for c in cameras
+    }
+    events = _event_report(traces, [s[id(tr)] for tr in traces], cfg)
+    return {
+        "auc": per_kind,
+        "pooled_auc": _pooled(traces, s, y, groups),
+        "camera_auc": per_camera,
+        "events": events,
+    }
+
+
+def _pooled(
+    traces: Sequence[ClipTrace],
+    s: dict[int, np.ndarray],
+    y: dict[int, np.ndarray],
+    groups: dict[str, list[str]],
+) -> dict[str, float | None]:
+    """AUC of each group's span frames against every other frame of `traces`."""
+    negatives = np.concatenate([s[id(tr)][~y[id(tr)]] for tr in traces])
+    out = {}
     for name, members in groups.items():
         pos_parts = [s[id(tr)][y[id(tr)]] for tr in traces if tr.clip.kind in members]
-        pooled[name] = _auc(np.concatenate(pos_parts), negatives) if pos_parts else None
-    events = _event_report(traces, [s[id(tr)] for tr in traces], cfg)
-    return {"auc": per_kind, "pooled_auc": pooled, "events": events}
+        out[name] = _auc(np.concatenate(pos_parts), negatives) if pos_parts else None
+    return out
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float | None:

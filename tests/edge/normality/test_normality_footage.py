@@ -185,6 +185,7 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
     scorers = report["scorers"]
     assert {"head", "normality", "fused", "appearance", "flow", "static"} <= set(scorers)
     assert 0.0 <= scorers["fused"]["auc"]["intruder"] <= 1.0
+    assert scorers["fused"]["camera_auc"] == {"cam-0": scorers["fused"]["pooled_auc"]}  # one
     events = scorers["fused"]["events"]
     assert events["recall"] == {"intruder": 1.0} and events["normal_clip_false_events"] == 0
     traced = [json.loads(line) for line in frames_path.read_text().splitlines()]
