@@ -351,9 +351,10 @@ def scene_facts(
 ) -> SceneFacts:
     """All the facts of one event; `frames` oldest first."""
     frames = sorted(frames, key=lambda f: f.t)
-    where = region_shares(carrying(frames))
+    carried = carrying(frames)
+    where = region_shares(carried)
     changed = view_change(frames)
-    move, speed = movement(carrying(frames))
+    move, speed = movement(carried)
     if changed:  # the whole view, not a region, changed: no region's track to report
         move, speed = "none", 0.0
     rise = onset(frames, start, peak, peak_t)
