@@ -199,12 +199,7 @@ def score_report(
     so the gap between them is what the cameras' calibration costs (docs/normality.md)."""
     s = {id(tr): tr.series(scorer) for tr in traces}
     y = {id(tr): tr.labels() for tr in traces}
-    negatives = np.concatenate([s[id(tr)][~y[id(tr)]] for tr in traces])
     kinds = sorted({tr.clip.kind for tr in traces if tr.clip.kind != NORMAL})
-    per_kind: dict[str, Any] = {}
-    for kind in kinds:
-        pos = np.concatenate([s[id(tr)][y[id(tr)]] for tr in traces if tr.clip.kind == kind])
-        per_kind[kind] = _auc(pos, negatives)
     groups = {
         "tuned": [k for k in kinds if k not in heldout],
         "heldout": [k for k in kinds if k in heldout],
@@ -215,7 +210,7 @@ def score_report(
     }
     events = _event_report(traces, [s[id(tr)] for tr in traces], cfg)
     return {
-        "auc": per_kind,
+        "auc": _pooled(traces, s, y, {k: [k] for k in kinds}),
         "pooled_auc": _pooled(traces, s, y, groups),
         "camera_auc": per_camera,
         "events": events,
@@ -228,7 +223,7 @@ def _pooled(
     y: dict[int, np.ndarray],
     groups: dict[str, list[str]],
 ) -> dict[str, float | None]:
-    """AUC of each group's span frames against every other frame of `traces`."""
+    """AUC of each group's span frames (its kinds') against every other frame of `traces`."""
     negatives = np.concatenate([s[id(tr)][~y[id(tr)]] for tr in traces])
     out = {}
     for name, members in groups.items():
