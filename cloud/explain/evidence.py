@@ -322,8 +322,8 @@ def uninformative(summary: str, evidence: str) -> bool:
     says nothing happened to it): an alert that does not say what the camera saw cannot be acted
     on."""
     if VIEW_CHANGED in evidence:
-        sentences = re.split(r"(?<=[.!?:;])\s+", summary)
-        return not any(words(t) & VIEW_WORDS and not _NEGATION.search(t) for t in sentences)
+        clauses = _sentences(summary, ".!?:;")
+        return not any(words(t) & VIEW_WORDS and not _NEGATION.search(t) for t in clauses)
     said = words(evidence) & LOCATION_WORDS
     if FASTER in evidence:
         said.add("faster")
@@ -337,8 +337,12 @@ def claims_view_change(reply: str, evidence: str) -> bool:
     right" of a fire in one corner)."""
     if VIEW_CHANGED in evidence:
         return False
-    sentences = re.split(r"(?<=[.!?])\s+", reply)
-    return any(_VIEW_CLAIM.search(t) and not _NEGATION.search(t) for t in sentences)
+    return any(_VIEW_CLAIM.search(t) and not _NEGATION.search(t) for t in _sentences(reply))
+
+
+def _sentences(text: str, ends: str = ".!?") -> list[str]:
+    """`text` cut after each character of `ends` that white space follows."""
+    return re.split(rf"(?<=[{re.escape(ends)}])\s+", text)
 
 
 def unfaithful_places(reply: str, evidence: str) -> set[str]:
