@@ -13,13 +13,18 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
 - where: share of the anomalous cells per named 3x3 region over the carrying frames, largest
   first; the share of the view = |union of the anomalous cells| / (rows * cols), over all frames.
 - movement: every connected group of anomalous cells (8-neighbours) is followed through the
-  carrying frames, oldest first: a group continues the track whose last centre is nearest, within
-  GATE + TRACK_SPEED * dt views of it (each track takes at most one group a frame, nearest pairs
-  first), else it starts a track. The anomalous region is the heaviest track (the most cells
-  over the event): a walker the normality model also finds unusual makes a lighter track beside
-  it. d = the displacement, first frame to last, of the least-squares line through its centres
-  over time, each frame weighted by its cells (the group's outline jitters as hot cells come and
-  go; one frame at either end no longer decides the direction). `none` when |d| < MOVE_MIN or
+  carrying frames, oldest first. A track that has moved (two frames or more) expects its region
+  to have gone on at its velocity (its last two centres) and takes the nearest group within
+  GATE + FOLLOW_SPEED * dt views of there; then any track still without a group takes the
+  nearest left within GATE + TRACK_SPEED * dt of its last centre; a group left over starts a
+  track (each track takes at most one group a frame, nearest pairs first). A car crossing in
+  three seconds jumps further between two shipped frames than a person standing beside its last
+  place, who would otherwise take its track over; a region going back and forth stays one
+  track. The anomalous region is the heaviest track (the most cells over the event): a walker
+  the normality model also finds unusual makes a lighter track beside it. d = the displacement,
+  first frame to last, of the least-squares line through its centres over time, each frame
+  weighted by its cells (the group's outline jitters as hot cells come and go; one frame at
+  either end no longer decides the direction). `none` when |d| < MOVE_MIN or
   the view changed; `right`/`left` when |dx| >= DOMINANT * |dy|, `down`/`up` when |dy| >=
   DOMINANT * |dx|, else `mixed`; also `mixed` when the track's length is more than WANDER times
   |d| (back and forth). speed = |d| / (t_last - t_first), views per second.
@@ -77,6 +82,7 @@ Light = Literal["darker", "brighter"]
 WANDER = 3.0  # track length / net displacement beyond which the movement is `mixed`
 GATE = 0.1  # views a tracked region may jump between two frames,
 TRACK_SPEED = 0.5  # plus this many views per second between them (a person running across)
+FOLLOW_SPEED = 0.25  # views per second a moving track may stray from where its velocity leads
 VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view change,
 VIEW_FRAMES = 1 / 3  # in at least this share of the frames (measured: docs/explain.md)
 PIXEL_VIEW_SHARE = VIEW_CHANGE_SHARE  # mean share of the pixels off the background: most of the
@@ -203,23 +209,39 @@ def groups(cells: Sequence[int], grid: tuple[int, int]) -> list[tuple[int, ...]]
     return out
 
 
-def tracks(frames: Sequence[FrameEvidence]) -> list[list[tuple[float, tuple[float, float], int]]]:
+Track = list[tuple[float, tuple[float, float], int]]  # (t, centre, cells) per frame, oldest first
+
+
+def expect(path: Track, t: float, follow: bool = True) -> tuple[tuple[float, float], float]:
+    """Where a track's region should be at time t, and how far from there it may be found
+    (`follow=False`: at its last centre, as a track of one frame, whatever its velocity)."""
+    t1, (x1, y1), _ = path[-1]
+    dt = t - t1
+    if not follow or len(path) < 2 or path[-2][0] >= t1:
+        return (x1, y1), GATE + TRACK_SPEED * dt
+    t0, (x0, y0), _ = path[-2]
+    vx, vy = (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
+    return (x1 + vx * dt, y1 + vy * dt), GATE + FOLLOW_SPEED * dt
+
+
+def tracks(frames: Sequence[FrameEvidence], follow: bool = True) -> list[Track]:
     """Each followed group of anomalous cells as (t, centre, cells) per frame, oldest first."""
     _, cells = cells_of(frames)
-    out: list[list[tuple[float, tuple[float, float], int]]] = []
+    out: list[Track] = []
     for f, cs in zip(frames, cells, strict=True):
         found = [(centre(g, f.grid), len(g)) for g in groups(cs, f.grid)] if cs else []
-        pairs = sorted(
-            (d, gi, ti)
-            for gi, (c, _) in enumerate(found)
-            for ti, tr in enumerate(out)
-            if tr[-1][0] < f.t
-            and (d := math.dist(c, tr[-1][1])) <= GATE + TRACK_SPEED * (f.t - tr[-1][0])
-        )
         taken: dict[int, int] = {}  # group -> track
-        for _, gi, ti in pairs:
-            if gi not in taken and ti not in taken.values():
-                taken[gi] = ti
+        for moving in (True, False) if follow else (False,):
+            expected = [expect(tr, f.t, moving) for tr in out]
+            pairs = sorted(
+                (d, gi, ti)
+                for gi, (c, _) in enumerate(found)
+                for ti, (at, gate) in enumerate(expected)
+                if out[ti][-1][0] < f.t and (d := math.dist(c, at)) <= gate
+            )
+            for _, gi, ti in pairs:
+                if gi not in taken and ti not in taken.values():
+                    taken[gi] = ti
         for gi, (c, n) in enumerate(found):
             if gi in taken:
                 out[taken[gi]].append((f.t, c, n))
@@ -228,9 +250,9 @@ def tracks(frames: Sequence[FrameEvidence]) -> list[list[tuple[float, tuple[floa
     return out
 
 
-def track(frames: Sequence[FrameEvidence]) -> list[tuple[float, tuple[float, float], int]]:
+def track(frames: Sequence[FrameEvidence], follow: bool = True) -> Track:
     """(t, centre, cells) of the anomalous region (the heaviest track), oldest first."""
-    found = tracks(frames)
+    found = tracks(frames, follow)
     if not found:
         return []
     return max(found, key=lambda tr: sum(n for _, _, n in tr))  # the first of equals
@@ -248,9 +270,9 @@ def displacement(path: Sequence[tuple[float, tuple[float, float], int]]) -> tupl
     return float(slope[0] * span), float(slope[1] * span)
 
 
-def movement(frames: Sequence[FrameEvidence]) -> tuple[Movement, float]:
+def movement(frames: Sequence[FrameEvidence], follow: bool = True) -> tuple[Movement, float]:
     """(direction, speed in views per second) of the tracked anomalous region's centre."""
-    path = track(frames)
+    path = track(frames, follow)
     if len(path) < 2 or path[-1][0] <= path[0][0]:
         return "none", 0.0
     dx, dy = displacement(path)

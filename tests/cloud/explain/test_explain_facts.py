@@ -86,6 +86,20 @@ def test_movement_when_a_walker_is_also_unusual_then_the_heavier_track_is_the_re
     assert movement(frames(walker))[0] == "right"
 
 
+def test_movement_when_a_fast_car_passes_a_person_who_stops_then_the_car_is_followed() -> None:
+    """A 3x3 car crosses row 8 to the right, 3 cells a frame; from its third frame a person
+    stands just above where it was. The person is nearer the car's last place than the car is,
+    but the car's track expects it 3 cells on (its velocity): the track stays on the car. Without
+    the velocity (`follow=False`, what the category classifier reads) the person takes the
+    track over and the crossing reads as a short wander."""
+    car = [blob(8, col, 3) for col in (0, 3, 6, 9)] + [(), ()]
+    person = [(), ()] + [blob(7, 3)] * 4
+    fs = frames([c + p for c, p in zip(car, person, strict=True)])
+    direction, speed = movement(fs)
+    assert direction == "right" and abs(speed - 0.5) < 1e-9
+    assert movement(fs, follow=False)[0] == "mixed"
+
+
 def test_movement_when_blob_stays_or_one_frame_then_none() -> None:
     assert movement(frames([blob(5, 5)] * 4)) == ("none", 0.0)
     assert movement(frames([blob(5, 5), blob(5, 6)])) == ("none", 0.0)  # 1/12 of a view
