@@ -39,14 +39,22 @@ LOCATION_WORDS = PLACE_WORDS - {"spreading", "shrinking", "sudden", "gradual"}
 VIEW_CHANGED = "Most of the view changed at once"  # the view-change fact's sentence
 FASTER = "Things in the view moved faster than is usual for this camera."  # the `faster` fact
 STAYED = "Something new came to rest in the view and stayed still."  # the `stayed` fact
-# what a summary of a whole-view change must use at least one of: the view, the camera or the light
-VIEW_WORDS = frozenset({"view", "camera", "light", "lights", "dark", "darker", "brighter"})
+_VIEW = r"\b(?:view|scene|picture)\b"
+_VIEW_DID = r"(?:changed|shifted)"
+_CAMERA_DID = r"(?:moved|covered|tampered|knocked|defocused|blocked)"
 # a reply saying the view changed as a whole ("the view was changed", "the camera was covered")
 _VIEW_CLAIM = re.compile(
-    r"\b(?:view|scene|picture)\b(?:\s+\w+){0,3}?\s+(?:changed|shifted)\b"
-    r"|\bcamera\b(?:\s+\w+){0,2}?\s+(?:moved|covered|tampered|knocked|defocused|blocked)\b",
+    rf"{_VIEW}(?:\s+\w+){{0,3}}?\s+{_VIEW_DID}\b|\bcamera\b(?:\s+\w+){{0,2}}?\s+{_CAMERA_DID}\b",
     re.IGNORECASE,
 )
+# what a summary of a whole-view change must say in one clause: what happened to the view or the
+# camera ("the view changed", "the camera was moved, covered or defocused") or to the light ("the
+# view went darker"); naming the camera is not saying what it saw ("The camera cam-0.")
+_VIEW_SAID = re.compile(
+    rf"(?:{_VIEW}|\bcamera\b)(?:\s+\w+){{0,3}}?\s+(?:{_VIEW_DID}|{_CAMERA_DID})\b",
+    re.IGNORECASE,
+)
+LIGHT_WORDS = frozenset({"light", "lights", "dark", "darker", "brighter"})
 _NEGATION = re.compile(r"\b(?:not|no|never|nothing|without)\b|n't\b", re.IGNORECASE)
 
 
@@ -316,14 +324,18 @@ def words(text: str) -> set[str]:
 def uninformative(summary: str, evidence: str) -> bool:
     """True when the evidence says where (or that things moved faster than usual) and the summary
     says none of it, or the evidence says the whole view changed and the summary does not say so
-    (the view, the camera or the light; "Something appeared in the upper centre" of a view gone
-    dark is true of its hottest patches and misleads) in a sentence that negates nothing ("This
+    (what happened to the view, the camera or the light; "Something appeared in the upper centre"
+    of a view gone dark is true of its hottest patches and misleads; "The camera cam-0." names
+    the camera and says nothing of it) in a clause that negates nothing ("This
     video shows how a camera can be tampered with without causing any harm" names the camera and
     says nothing happened to it): an alert that does not say what the camera saw cannot be acted
     on."""
     if VIEW_CHANGED in evidence:
         clauses = _sentences(summary, ".!?:;")
-        return not any(words(t) & VIEW_WORDS and not _NEGATION.search(t) for t in clauses)
+        return not any(
+            (_VIEW_SAID.search(t) or words(t) & LIGHT_WORDS) and not _NEGATION.search(t)
+            for t in clauses
+        )
     said = words(evidence) & LOCATION_WORDS
     if FASTER in evidence:
         said.add("faster")

@@ -137,6 +137,11 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
     view = f"Most of the view changed at once, over the whole frame (camera moved). {said}"
     assert parse_reply('{"title": "Tamper", "summary": "The whole view changed."}', view)
     assert parse_reply('{"title": "Lights", "summary": "The view went darker."}', view)
+    moved = "The camera was moved, covered or defocused: most of the view changed at once."
+    assert parse_reply(f'{{"title": "Camera tampered", "summary": "{moved}"}}', view)
+    with pytest.raises(InvalidReplyError, match="uninformative"):  # names the camera, says
+        # nothing of it (`make demo`'s tamper had "The camera cam-0." from a real first reply)
+        parse_reply('{"title": "Camera", "summary": "The camera front-door."}', view)
     with pytest.raises(InvalidReplyError, match="uninformative"):  # true of its hottest patches,
         # but says nothing of the view as a whole
         parse_reply('{"title": "Anomaly", "summary": "Something in the upper left."}', view)
