@@ -30,6 +30,10 @@ NUMBER_RUN = re.compile(r"(?<![A-Za-z])\d+(?:\.\d+)?")  # _NUMBER without the si
 # a number written as a time ("8.5s", "8.5 seconds") or a share ("19%", "19 percent")
 _SECONDS = re.compile(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?(?:s|secs?|seconds?)\b")
 _PERCENT = re.compile(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?(?:%|percent\b)")
+# a rate: the number and what it counts per second ("0.11 view widths per second")
+_RATE = re.compile(
+    r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?((?:[a-z]+ ){0,3}?)per (?:second|sec|s)\b", re.IGNORECASE
+)
 _WORD = re.compile(r"[a-z]+")
 # Words that say where or which way; a reply may use one only when the evidence does.
 _PLACES = """left right up down upper lower top bottom centre center middle north south east west
@@ -305,12 +309,18 @@ def allowed(facts: str, camera: str = "", unsaid: frozenset[str] = frozenset()) 
 
 
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:
-    """Numbers in `reply` that the evidence does not contain, and times or percentages it does
-    not contain as such ("from 19.0s" where 19 is only a share, "19%") (empty = faithful)."""
+    """Numbers in `reply` that the evidence does not contain, and times, percentages or rates it
+    does not contain as such ("from 19.0s" where 19 is only a share, "19%"; "0.25 frames per
+    second" where 0.25 is view widths per second) (empty = faithful)."""
     extra = numbers(reply) - numbers(evidence)
     for unit in (_SECONDS, _PERCENT):
         extra |= _measures(unit, reply) - _measures(unit, evidence)
+    extra |= {n for n, _ in _rates(reply) - _rates(evidence)}
     return extra
+
+
+def _rates(text: str) -> set[tuple[float, str]]:
+    return {(float(n), " ".join(what.lower().split())) for n, what in _RATE.findall(text)}
 
 
 def _measures(unit: re.Pattern[str], text: str) -> set[float]:

@@ -171,14 +171,18 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         ("at 12 s", {12.0}),  # 12 is a count of frames
         ("12% of the view", {12.0}),
         ("8.5% of it", {8.5}),  # a time, not a share
+        ("moving down at 0.25 view widths per second", set()),
+        ("moving down at 0.25 frames per second", {0.25}),  # a real held-out reply: wrong unit
+        ("at 19 view widths per second", {19.0}),  # a share, not a speed
     ],
 )
-def test_unfaithful_numbers_when_a_time_or_share_is_not_one_in_the_evidence(
+def test_unfaithful_numbers_when_a_time_share_or_rate_is_not_one_in_the_evidence(
     reply: str, extra: set[float]
 ) -> None:
     evidence = (
         "The anomaly score rose from 8.5s to 17.0s (8.5 seconds). The most anomalous patches were"
         " in the upper left (19%) of the frame. 12 frames were sent; 50% of each frame changed."
+        " The anomalous region moved down at 0.25 view widths per second."
     )
     assert unfaithful_numbers(reply, evidence) == extra
 
