@@ -214,10 +214,11 @@ Track = list[tuple[float, tuple[float, float], int]]  # (t, centre, cells) per f
 
 def expect(path: Track, t: float, follow: bool = True) -> tuple[tuple[float, float], float]:
     """Where a track's region should be at time t, and how far from there it may be found
-    (`follow=False`: at its last centre, as a track of one frame, whatever its velocity)."""
+    (`follow=False`: at its last centre, as a track of one frame, whatever its velocity). A
+    track's times only rise (`tracks` extends one only with a later frame)."""
     t1, (x1, y1), _ = path[-1]
     dt = t - t1
-    if not follow or len(path) < 2 or path[-2][0] >= t1:
+    if not follow or len(path) < 2:
         return (x1, y1), GATE + TRACK_SPEED * dt
     t0, (x0, y0), _ = path[-2]
     vx, vy = (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
