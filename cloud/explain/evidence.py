@@ -34,6 +34,9 @@ _PERCENT = re.compile(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?(?:%|percent\b)")
 _RATE = re.compile(
     r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?) ?((?:[a-z]+ ){0,3}?)per (?:second|sec|s)\b", re.IGNORECASE
 )
+# a number with letters glued to it ("8.5s", "5.0d"): the letters are its unit
+_GLUED = re.compile(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?)([A-Za-z]+)\b")
+GLUED_UNITS = frozenset({"s", "sec", "secs"})  # what a time may be written with, glued
 _WORD = re.compile(r"[a-z]+")
 # Words that say where or which way; a reply may use one only when the evidence does.
 _PLACES = """left right up down upper lower top bottom centre center middle north south east west
@@ -311,11 +314,15 @@ def allowed(facts: str, camera: str = "", unsaid: frozenset[str] = frozenset()) 
 def unfaithful_numbers(reply: str, evidence: str) -> set[float]:
     """Numbers in `reply` that the evidence does not contain, and times, percentages or rates it
     does not contain as such ("from 19.0s" where 19 is only a share, "19%"; "0.25 frames per
-    second" where 0.25 is view widths per second) (empty = faithful)."""
+    second" where 0.25 is view widths per second), and numbers with letters glued to them that
+    are no unit of a time and none the evidence glues ("from 3.0s to 5.0d", a delivered retry)
+    (empty = faithful)."""
     extra = numbers(reply) - numbers(evidence)
     for unit in (_SECONDS, _PERCENT):
         extra |= _measures(unit, reply) - _measures(unit, evidence)
     extra |= {n for n, _ in _rates(reply) - _rates(evidence)}
+    units = GLUED_UNITS | {u.lower() for _, u in _GLUED.findall(evidence)}
+    extra |= {float(n) for n, u in _GLUED.findall(reply) if u.lower() not in units}
     return extra
 
 

@@ -174,6 +174,9 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         ("moving down at 0.25 view widths per second", set()),
         ("moving down at 0.25 frames per second", {0.25}),  # a real held-out reply: wrong unit
         ("at 19 view widths per second", {19.0}),  # a share, not a speed
+        ("from 8.5s to 17.0d", {17.0}),  # a delivered retry: "d" is no unit of the evidence
+        ("from 8.5secs to 17.0sec", set()),
+        ("12x the usual", {12.0}),
     ],
 )
 def test_unfaithful_numbers_when_a_time_share_or_rate_is_not_one_in_the_evidence(
