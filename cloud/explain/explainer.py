@@ -3,7 +3,8 @@
 The LLM writes a title and a summary, each generated after a prefilled JSON prefix and stopped at
 the closing quote, so the reply is JSON by construction. A reply is invalid when it does not parse,
 breaks the `LlmReply` schema, contains a placeholder ("[location]") or markup (braces, brackets,
-backquotes: a reply that ran into code), or quotes a number or a place or direction word ("left",
+backquotes: a reply that ran into code), digits run together ("1.0.0.0.1", "/2/2/2") or the same
+words three times over (a loop), or quotes a number or a place or direction word ("left",
 "upper", "spreading", ...) the evidence does not contain (faithfulness);
 one retry (told why), then a template built from the facts (`fallback: true`). The explanation
 carries the facts' `where`, `movement`, `view_change` and `evidence` whatever wrote the text.
@@ -22,6 +23,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,6 +67,10 @@ TITLE_TOKENS = 24
 _LATIN_LAST = 0x24F  # the end of Latin Extended-B: letters beyond it are another script
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]|<[^>]*>")
 _MARKUP = re.compile(r"[{}\[\]<>|\\`]")  # code or JSON leaking into prose ('past.") }}]}]].')
+_TOKENS = re.compile(r"[^\W_]+")  # words and numbers' digit runs, for `looped`
+LOOP_WORDS, LOOP_TIMES = 3, 3
+# digits run together with dots or slashes: no number a sentence writes ("22.0.22.0000", "com/2/2")
+_GARBLED = re.compile(r"\d+(?:\.\d+){2,}|\d/|/\d")
 
 
 class InvalidReplyError(ValueError):
@@ -94,7 +100,8 @@ def parse_reply(
     sentences) and, with `kinds`, naming no kind but those (`captions.KIND_WORDS`: the kinds of
     the observed category; none when it is unknown) in words the evidence does not use; with
     `vocabulary`, using no word that is in neither it, the evidence nor `shown` (the prompt). The
-    camera's name may be quoted: it is removed before the numbers and places are checked."""
+    camera's name may be quoted: it is removed before the numbers and places are checked, and it
+    says nothing of where ("The camera vtest-right." is no place)."""
     start = text.find("{")
     if start < 0:
         raise InvalidReplyError("json", "no JSON object")
@@ -108,7 +115,7 @@ def parse_reply(
         raise InvalidReplyError("schema", str(exc.errors()[0]["msg"])) from None
     both = f"{reply.title} {reply.summary}"
     both = without_camera(both, camera)
-    _check_form(both)
+    _check_form(both, (reply.title, reply.summary))
     extra = unfaithful_numbers(both, evidence)
     if extra:
         raise InvalidReplyError("unfaithful", f"numbers not in the evidence: {sorted(extra)}")
@@ -125,17 +132,32 @@ def parse_reply(
     odd = vocabulary.unknown(both, f"{evidence} {shown}") if vocabulary is not None else []
     if odd:
         raise InvalidReplyError("nonword", f"words in no dictionary: {odd}")
-    if uninformative(reply.summary, evidence):
+    if uninformative(without_camera(reply.summary, camera), evidence):
         raise InvalidReplyError("uninformative", "the summary says neither where nor what changed")
     return reply
 
 
-def _check_form(text: str) -> None:
-    """Prose in the Latin alphabet, with no placeholder and no code or markup in it."""
+def looped(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> bool:
+    """True when some run of `n` words (or numbers) comes `times` times or more in `text` (one
+    field): a writer gone round in a loop ("The camera was tampered with by a human. The camera
+    was tampered with by a human. ..."; "(20.0) (20.0) (20.0)"). A title and its summary may
+    each name the same place once; the facts never say one thing three times."""
+    runs = _TOKENS.findall(text.lower())
+    seen = Counter(tuple(runs[i : i + n]) for i in range(len(runs) - n + 1))
+    return bool(seen) and max(seen.values()) >= times
+
+
+def _check_form(text: str, fields: Sequence[str]) -> None:
+    """Prose in the Latin alphabet, with no placeholder, no code or markup, no digits run
+    together ("Camera vtest. 22.0.22.0000") and no field gone round in a loop."""
     if _PLACEHOLDER.search(text):
         raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(text)[0])
     if _MARKUP.search(text):
         raise InvalidReplyError("markup", f"code or markup in the text: {_MARKUP.findall(text)}")
+    if _GARBLED.search(text):
+        raise InvalidReplyError("garbled", f"digits no sentence writes: {_GARBLED.findall(text)}")
+    if any(looped(f) for f in fields):
+        raise InvalidReplyError("looped", "the same words three times over")
     foreign = sorted({c for c in text if c.isalpha() and ord(c) > _LATIN_LAST})
     if foreign:  # the model drifted into another script mid-sentence ("4th седенция")
         raise InvalidReplyError("script", f"letters outside the Latin alphabet: {''.join(foreign)}")

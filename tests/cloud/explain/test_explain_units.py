@@ -21,7 +21,13 @@ from vau.cloud.explain.evidence import (
     region_shares,
     unfaithful_numbers,
 )
-from vau.cloud.explain.explainer import Explainer, InvalidReplyError, parse_reply, tidy_title
+from vau.cloud.explain.explainer import (
+    Explainer,
+    InvalidReplyError,
+    looped,
+    parse_reply,
+    tidy_title,
+)
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.projector import FrameTokenizer, build_projector
 from vau.cloud.explain.schema import Explanation
@@ -127,6 +133,9 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         '{"title": "Alert", "summary": "A man at [location] ran."}': "placeholder",
         '{"title": "Alert", "summary": "It peaked at 4.0s.\\") }}]}]]."}': "markup",
         '{"title": "Alert", "summary": "Three people at 9.5s fought."}': "unfaithful",
+        '{"title": "Camera 4.0.4.0.0", "summary": "The camera 4.0.4.0.0.4."}': "garbled",
+        '{"title": "Camera x.com/4/4/4", "summary": "The camera peaked at 4.0s."}': "garbled",
+        '{"title": "Alert", "summary": "A man ran. A man ran. A man ran."}': "looped",
         '{"title": "Alert", "summary": "Peak at 4.0s \u0441\u0435\u0434\u0435\u043d."}': "script",
     }
     said = "The most anomalous patches were in the upper left (100%) of the frame."
@@ -345,3 +354,20 @@ def test_explainer_when_no_kind_is_observed_then_the_decoding_may_name_none_the_
     allowed = llm.allowed[0]  # the view-change fact says "covered or defocused": faithful words
     assert allowed is not None and "person" in allowed.unsaid
     assert {"covered", "defocused"}.isdisjoint(allowed.unsaid)
+
+
+def test_parse_reply_when_only_the_camera_name_says_a_place_then_it_is_uninformative() -> None:
+    # a real text-only reply: "right" is the camera's, the facts' place is the lower left
+    evidence = "The most anomalous patches were in the lower left (60%), lower right (40%)."
+    reply = '{"title": "Camera vtest-right", "summary": "The camera vtest-right was busy."}'
+    with pytest.raises(InvalidReplyError) as err:
+        parse_reply(reply, evidence, camera="vtest-right")
+    assert err.value.reason == "uninformative"
+    said = '{"title": "Camera vtest-right", "summary": "A person appeared in the lower left."}'
+    assert parse_reply(said, evidence, camera="vtest-right").summary.endswith("lower left.")
+
+
+def test_looped_when_a_title_and_summary_name_a_place_once_each_then_no_loop() -> None:
+    assert not looped("A person appeared in the lower left, moving in the lower left.")
+    assert looped("The camera vtest-right. Camera vtest-right. Camera vtest-right. Camera")
+    assert looped("(20.0) (20.0) (20.0) (20.")
