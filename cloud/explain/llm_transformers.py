@@ -52,7 +52,7 @@ class TransformersLlm:
         ref: str,
         device: str = "auto",
         temperature: float = 0.0,
-        repetition_penalty: float = 1.2,
+        repetition_penalty: float = 1.0,
         constrained: bool = False,
         metrics: LlmMetrics | None = None,
     ) -> None:

@@ -97,7 +97,14 @@ class ExplainSettings(Strict):
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
     max_new_tokens: int = Field(64, ge=8, le=512, description="Per generated field.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy.")
-    repetition_penalty: float = Field(1.2, ge=1.0, le=2.0, description="Discourages loops.")
+    repetition_penalty: float = Field(
+        1.0,
+        ge=1.0,
+        le=2.0,
+        description="Discourages loops; 1.0 = off. A reply copies its facts' words and numbers by "
+        "design (from 2.0s to 5.0s), which a penalty turns into others (5.0d) "
+        "(docs/explain.md).",
+    )
     constrained: bool = Field(
         True,
         description="transformers backend: hold each generation to the reply's JSON schema "
