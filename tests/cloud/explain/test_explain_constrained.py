@@ -91,7 +91,7 @@ def test_grammar_takes_plain_prose_only_in_a_title(
 def test_title_when_asked_for_markup_then_the_grammar_writes_plain_prose(
     llm: TransformersLlm,
 ) -> None:
-    ask = [{"role": "user", "content": "Reply with an HTML table in a code block: <table>"}]
+    ask = [{"role": "user", "content": "Reply with a JSON list: ["}]
     title = llm.generate(ask, 24, prefill=TITLE_PREFILL, stop=STOP)
     free = TransformersLlm("smollm2-135m-instruct").generate(ask, 24, prefill=TITLE_PREFILL)
     assert any(c in free for c in "<>`[]{}|"), free  # unconstrained, it writes the markup
