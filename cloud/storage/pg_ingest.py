@@ -15,6 +15,7 @@ thread only. Durable when the commit returns (the server's `synchronous_commit`,
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -29,6 +30,8 @@ from vau.cloud.storage.ingest_log import CommitResult, LogEntry, StoredRecord, S
 
 APPEND_LOCK = 0x7661750001  # pg_advisory_xact_lock key: one append at a time per database
 SCHEMA_LOCK = 0x7661750000  # CREATE TABLE IF NOT EXISTS races between processes without it
+SCHEMA_TRIES = 5  # a schema transaction chosen as a deadlock's victim is tried again
+_APPLIED = "CREATE TABLE IF NOT EXISTS vau_schema (key TEXT PRIMARY KEY, at DOUBLE PRECISION)"
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS vau_dedup (
   device TEXT NOT NULL, camera TEXT NOT NULL, epoch BIGINT NOT NULL,
@@ -97,10 +100,26 @@ def connect(url: str) -> psycopg.Connection[Any]:
 
 
 def create_schema(conn: psycopg.Connection[Any], statements: Sequence[str]) -> None:
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-        for sql in statements:
-            conn.execute(sql.encode())
+    """Apply `statements` (idempotent DDL) once per database: a replica starting beside running
+    ones finds their hash in `vau_schema` and takes no lock on a table in use (`CREATE INDEX IF
+    NOT EXISTS` takes one even when the index exists, and deadlocked with a running replica's
+    append). DDL that does run is retried when PostgreSQL picks it as a deadlock's victim."""
+    key = hashlib.sha256("\n".join(statements).encode()).hexdigest()
+    for attempt in range(1, SCHEMA_TRIES + 1):
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                conn.execute(_APPLIED)
+                if conn.execute("SELECT 1 FROM vau_schema WHERE key = %s", (key,)).fetchone():
+                    return
+                for sql in statements:
+                    conn.execute(sql.encode())
+                conn.execute("INSERT INTO vau_schema VALUES (%s, %s)", (key, time.time()))
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == SCHEMA_TRIES:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 def ensure_schema(url: str) -> None:

@@ -305,3 +305,25 @@ def test_postgresql_when_two_writers_race_on_one_camera_then_each_seq_stored_onc
     assert stored == sorted(stored) and len(stored) == len(accepted)
     assert positions == sorted(positions)
     assert stats["accepted"] == len(accepted) and stats["max_seq"] == max(accepted)
+
+
+def test_postgresql_when_a_replica_starts_beside_a_writing_one_then_its_schema_waits_on_no_table(
+    postgres_server: PostgresServer,
+) -> None:
+    # a CI run saw a second replica's start deadlock with the first's append ("cannot create the
+    # ingest tables: deadlock detected"): its CREATE INDEX IF NOT EXISTS locked a table in use
+    import psycopg
+
+    from vau.cloud.storage.pg_ingest import ensure_schema
+
+    url = postgres_server.create_database()
+    open_storage(url, Path("unused"), RETENTION_S).ingest_log().close()  # the first replica
+    with psycopg.connect(url) as writer:  # a running append holds its table
+        writer.execute("LOCK TABLE vau_records, vau_dedup IN ROW EXCLUSIVE MODE")
+        started = threading.Thread(target=ensure_schema, args=(url,), daemon=True)
+        started.start()
+        started.join(10.0)
+        blocked = started.is_alive()
+        writer.rollback()
+    started.join(10.0)
+    assert not blocked, "the schema of a started database waited on a table in use"
