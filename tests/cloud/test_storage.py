@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from support.postgres import PostgresServer, free_port, start_postgres
 
@@ -17,6 +18,7 @@ from vau.cloud.records import AcceptedRecord, RecordKind, ScoreSummary
 from vau.cloud.storage.event_repository import EventRepository, StoredEvent, StoredWindow
 from vau.cloud.storage.factory import PgStorage, Storage, open_storage, sqlite_folder, store_stats
 from vau.cloud.storage.ingest_log import IngestLog, StoreError
+from vau.cloud.storage.pg_ingest import ensure_schema
 
 RETENTION_S = 10.0
 
@@ -312,10 +314,6 @@ def test_postgresql_when_a_replica_starts_beside_a_writing_one_then_its_schema_w
 ) -> None:
     # a CI run saw a second replica's start deadlock with the first's append ("cannot create the
     # ingest tables: deadlock detected"): its CREATE INDEX IF NOT EXISTS locked a table in use
-    import psycopg
-
-    from vau.cloud.storage.pg_ingest import ensure_schema
-
     url = postgres_server.create_database()
     open_storage(url, Path("unused"), RETENTION_S).ingest_log().close()  # the first replica
     with psycopg.connect(url) as writer:  # a running append holds its table

@@ -367,7 +367,7 @@ def test_parse_reply_when_only_the_camera_name_says_a_place_then_it_is_uninforma
     assert parse_reply(said, evidence, camera="vtest-right").summary.endswith("lower left.")
 
 
-def test_looped_when_a_title_and_summary_name_a_place_once_each_then_no_loop() -> None:
+def test_looped_when_a_place_is_named_twice_then_no_loop_and_three_times_a_loop() -> None:
     assert not looped("A person appeared in the lower left, moving in the lower left.")
     assert looped("The camera vtest-right. Camera vtest-right. Camera vtest-right. Camera")
     assert looped("(20.0) (20.0) (20.0) (20.")
