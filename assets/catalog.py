@@ -82,6 +82,9 @@ QWEN_GROUP = "qwen"
 FOOTAGE = "footage"
 # pull order: footage feeds parity
 GROUPS: tuple[str, ...] = (FOOTAGE, DINOV2, SMOLLM2_GROUP, QWEN_GROUP)
+# How a group's assets are made; a cache whose records name an older recipe is rebuilt by `pull`.
+# dinov2 2: the ONNX encoder gained `inner_hidden_state` (block 10, the normality appearance).
+RECIPES: dict[str, int] = {DINOV2: 2}
 
 ASSETS: dict[str, AssetSpec] = {
     spec.name: spec

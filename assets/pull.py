@@ -19,6 +19,7 @@ from vau.assets.catalog import (
     FOOTAGE,
     GROUPS,
     QWEN_GROUP,
+    RECIPES,
     SMOLLM2_GROUP,
     assets_of,
     expand_selection,
@@ -53,8 +54,14 @@ def _group_problems(manifest: Manifest, group: str, cache_dir: Path) -> list[str
     problems: list[str] = []
     for spec in assets_of(group):
         record = manifest.assets.get(spec.name)
+        recipe = RECIPES.get(group, 1)
         if record is None:
             problems.append(f"{spec.name}: not pulled yet")
+        elif record.details.get("recipe", 1) != recipe:
+            problems.append(
+                f"{spec.name}: made by recipe {record.details.get('recipe', 1)}, this version's "
+                f"is {recipe}"
+            )
         else:
             problems.extend(problems_with(record, cache_dir))
     return problems

@@ -45,6 +45,7 @@ class Analysis:
     pixel_change: float | None = None  # share of the view off its background (`Frame`)
     brightness: float | None = None  # the view's mean grey level minus its background's (`Frame`)
     still: StillView | None = None  # the grey copy and its still pixels (`Frame.still`)
+    inner: F32 | None = None  # (N, C) the inner block's patch tokens (appearance); None: patches
 
 
 class Analyser(Protocol):
@@ -95,13 +96,16 @@ class SplitAnalyser:
     ) -> list[Analysis]:
         n = len(frames)
         t0 = time.perf_counter()
-        patches, cls = self._encoder.encode(pixels)
+        enc = self._encoder.encode(pixels)
         t1 = time.perf_counter()
-        scores = self._head.score(cls)
+        scores = self._head.score(enc.cls)
         t2 = time.perf_counter()
         out = []
-        all_tokens = to_tokens(frames, patches, cls, self.input_size)
-        for frame, tokens, score, memory in zip(frames, all_tokens, scores, memories, strict=True):
+        all_tokens = to_tokens(frames, enc.patches, enc.cls, self.input_size)
+        both = zip(all_tokens, enc.inner, strict=True)
+        for frame, (tokens, inner), score, memory in zip(
+            frames, both, scores, memories, strict=True
+        ):
             ref = memory.reference(tokens.t, self._sets.max_gap_s)
             choice = choose(tokens.patches, ref, self._sets)
             memory.remember(tokens.t, tokens.patches)
@@ -117,6 +121,7 @@ class SplitAnalyser:
                     frame.pixel_change,
                     frame.brightness,
                     frame.still,
+                    inner,
                 )
             )
         times.add("encoder", t1 - t0, n)
@@ -193,6 +198,7 @@ class FusedAnalyser:
                     frame.pixel_change,
                     frame.brightness,
                     frame.still,
+                    step.inner,
                 )
             )
         times.add("encoder", t1 - t0, len(frames))

@@ -135,10 +135,10 @@ def _encode_clip(video: Path, encoder: Any, settings: EdgeSettings, fps: float) 
             images.append(frame.image)
             times.append(frame.t)
             if len(images) == batch:
-                parts.append(encoder.encode(preprocess(images, size))[1])
+                parts.append(encoder.encode(preprocess(images, size)).cls)
                 images = []
     if images:
-        parts.append(encoder.encode(preprocess(images, size))[1])
+        parts.append(encoder.encode(preprocess(images, size)).cls)
     if not parts:
         raise ManifestError(f"{video} yielded no frames; is it an empty or unreadable video?")
     return np.concatenate(parts).astype(np.float32), np.array(times, np.float32)

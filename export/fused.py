@@ -14,6 +14,8 @@ Outputs:
   score   (B,)      float32   sigmoid of the TETG head on cls
   indices (B, K)    int64     the K most-changed patches (L1), ascending by index
   kept    (B, K, C) float32   patches[indices], the only tokens that leave the accelerator
+  inner   (B, N, C) float32   block depth - 2's patch tokens through the final layernorm (the
+                              normality model's appearance tokens, `encoders.base.INNER_FROM_END`)
 
 K is fixed at export: `edge.sets.keep_count(N, keep_ratio)`. ONNX TopK breaks ties by the lower
 index, as `edge.sets.top_k`'s stable sort does. The ascending re-order uses a float TopK on a
@@ -27,13 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from vau.edge.encoders.base import inner_index
 from vau.edge.sets import keep_count
 from vau.edge.settings import PATCH
 from vau.edge.tetg import AnomalyHead, torch_module
 from vau.edge.types import F32
 
 INPUTS = ("pixel_values", "prev_patches")
-OUTPUTS = ("patches", "cls", "score", "indices", "kept")
+OUTPUTS = ("patches", "cls", "score", "indices", "kept", "inner")
 
 
 def patch_count(input_size: int) -> int:
@@ -81,10 +84,13 @@ def build_fused(dinov2_dir: Path, head: AnomalyHead, k: int) -> Any:
             self.backbone = model.eval()
             self.head = head_module(head)
             self.k = k
+            self.inner = inner_index(int(model.config.num_hidden_layers))
 
         def forward(self, pixel_values: Any, prev_patches: Any) -> tuple[Any, ...]:
-            hidden = self.backbone(pixel_values=pixel_values).last_hidden_state  # (B, 1+N, C)
+            out = self.backbone(pixel_values=pixel_values, output_hidden_states=True)
+            hidden = out.last_hidden_state  # (B, 1+N, C)
             cls, patches = hidden[:, 0], hidden[:, 1:]
+            inner = self.backbone.layernorm(out.hidden_states[self.inner])[:, 1:]
             dist = (patches - prev_patches).abs().sum(dim=-1)  # (B, N)
             top = torch.topk(dist, self.k, dim=1).indices  # (B, K), by distance
             mask = torch.zeros_like(dist).scatter(1, top, 1.0)  # (B, N) one-hot of the kept
@@ -94,6 +100,6 @@ def build_fused(dinov2_dir: Path, head: AnomalyHead, k: int) -> Any:
             gather = indices.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
             kept = torch.gather(patches, 1, gather)  # (B, K, C)
             score = torch.sigmoid(self.head(cls))[:, 0]  # (B,)
-            return patches, cls, score, indices, kept
+            return patches, cls, score, indices, kept, inner
 
     return Fused().eval()

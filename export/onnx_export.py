@@ -45,6 +45,7 @@ def tensor_specs(s: int, n: int, c: int, k: int) -> tuple[list[TensorSpec], list
         TensorSpec(name="score", shape=[BATCH], dtype=f32),
         TensorSpec(name="indices", shape=[BATCH, k], dtype=i64),
         TensorSpec(name="kept", shape=[BATCH, k, c], dtype=f32),
+        TensorSpec(name="inner", shape=[BATCH, n, c], dtype=f32),
     ]
     return inputs, outputs
 

@@ -29,12 +29,13 @@ class Thresholds:
     cls_cosine: float  # the lowest per-frame CLS cosine allowed
     score_abs: float  # the largest per-frame score difference allowed
     index_overlap: float  # the lowest mean share of top-K indices in common allowed
+    inner_cosine: float  # the lowest per-frame mean cosine of the inner tokens (appearance)
 
 
 THRESHOLDS = {
-    "fp32": Thresholds(1e-3, 1e-3, 0.99999, 1e-4, 0.99),
-    "fp16": Thresholds(5e-2, 5e-2, 0.999, 5e-3, 0.95),
-    "int8": Thresholds(float("inf"), float("inf"), 0.99, 0.02, 0.90),
+    "fp32": Thresholds(1e-3, 1e-3, 0.99999, 1e-4, 0.99, 0.99999),
+    "fp16": Thresholds(5e-2, 5e-2, 0.999, 5e-3, 0.95, 0.999),
+    "int8": Thresholds(float("inf"), float("inf"), 0.99, 0.02, 0.90, 0.95),
 }
 
 
@@ -48,6 +49,7 @@ class Parity:
     score_abs: float  # maximum over frames
     index_overlap: float  # mean over frames
     index_exact: float  # share of frames whose index sets are identical
+    inner_cosine: float = 1.0  # minimum over frames of the inner tokens' mean cosine
 
     def failures(self, limits: Thresholds) -> list[str]:
         checks = [
@@ -56,6 +58,7 @@ class Parity:
             ("cls_cosine", self.cls_cosine >= limits.cls_cosine),
             ("score_abs", self.score_abs <= limits.score_abs),
             ("index_overlap", self.index_overlap >= limits.index_overlap),
+            ("inner_cosine", self.inner_cosine >= limits.inner_cosine),
         ]
         return [
             f"{name} = {getattr(self, name):.6g} (limit {getattr(limits, name):.6g})"
@@ -69,6 +72,12 @@ class Parity:
 
 def _cosine(a: F32, b: F32) -> float:
     return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _row_cosine(a: F32, b: F32) -> float:
+    """Mean cosine of matching rows of two (N, C) token arrays."""
+    dots = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(dots.mean())
 
 
 def compare(
@@ -90,11 +99,13 @@ def compare(
     sets = SetsSelector(SetsSettings(mode="topk", keep_ratio=manifest.keep_ratio))
     head = load_head(head_ref)
     grid = (size // 14, size // 14)
-    p_abs, c_abs, cos, s_abs, overlap, exact = 0.0, 0.0, 1.0, 0.0, [], []
+    p_abs, c_abs, cos, s_abs, overlap, exact, inner = 0.0, 0.0, 1.0, 0.0, [], [], 1.0
     for i, image in enumerate(batches):
         out = fused.step(image[None])
-        patches, cls = ref.encode(image[None])
+        enc = ref.encode(image[None])
+        patches, cls = enc.patches, enc.cls
         chosen = sets.select(Tokens(i, 0.5 * i, 0.0, patches[0], cls[0], grid))
+        inner = min(inner, _row_cosine(out.inner, enc.inner[0]))
         score = float(head.score(cls)[0])
         p_abs = max(p_abs, float(np.abs(out.patches - patches[0]).max()))
         c_abs = max(c_abs, float(np.abs(out.cls - cls[0]).max()))
@@ -109,4 +120,5 @@ def compare(
         frames=len(batches), precision=manifest.precision, patches_max_abs=p_abs,
         cls_max_abs=c_abs, cls_cosine=cos, score_abs=s_abs,
         index_overlap=float(np.mean(overlap)), index_exact=float(np.mean(exact)),
+        inner_cosine=inner,
     )  # fmt: skip

@@ -1,12 +1,15 @@
 """The encoder interface every backend implements, and the preprocessing they share.
 
-An encoder maps a batch of normalised images (B, 3, S, S) to DINOv2 patch tokens (B, N, C) and class
-tokens (B, C), N = (S / 14) ** 2. Backends live one per file and are picked by `build_encoder`.
+An encoder maps a batch of normalised images (B, 3, S, S) to DINOv2 patch tokens (B, N, C), class
+tokens (B, C), N = (S / 14) ** 2, and the patch tokens of an inner block (`INNER_FROM_END`), which
+the normality model's appearance memory reads (docs/normality.md, "Appearance from block 10").
+Backends live one per file and are picked by `build_encoder`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
@@ -17,6 +20,23 @@ from vau.edge.types import F32, U8, Frame, Tokens
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # RGB
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+INNER_FROM_END = 2  # inner tokens: the output of block depth - 2 (10 of DINOv2-S's 12)
+
+
+def inner_index(depth: int) -> int:
+    """transformers' `hidden_states` index of the inner block (0 is the embeddings)."""
+    return depth - INNER_FROM_END
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One batch through the encoder."""
+
+    patches: F32  # (B, N, C) the last layer's patch tokens (SETS, the uplink, the head's CLS)
+    cls: F32  # (B, C) class tokens
+    inner: F32  # (B, N, C) the inner block's patch tokens after the final layernorm (appearance)
 
 
 class EncoderError(Exception):
@@ -33,8 +53,8 @@ class Encoder(Protocol):
     @property
     def embed_dim(self) -> int: ...  # C
 
-    def encode(self, batch: F32) -> tuple[F32, F32]:
-        """(B, 3, S, S) normalised RGB -> (patches (B, N, C), cls (B, C)), float32 on the host."""
+    def encode(self, batch: F32) -> Encoded:
+        """(B, 3, S, S) normalised RGB -> the batch's tokens, float32 on the host."""
         ...
 
     def close(self) -> None: ...
@@ -77,7 +97,13 @@ def to_tokens(frames: Sequence[Frame], patches: F32, cls: F32, size: int) -> lis
     return [Tokens(f.seq, f.t, f.wall_time, patches[i], cls[i], grid) for i, f in enumerate(frames)]
 
 
-def split_hidden(hidden: F32) -> tuple[F32, F32]:
-    """(B, 1 + N, C) last hidden state -> (patches (B, N, C), cls (B, C)), contiguous float32."""
+def split_hidden(hidden: F32, inner: F32) -> Encoded:
+    """(B, 1 + N, C) last hidden state and the inner block's (B, 1 + N, C), layernormed ->
+    contiguous float32 tokens."""
     hidden = np.asarray(hidden, dtype=np.float32)
-    return np.ascontiguousarray(hidden[:, 1:]), np.ascontiguousarray(hidden[:, 0])
+    inner = np.asarray(inner, dtype=np.float32)
+    return Encoded(
+        np.ascontiguousarray(hidden[:, 1:]),
+        np.ascontiguousarray(hidden[:, 0]),
+        np.ascontiguousarray(inner[:, 1:]),
+    )

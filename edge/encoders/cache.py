@@ -29,6 +29,7 @@ from vau.edge.encoders.artefact import (
     read_manifest,
     sha256_file,
 )
+from vau.edge.encoders.fused_backend import OUTPUTS
 from vau.edge.settings import EdgeSettings
 from vau.edge.tetg import WEIGHTS, head_folder
 
@@ -81,7 +82,8 @@ def fused_artefact(settings: EdgeSettings) -> Path:
 def _fits(manifest: ArtefactManifest, path: Path, settings: EdgeSettings) -> bool:
     size, ratio = settings.encoder.input_size, settings.sets.keep_ratio
     same = manifest.input_size == size and abs(manifest.keep_ratio - ratio) < 1e-9
-    return same and carries_head(path, settings.head.path)
+    current = set(OUTPUTS) <= {o.name for o in manifest.outputs}  # not from an older vau-export
+    return same and current and carries_head(path, settings.head.path)
 
 
 def _int8_twin(path: Path) -> Path:

@@ -18,13 +18,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from vau.edge.encoders.artefact import ArtefactError, check_artefact
-from vau.edge.encoders.base import EncoderError
+from vau.edge.encoders.base import Encoded, EncoderError
 from vau.edge.encoders.onnx_backend import session_options
 from vau.edge.sets import StreamMemory, choose
 from vau.edge.settings import SetsSettings
 from vau.edge.types import F32, I64
 
-OUTPUTS = ("patches", "cls", "score", "indices", "kept")
+OUTPUTS = ("patches", "cls", "score", "indices", "kept", "inner")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class FusedOutput:
     score: F32  # (B,)
     indices: I64  # (B, K) ascending
     kept: F32  # (B, K, C)
+    inner: F32  # (B, N, C) the inner block's patch tokens (`encoders.base.INNER_FROM_END`)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class FusedStep:
     kept: F32  # (K, C)
     distances: F32  # (K,) L1 distance of each kept patch to its reference
     keyframe: bool
+    inner: F32  # (N, C) the inner block's patch tokens
     change: F32 | None = None  # (N,) every patch's L1 change since the last frame; None: keyframe
 
 
@@ -89,6 +91,13 @@ class FusedRunner:
             self.manifest = check_artefact(path, keep_ratio=keep_ratio, input_size=input_size)
         except ArtefactError as exc:
             raise EncoderError(str(exc)) from None
+        missing = set(OUTPUTS) - {o.name for o in self.manifest.outputs}
+        if missing:
+            raise EncoderError(
+                f"{path.name} has no {', '.join(sorted(missing))} output (exported by an older "
+                "vau-export); export it again (`vau-export onnx`), or leave encoder.fused_model "
+                "empty to export one into the cache"
+            )
         self._session = open_session(path, threads)
         self.path = path
         self.input_size = input_size
@@ -102,11 +111,12 @@ class FusedRunner:
             "pixel_values": np.ascontiguousarray(batch, dtype=np.float32),
             "prev_patches": np.ascontiguousarray(prev, dtype=np.float32),
         }
-        patches, cls, score, indices, kept = self._session.run(feeds, OUTPUTS)
+        patches, cls, score, indices, kept, inner = self._session.run(feeds, OUTPUTS)
         f32 = np.float32
         return FusedOutput(
             patches.astype(f32, copy=False), cls.astype(f32, copy=False),
             score.astype(f32, copy=False), indices.astype(np.int64), kept.astype(f32, copy=False),
+            inner.astype(f32, copy=False),
         )  # fmt: skip
 
     def steps(
@@ -139,6 +149,7 @@ class FusedRunner:
                     kept=np.ascontiguousarray(kept),
                     distances=choice.distances,
                     keyframe=choice.keyframe,
+                    inner=out.inner[i],
                     change=choice.change,
                 )
             )
@@ -173,10 +184,10 @@ class FusedEncoder:
         self.input_size = input_size
         self.embed_dim = self._runner.embed_dim
 
-    def encode(self, batch: F32) -> tuple[F32, F32]:
+    def encode(self, batch: F32) -> Encoded:
         n, c = self._runner.manifest.patches, self.embed_dim
         out = self._runner.run(batch, np.zeros((len(batch), n, c), dtype=np.float32))
-        return out.patches, out.cls
+        return Encoded(out.patches, out.cls, out.inner)
 
     def close(self) -> None:
         self._runner.close()

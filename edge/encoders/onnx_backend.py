@@ -1,4 +1,8 @@
-"""ONNX Runtime encoder: CPU, CUDA or TensorRT execution provider, chosen by configuration."""
+"""ONNX Runtime encoder: CPU, CUDA or TensorRT execution provider, chosen by configuration.
+
+The graph is `vau-models`' `dinov2-s14-onnx` (or one like it): `pixel_values` in,
+`last_hidden_state` and `inner_hidden_state` (`encoders.base.INNER_FROM_END`) out.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from vau.edge.encoders.base import EncoderError, split_hidden
+from vau.edge.encoders.base import Encoded, EncoderError, split_hidden
 from vau.edge.types import F32
 
+OUTPUTS = ("last_hidden_state", "inner_hidden_state")
 _PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -81,15 +86,22 @@ class OnnxEncoder:
                 f"{path.name} takes {side}x{side} input but encoder.input_size is {input_size}; "
                 f"set encoder.input_size = {side} or export the model at {input_size}"
             )
+        names = [o.name for o in self._session.get_outputs()]
+        if not set(OUTPUTS) <= set(names):
+            raise EncoderError(
+                f"{path.name} has outputs {names}, not {list(OUTPUTS)} (the normality model reads "
+                "an inner block's tokens): run `vau-models pull` to rebuild it"
+            )
         self.input_size = input_size
         self.embed_dim = int(self._session.get_outputs()[0].shape[-1])
 
-    def encode(self, batch: F32) -> tuple[F32, F32]:
+    def encode(self, batch: F32) -> Encoded:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         if self._batch_fixed and x.shape[0] != 1:
-            parts = [self._session.run(None, {self._input: x[i : i + 1]})[0] for i in range(len(x))]
-            return split_hidden(np.concatenate(parts))
-        return split_hidden(self._session.run(None, {self._input: x})[0])
+            parts = [self._session.run(OUTPUTS, {self._input: x[i : i + 1]}) for i in range(len(x))]
+            return split_hidden(*(np.concatenate(p) for p in zip(*parts, strict=True)))
+        last, inner = self._session.run(OUTPUTS, {self._input: x})
+        return split_hidden(last, inner)
 
     def close(self) -> None:
         del self._session

@@ -1,7 +1,8 @@
 """TensorRT encoder for Jetson and NVIDIA GPUs: an encoder-only engine (`trt_engine.TrtEngine`).
 
-The engine takes `pixel_values` (B, 3, S, S) and returns `last_hidden_state` (B, 1 + N, C), as the
-ONNX encoder does. Fused engines (DINOv2 + SETS + head) run through `fused_backend` instead.
+The engine takes `pixel_values` (B, 3, S, S) and returns `last_hidden_state` and
+`inner_hidden_state` (B, 1 + N, C), as the ONNX encoder it is built from does. Fused engines
+(DINOv2 + SETS + head) run through `fused_backend` instead.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vau.edge.encoders.base import EncoderError, split_hidden
+from vau.edge.encoders.base import Encoded, EncoderError, split_hidden
 from vau.edge.encoders.trt_engine import TrtEngine
 from vau.edge.types import F32
 
 INPUT = "pixel_values"
 OUTPUT = "last_hidden_state"
+INNER = "inner_hidden_state"
 
 
 class TensorRTEncoder:
@@ -23,6 +25,11 @@ class TensorRTEncoder:
 
     def __init__(self, engine_path: Path, input_size: int) -> None:
         self._engine = TrtEngine(engine_path)
+        if INNER not in self._engine.names():
+            raise EncoderError(
+                f"engine {engine_path.name} has no {INNER} output (built from an older ONNX "
+                "encoder); run `vau-models pull`, then rebuild it with `vau-export tensorrt`"
+            )
         side = self._engine.shape(INPUT)[-1]
         if side not in (-1, input_size):
             raise EncoderError(
@@ -32,9 +39,9 @@ class TensorRTEncoder:
         self.input_size = input_size
         self.embed_dim = self._engine.shape(OUTPUT)[-1]
 
-    def encode(self, batch: F32) -> tuple[F32, F32]:
-        (hidden,) = self._engine.run({INPUT: batch}, [OUTPUT])
-        return split_hidden(np.asarray(hidden, dtype=np.float32))
+    def encode(self, batch: F32) -> Encoded:
+        hidden, inner = self._engine.run({INPUT: batch}, [OUTPUT, INNER])
+        return split_hidden(np.asarray(hidden, np.float32), np.asarray(inner, np.float32))
 
     def close(self) -> None:
         self._engine.close()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from vau.edge.encoders.base import EncoderError, split_hidden
+from vau.edge.encoders.base import Encoded, EncoderError, inner_index, split_hidden
 from vau.edge.types import F32
 
 
@@ -48,13 +48,17 @@ class TorchEncoder:
         self._model = model
         self.input_size = input_size
         self.embed_dim = int(model.config.hidden_size)
+        self._inner = inner_index(int(model.config.num_hidden_layers))
 
-    def encode(self, batch: F32) -> tuple[F32, F32]:
+    def encode(self, batch: F32) -> Encoded:
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch)).to(self._device, self._dtype)
-            hidden = self._model(pixel_values=x).last_hidden_state
-            return split_hidden(hidden.float().cpu().numpy())
+            out = self._model(pixel_values=x, output_hidden_states=True)
+            inner = self._model.layernorm(out.hidden_states[self._inner])
+            return split_hidden(
+                out.last_hidden_state.float().cpu().numpy(), inner.float().cpu().numpy()
+            )
 
     def close(self) -> None:
         self._model = None

@@ -53,6 +53,10 @@ class TrtEngine:
             trt.int32: torch.int32, trt.int64: torch.int64, trt.int8: torch.int8,
         }  # fmt: skip
 
+    def names(self) -> list[str]:
+        """Every input and output tensor's name."""
+        return [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+
     def shape(self, name: str) -> tuple[int, ...]:
         """A tensor's shape as built; -1 marks a dynamic dimension."""
         return tuple(int(d) for d in self._engine.get_tensor_shape(name))

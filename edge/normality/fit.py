@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vau.edge.normality.calibration import Calibration
+from vau.edge.normality.calibration import MARGIN, MARGINS, Calibration
 from vau.edge.normality.model import NormalityModel, normalise_rows
 from vau.edge.types import F32, I64, StillView
 
@@ -61,6 +61,12 @@ class NormalFrame:
     head: float | None = None  # the TETG head's score, for its calibration
     flow: float | None = None  # pixel speed (`Frame.flow`), views/s
     still: StillView | None = None  # grey copy and still pixels (`Frame.still`)
+    looks: Floats | None = None  # (N, C) the inner block's tokens (appearance); None: `patches`
+
+    @property
+    def appearance(self) -> Floats:
+        """The tokens the appearance memory holds and is searched with."""
+        return self.patches if self.looks is None else self.looks
 
 
 class LearnError(ValueError):
@@ -95,14 +101,14 @@ def coreset(candidates: F32, size: int, seed: int = 0) -> I64:
 def build_memory(
     frames: Sequence[NormalFrame], size: int, seed: int = 0, pool_per_entry: int = POOL_PER_ENTRY
 ) -> tuple[F32, I64]:
-    """(M, C) unit-norm coreset of the frames' patches and the grid index of each."""
+    """(M, C) unit-norm coreset of the frames' appearance tokens and the grid index of each."""
     rng = np.random.default_rng(seed)
     n = frames[0].patches.shape[0]
     total = n * len(frames)
     take = min(total, pool_per_entry * size)
     pick = np.sort(rng.choice(total, size=take, replace=False))
     frame_of, pos = np.divmod(pick, n)
-    pool = np.stack([frames[f].patches[p] for f, p in zip(frame_of, pos, strict=True)])
+    pool = np.stack([frames[f].appearance[p] for f, p in zip(frame_of, pos, strict=True)])
     pool = normalise_rows(pool.astype(np.float32))
     chosen = coreset(pool, size, seed)
     return np.ascontiguousarray(pool[chosen]), pos[chosen].astype(np.int64)
@@ -215,7 +221,9 @@ def calibrate(
         size = int(model.memory.shape[0])
         draft = _uncalibrated(rest, model.grid, size, model.radius, seed, POOL_PER_ENTRY // 2)
         for f in block:
-            maps = draft.maps(f.patches, f.change, f.cls, previous.get(id(f)), f.flow, f.still)
+            maps = draft.maps(
+                f.patches, f.change, f.cls, previous.get(id(f)), f.flow, f.still, f.looks
+            )
             for k, v in maps.raw.items():
                 values.setdefault(k, []).append(v)
             patch_values["appearance"].append(maps.appearance)
@@ -230,7 +238,7 @@ def calibrate(
             f"calibration needs {GAP_S:g} s of other normal footage on either side of each of "
             f"its {BLOCK_S:g} s blocks; give more footage (at least 30 s)"
         )
-    calib = {k: Calibration.of(v) for k, v in values.items()}
+    calib = {k: Calibration.of(v, MARGINS.get(k, MARGIN)) for k, v in values.items()}
     patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items() if v}
     log.info(
         "calibrated on %d normal frames: %s",

@@ -51,10 +51,10 @@ class _Kept:
 
     def keep(self, a: Analysis, _: Judgement) -> None:
         patches = a.patches.astype(np.float16)
+        looks = None if a.inner is None else a.inner.astype(np.float16)
+        t = self.offset + a.effective.t
         self.frames.append(
-            NormalFrame(
-                self.offset + a.effective.t, patches, a.change, a.cls, a.score, a.flow, a.still
-            )
+            NormalFrame(t, patches, a.change, a.cls, a.score, a.flow, a.still, looks)
         )
 
 

@@ -3,10 +3,12 @@
 For a frame with patch tokens F (N, C), change c (N,) (SETS's L1 distance to the previous frame;
 None on a keyframe) and class token z (C,):
 
-- appearance (AnomalyDINO, PatchCore): a_i = 1 - max_m cos(F_i, M_m) over the normal memory M
-  (M, C), restricted to entries learnt within `radius` grid cells of patch i (position-aware; -1 =
-  anywhere); frame value = mean of the top 10% of a_i (AnomalyDINO takes the top 1%; on video
-  the top 10% measured better: diffuse anomalies such as haze or a covered lens spread out);
+- appearance (AnomalyDINO, PatchCore): a_i = 1 - max_m cos(G_i, M_m) over the normal memory M
+  (M, C) of G, the inner block's tokens (block 10 of 12, through the final layernorm: PatchCore's
+  mid-level features; `encoders.base.INNER_FROM_END`), restricted to entries learnt within
+  `radius` grid cells of patch i (position-aware; -1 = anywhere); frame value = mean of the top
+  10% of a_i (AnomalyDINO takes the top 1%; on video the top 10% measured better: diffuse
+  anomalies such as haze or a covered lens spread out);
 - motion (per-position change statistics): m_i = (log1p(c_i) - mu_i) / sigma_i, mu and sigma
   learnt per grid position from normal frames (pooled over the 3x3 neighbourhood); frame value =
   mean of the top `tail` m_i. Catches speed and "movement where nothing moves", which no single
@@ -192,11 +194,14 @@ class NormalityModel:
         previous: F32 | None = None,
         flow: float | None = None,
         still: StillView | None = None,
+        looks: F32 | None = None,
     ) -> FrameMaps:
         """(N, C) patches, (N,) change or None, (C,) class token, (N, C) the previous frame's
         patches when there is one, the frame's pixel speed when measured, its grey copy with
-        still pixels when measured -> uncalibrated maps."""
-        appearance = (1.0 - self.search.nearest(normalise_rows(patches))).astype(np.float32)
+        still pixels when measured, (N, C) the inner block's tokens (appearance; None: the
+        patches) -> uncalibrated maps."""
+        tokens = patches if looks is None else looks
+        appearance = (1.0 - self.search.nearest(normalise_rows(tokens))).astype(np.float32)
         k = tail_size(self.patches)
         raw = {"appearance": tail_mean(appearance, k)}
         motion = None
@@ -226,8 +231,9 @@ class NormalityModel:
         previous: F32 | None = None,
         flow: float | None = None,
         still: StillView | None = None,
+        looks: F32 | None = None,
     ) -> Scored:
-        maps = self.maps(patches, change, cls, previous, flow, still)
+        maps = self.maps(patches, change, cls, previous, flow, still, looks)
         return self.calibrate(maps, hot_patches)
 
     def calibrate(self, maps: FrameMaps, hot_patches: int) -> Scored:

@@ -92,7 +92,7 @@ class OnlineNormality:
             self._warm_up(a)
             return None
         scored = self.model.score(
-            a.patches, a.change, a.cls, self._cfg.hot_patches, previous, a.flow, a.still
+            a.patches, a.change, a.cls, self._cfg.hot_patches, previous, a.flow, a.still, a.inner
         )
         metrics.NORMALITY_SCORE.labels(self._camera).set(scored.score)
         if self._cfg.adapt:
@@ -108,10 +108,10 @@ class OnlineNormality:
 
     def _warm_up(self, a: Analysis) -> None:
         eff = a.effective
+        looks = None if a.inner is None else a.inner.astype(np.float16)
+        patches = a.patches.astype(np.float16)
         self._warm.append(
-            NormalFrame(
-                eff.t, a.patches.astype(np.float16), a.change, a.cls, a.score, a.flow, a.still
-            )
+            NormalFrame(eff.t, patches, a.change, a.cls, a.score, a.flow, a.still, looks)
         )
         seconds = eff.t - self._warm[0].t
         if seconds < max(self._cfg.warmup_s, MIN_LEARN_S):
@@ -154,7 +154,8 @@ class OnlineNormality:
         self._last_candidate = t
         amap = scored.anomaly_map
         pick = np.sort(np.argsort(-amap, kind="stable")[:ADAPT_PATCHES]).astype(np.int64)
-        tokens = normalise_rows(a.patches[pick].astype(np.float32))
+        looks = a.patches if a.inner is None else a.inner
+        tokens = normalise_rows(looks[pick].astype(np.float32))
         grey = None if a.still is None else a.still.grey
         self._pending.append(_Candidate(t, tokens, pick, grey))
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS = "normality.safetensors"
 MANIFEST = "normality.json"
-FORMAT = 1
+FORMAT = 2  # 2: the appearance memory holds block 10's tokens (1: the last layer's)
 MIN_LEARN_S = 30.0  # seconds of normal footage a model needs at least
 
 

@@ -34,28 +34,48 @@ def test_rebuilt_torch_model_matches_onnx_backbone_on_a_vtest_frame(
     )
     assert parity.input_source == "vtest.avi#100"
     assert parity.max_abs_diff < 1e-3
+    assert parity.inner_max_abs_diff < 1e-3
     assert parity.cls_cosine > 0.9999
 
 
 def test_pull_recorded_the_parity_figures(pulled_manifest: Manifest) -> None:
     details = pulled_manifest.assets["dinov2-s14-onnx"].details
     assert float(details["parity_max_abs_diff"]) < 1e-3
+    assert float(details["parity_inner_max_abs_diff"]) < 1e-3
     assert details["parity_input"] == "vtest.avi#100"
 
 
-def test_onnx_encoder_has_pixel_values_input_and_last_hidden_state_output(
+def test_onnx_encoder_has_pixel_values_input_and_last_and_inner_hidden_state_outputs(
     pulled_cache: object,
 ) -> None:
     model = onnx.load_model(str(asset_path("dinov2-s14-onnx")), load_external_data=False)
 
     (inp,) = model.graph.input
-    (out,) = model.graph.output
+    last, inner = model.graph.output
     in_dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
-    out_dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
-    assert (inp.name, out.name) == ("pixel_values", "last_hidden_state")
+    assert (inp.name, last.name, inner.name) == (
+        "pixel_values",
+        "last_hidden_state",
+        "inner_hidden_state",
+    )
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert in_dims == ["batch", 3, 224, 224]
-    assert out_dims == ["batch", 257, 384]
+    for out in (last, inner):
+        assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == [
+            "batch",
+            257,
+            384,
+        ]
+
+
+def test_a_cache_made_by_an_older_recipe_is_rebuilt_by_pull(pulled_manifest: Manifest) -> None:
+    from vau.assets.pull import _group_problems
+
+    record = pulled_manifest.assets["dinov2-s14-onnx"]
+    old = record.model_copy(update={"details": {**record.details, "recipe": 1}})
+    manifest = pulled_manifest.with_records([old])
+    problems = _group_problems(manifest, "dinov2", asset_path("dinov2-s14-onnx").parent)
+    assert any("made by recipe 1, this version's is 2" in p for p in problems)
 
 
 def test_onnx_encoder_runs_a_batch_of_two_like_two_batches_of_one(pulled_cache: object) -> None:
@@ -66,8 +86,9 @@ def test_onnx_encoder_runs_a_batch_of_two_like_two_batches_of_one(pulled_cache: 
     together = onnx_hidden(path, batch)
     second = onnx_hidden(path, batch[1:])
 
-    assert together.shape == (2, 257, 384)
-    np.testing.assert_allclose(together[1:], second, atol=1e-5)
+    for both, one in zip(together, second, strict=True):
+        assert both.shape == (2, 257, 384)
+        np.testing.assert_allclose(both[1:], one, atol=1e-5)
 
 
 def test_onnx_encoder_holds_its_weights_inside_the_file(pulled_cache: object) -> None:

@@ -46,22 +46,35 @@ def test_torch_and_onnx_backends_agree_on_real_frames(frames: list[np.ndarray]) 
     x = preprocess(frames, 224)
     torch_enc = build_encoder(EncoderSettings(backend="torch"))
     onnx_enc = build_encoder(EncoderSettings(backend="onnx"))
-    pt, ct = torch_enc.encode(x)
-    po, co = onnx_enc.encode(x)
-    assert pt.shape == po.shape == (4, 256, 384) and ct.shape == co.shape == (4, 384)
+    t, o = torch_enc.encode(x), onnx_enc.encode(x)
+    pt, ct, po, co = t.patches, t.cls, o.patches, o.cls
+    assert pt.shape == po.shape == t.inner.shape == o.inner.shape == (4, 256, 384)
+    assert ct.shape == co.shape == (4, 384)
     diff = float(np.abs(pt - po).max())
+    inner = float(np.abs(t.inner - o.inner).max())
     cos = (ct * co).sum(1) / (np.linalg.norm(ct, axis=1) * np.linalg.norm(co, axis=1))
-    print(f"torch vs onnx: patch max abs diff {diff:.2e}, CLS cosine min {cos.min():.7f}")
-    assert diff < 1e-3
+    print(f"torch vs onnx: patch max abs diff {diff:.2e} (inner {inner:.2e}), CLS cosine min "
+          f"{cos.min():.7f}")  # fmt: skip
+    assert diff < 1e-3 and inner < 1e-3
     assert cos.min() > 0.99999
+
+
+def test_inner_tokens_are_an_earlier_block_not_a_copy_of_the_last(frames: list[np.ndarray]) -> None:
+    out = build_encoder(EncoderSettings(backend="onnx")).encode(preprocess(frames[:1], 224))
+    a, b = out.patches[0], out.inner[0]
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert 0.0 < float(cos.mean()) < 0.95  # related tokens, not the same ones
 
 
 def test_onnx_batch_equals_frame_by_frame(frames: list[np.ndarray], dinov2_onnx: Path) -> None:
     enc = OnnxEncoder(dinov2_onnx, 224)
     x = preprocess(frames, 224)
-    pb, _ = enc.encode(x)
-    p1 = np.concatenate([enc.encode(x[i : i + 1])[0] for i in range(len(x))])
-    np.testing.assert_allclose(pb, p1, atol=1e-4)
+    batch = enc.encode(x)
+    singles = [enc.encode(x[i : i + 1]) for i in range(len(x))]
+    np.testing.assert_allclose(
+        batch.patches, np.concatenate([s.patches for s in singles]), atol=1e-4
+    )
+    np.testing.assert_allclose(batch.inner, np.concatenate([s.inner for s in singles]), atol=1e-4)
 
 
 def test_onnx_model_at_other_input_size_is_refused(dinov2_onnx: Path) -> None:

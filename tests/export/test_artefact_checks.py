@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def test_loader_refuses_keep_ratio_other_than_the_manifest(fused_onnx: Path) -> 
 def test_loader_refuses_input_size_mismatch(fused_onnx: Path) -> None:
     with pytest.raises(EncoderError, match="takes 224px input but 448px"):
         FusedRunner(fused_onnx, 448)
+
+
+def test_loader_refuses_a_graph_from_before_the_inner_output(
+    fused_onnx: Path, tmp_path: Path
+) -> None:
+    model = _copy(fused_onnx, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["outputs"] = [o for o in manifest["outputs"] if o["name"] != "inner"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(EncoderError, match=r"no inner output \(exported by an older vau-export\)"):
+        FusedRunner(model, 224)
 
 
 def test_loader_refuses_model_without_manifest(fused_onnx: Path, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ def test_export_writes_graph_and_manifest_with_names_shapes_and_sources(fused_on
         "score",
         "indices",
         "kept",
+        "inner",
     ]
     assert manifest["outputs"][3] == {"name": "indices", "shape": ["batch", k], "dtype": "int64"}
     assert manifest["opset"] == 17 and manifest["precision"] == "fp32"
@@ -44,7 +45,7 @@ def test_fused_graph_runs_a_dynamic_batch_with_ascending_indices(
     runner = FusedRunner(fused_onnx, 224)
     prev = np.zeros((3, 256, 384), dtype=np.float32)
     out = runner.run(real_frames[:3], prev)
-    assert out.patches.shape == (3, 256, 384) and out.score.shape == (3,)
+    assert out.patches.shape == out.inner.shape == (3, 256, 384) and out.score.shape == (3,)
     assert out.indices.shape == (3, 128) and out.indices.dtype == np.int64
     assert (np.diff(out.indices, axis=1) > 0).all()
     gathered = np.take_along_axis(out.patches, out.indices[..., None], axis=1)
@@ -57,6 +58,7 @@ def test_fused_fp32_matches_torch_reference_on_real_frames(
     parity = compare(fused_onnx, dinov2_dir, real_frames)
     assert parity.failures(THRESHOLDS["fp32"]) == []
     assert parity.index_exact == 1.0 and parity.cls_cosine > 0.99999
+    assert parity.inner_cosine > 0.99999
 
 
 def test_verify_cli_exits_0_within_fp32_thresholds_and_writes_json(
