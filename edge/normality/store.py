@@ -142,8 +142,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise NormalityError(f"{folder / MANIFEST} is unreadable ({exc}); learn it again") from None
     if raw.get("format") != FORMAT:
         raise NormalityError(
-            f"{folder} holds normality format {raw.get('format')}, this version reads {FORMAT}; "
-            "learn it again with `vau-edge learn`"
+            f"{folder} holds normality format {raw.get('format')}, this version reads {FORMAT} "
+            "(since format 2 the appearance memory holds the encoder's block-10 tokens); learn it "
+            "again with `vau-edge learn`"
         )
     return raw
 

@@ -150,3 +150,20 @@ def test_combine_takes_the_largest_part_with_the_static_part_weighted_up() -> No
     assert 0.35 < 0.25**STATIC_POWER < 0.5
     assert combine({"head": 0.9, "static": 0.25}) == 0.9
     assert combine({"static": 0.0}) == 0.0 and combine({"static": 1.0}) == 1.0
+
+
+def test_appearance_is_learnt_and_scored_from_the_inner_tokens_when_frames_carry_them() -> None:
+    """The memory holds `looks` (the encoder's inner block), not the last layer's patches: a frame
+    whose inner tokens are normal scores low even when its last-layer patches were never seen,
+    and the other way round."""
+    frames = normal_frames()
+    rng = np.random.default_rng(3)
+    inner_of = rng.standard_normal((32, 32)).astype(np.float32)  # another view of the same patch
+    frames = [replace(f, looks=f.patches @ inner_of) for f in frames]
+    model = fit(frames, GRID, memory_patches=512, radius=-1)
+    background, walker = scene()
+    normal = frame_tokens(background, walker, 61.0)
+    unseen = rng.standard_normal(normal.shape).astype(np.float32)
+    calm = model.score(unseen, None, normal.mean(0), hot_patches=8, looks=normal @ inner_of)
+    odd = model.score(normal, None, normal.mean(0), hot_patches=8, looks=unseen)
+    assert calm.parts["appearance"] < 0.3 < 0.6 < odd.parts["appearance"]

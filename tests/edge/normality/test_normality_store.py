@@ -58,6 +58,16 @@ def test_a_model_from_another_input_size_is_refused(model: NormalityModel, tmp_p
         load_model(tmp_path / "m", "dinov2-s14", 448, 32)
 
 
+def test_a_model_learnt_from_the_last_layers_tokens_is_refused(
+    model: NormalityModel, tmp_path: Path
+) -> None:
+    save_model(model, PROV, tmp_path / "m")
+    manifest = tmp_path / "m" / store.MANIFEST
+    manifest.write_text(manifest.read_text().replace('"format": 2', '"format": 1'))
+    with pytest.raises(NormalityError, match=r"format 1, this version reads 2 .*block-10.*learn"):
+        load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+
+
 def test_a_missing_model_names_the_learn_command(tmp_path: Path) -> None:
     with pytest.raises(NormalityError, match="vau-edge learn"):
         load_model(tmp_path / "none", "dinov2-s14", 224, 32)
