@@ -47,6 +47,11 @@ class Analysis:
     still: StillView | None = None  # the grey copy and its still pixels (`Frame.still`)
     inner: F32 | None = None  # (N, C) the inner block's patch tokens (appearance); None: patches
 
+    @property
+    def looks(self) -> F32:
+        """The tokens the normality model's appearance part reads."""
+        return self.patches if self.inner is None else self.inner
+
 
 class Analyser(Protocol):
     """The shared, stateless model stage: each frame comes with its stream's `StreamMemory`, so

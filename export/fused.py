@@ -8,7 +8,7 @@ Inputs (both float32, dynamic batch B):
                               predecessor) pass the frame's own mean patch token broadcast to
                               (B, N, C) — `edge.sets`'s "distinct" policy; a caller can compute it
                               from a first run, see `keyframe_reference`.
-Outputs:
+Outputs (`encoders.fused_backend.OUTPUTS`, in this order):
   patches (B, N, C) float32   feed back as the next frame's prev_patches
   cls     (B, C)    float32
   score   (B,)      float32   sigmoid of the TETG head on cls
@@ -36,7 +36,6 @@ from vau.edge.tetg import AnomalyHead, torch_module
 from vau.edge.types import F32
 
 INPUTS = ("pixel_values", "prev_patches")
-OUTPUTS = ("patches", "cls", "score", "indices", "kept", "inner")
 
 
 def patch_count(input_size: int) -> int:

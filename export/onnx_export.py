@@ -21,8 +21,9 @@ from vau.edge.encoders.artefact import (
     sha256_file,
     write_manifest,
 )
+from vau.edge.encoders.fused_backend import OUTPUTS
 from vau.edge.tetg import CONFIG, WEIGHTS, head_folder, load_head
-from vau.export.fused import INPUTS, OUTPUTS, build_fused, fused_k, patch_count
+from vau.export.fused import INPUTS, build_fused, fused_k, patch_count
 from vau.export.settings import ExportError, ExportSettings
 
 BATCH = "batch"

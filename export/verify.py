@@ -49,7 +49,7 @@ class Parity:
     score_abs: float  # maximum over frames
     index_overlap: float  # mean over frames
     index_exact: float  # share of frames whose index sets are identical
-    inner_cosine: float = 1.0  # minimum over frames of the inner tokens' mean cosine
+    inner_cosine: float  # minimum over frames of the inner tokens' mean cosine
 
     def failures(self, limits: Thresholds) -> list[str]:
         checks = [

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from vau.edge.encoders.base import Encoded, EncoderError, split_hidden
+from vau.edge.encoders.onnx_backend import OUTPUTS
 from vau.edge.encoders.trt_engine import TrtEngine
 from vau.edge.types import F32
 
 INPUT = "pixel_values"
-OUTPUT = "last_hidden_state"
-INNER = "inner_hidden_state"
+OUTPUT, INNER = OUTPUTS  # the ONNX encoder's, which the engine is built from
 
 
 class TensorRTEncoder:
@@ -40,7 +40,7 @@ class TensorRTEncoder:
         self.embed_dim = self._engine.shape(OUTPUT)[-1]
 
     def encode(self, batch: F32) -> Encoded:
-        hidden, inner = self._engine.run({INPUT: batch}, [OUTPUT, INNER])
+        hidden, inner = self._engine.run({INPUT: batch}, list(OUTPUTS))
         return split_hidden(np.asarray(hidden, np.float32), np.asarray(inner, np.float32))
 
     def close(self) -> None:

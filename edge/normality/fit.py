@@ -26,7 +26,7 @@ import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,9 @@ import numpy.typing as npt
 from vau.edge.normality.calibration import MARGIN, MARGINS, Calibration
 from vau.edge.normality.model import NormalityModel, normalise_rows
 from vau.edge.types import F32, I64, StillView
+
+if TYPE_CHECKING:
+    from vau.edge.analysers import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,14 @@ class NormalFrame:
     def appearance(self) -> Floats:
         """The tokens the appearance memory holds and is searched with."""
         return self.patches if self.looks is None else self.looks
+
+    @classmethod
+    def kept(cls, a: Analysis, t: float) -> NormalFrame:
+        """What learning keeps of a frame the model stage saw (tokens as float16: half the memory;
+        the model reads them through `normalise_rows`, in float32)."""
+        looks = None if a.inner is None else a.inner.astype(np.float16)
+        patches = a.patches.astype(np.float16)
+        return cls(t, patches, a.change, a.cls, a.score, a.flow, a.still, looks)
 
 
 class LearnError(ValueError):

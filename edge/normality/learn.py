@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vau.edge.analysers import Analyser, Analysis, build_analyser
 from vau.edge.normality.fit import BLOCK_S, NormalFrame, fit
 from vau.edge.normality.model import NormalityModel
@@ -50,12 +48,7 @@ class _Kept:
     frames: list[NormalFrame] = field(default_factory=list)
 
     def keep(self, a: Analysis, _: Judgement) -> None:
-        patches = a.patches.astype(np.float16)
-        looks = None if a.inner is None else a.inner.astype(np.float16)
-        t = self.offset + a.effective.t
-        self.frames.append(
-            NormalFrame(t, patches, a.change, a.cls, a.score, a.flow, a.still, looks)
-        )
+        self.frames.append(NormalFrame.kept(a, self.offset + a.effective.t))
 
 
 def _from(frames: Iterator[Frame], start_s: float, every_s: float | None) -> Iterator[Frame]:

@@ -108,11 +108,7 @@ class OnlineNormality:
 
     def _warm_up(self, a: Analysis) -> None:
         eff = a.effective
-        looks = None if a.inner is None else a.inner.astype(np.float16)
-        patches = a.patches.astype(np.float16)
-        self._warm.append(
-            NormalFrame(eff.t, patches, a.change, a.cls, a.score, a.flow, a.still, looks)
-        )
+        self._warm.append(NormalFrame.kept(a, eff.t))
         seconds = eff.t - self._warm[0].t
         if seconds < max(self._cfg.warmup_s, MIN_LEARN_S):
             return
@@ -154,8 +150,7 @@ class OnlineNormality:
         self._last_candidate = t
         amap = scored.anomaly_map
         pick = np.sort(np.argsort(-amap, kind="stable")[:ADAPT_PATCHES]).astype(np.int64)
-        looks = a.patches if a.inner is None else a.inner
-        tokens = normalise_rows(looks[pick].astype(np.float32))
+        tokens = normalise_rows(a.looks[pick].astype(np.float32))
         grey = None if a.still is None else a.still.grey
         self._pending.append(_Candidate(t, tokens, pick, grey))
 
