@@ -10,8 +10,14 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   are read from them: the window's quieter frames at either end hold mostly the camera's normal
   things that happen to sit past the edge of normal (a walker in an unusual pose), not the thing
   that raised the event.
-- where: share of the anomalous cells per named 3x3 region over the carrying frames, largest
-  first; the share of the view = |union of the anomalous cells| / (rows * cols), over all frames.
+- where: share per named 3x3 region, over the carrying frames, of each frame's *anomalous
+  region*: with hot patches, the connected group (8-neighbours) of its cells that holds its most
+  anomalous patch (`hot[0]`); the frame's other groups past the edge of normal are mostly the
+  camera's ordinary things that happen to look unusual (a walker in a pose the learning minutes
+  lacked), and counting them pulled the named place towards wherever people walk. Largest
+  first. With kept patches only (no order of anomaly), or when the view changed (no one region
+  is the anomaly), all of them count. The share of the view =
+  |union of the anomalous cells| / (rows * cols), over all frames (every group).
 - movement: every connected group of anomalous cells (8-neighbours) is followed through the
   carrying frames, oldest first. A track that has moved (two frames or more) expects its region
   to have gone on at its velocity (its last two centres) and takes the nearest group within
@@ -159,10 +165,30 @@ def carrying(frames: Sequence[FrameEvidence]) -> list[FrameEvidence]:
     return kept or list(frames)
 
 
+def hottest_regions(frames: Sequence[FrameEvidence]) -> list[tuple[int, ...]]:
+    """Each frame's anomalous region: with hot patches, the connected group of its hot cells that
+    holds its most anomalous one (hot cells come most anomalous first); else its kept cells."""
+    use_hot, cells = cells_of(frames)
+    if not use_hot:
+        return cells
+    return [groups(cs, f.grid)[0] if cs else () for f, cs in zip(frames, cells, strict=True)]
+
+
+def where_shares(frames: Sequence[FrameEvidence]) -> tuple[tuple[str, float], ...]:
+    """`where`: share per named region of each frame's anomalous region (`hottest_regions`),
+    largest first (ties by name)."""
+    return _shares(frames, hottest_regions(frames))
+
+
 def region_shares(frames: Sequence[FrameEvidence]) -> tuple[tuple[str, float], ...]:
-    """Share per named region of the anomalous cells over all frames, largest first (ties by
+    """Share per named region of all the anomalous cells over all frames, largest first (ties by
     name)."""
-    _, cells = cells_of(frames)
+    return _shares(frames, cells_of(frames)[1])
+
+
+def _shares(
+    frames: Sequence[FrameEvidence], cells: Sequence[Sequence[int]]
+) -> tuple[tuple[str, float], ...]:
     counts: Counter[str] = Counter()
     for f, cs in zip(frames, cells, strict=True):
         counts.update(region_name(i, f.grid) for i in cs)
@@ -375,8 +401,9 @@ def scene_facts(
     """All the facts of one event; `frames` oldest first."""
     frames = sorted(frames, key=lambda f: f.t)
     carried = carrying(frames)
-    where = region_shares(carried)
     changed = view_change(frames)
+    # a whole-view change has no one anomalous region: every region it reached counts
+    where = region_shares(carried) if changed else where_shares(carried)
     move, speed = movement(carried)
     if changed:  # the whole view, not a region, changed: no region's track to report
         move, speed = "none", 0.0

@@ -112,6 +112,22 @@ def test_where_when_blob_in_lower_left_then_region_and_view_share() -> None:
     assert abs(facts.view_share - 9 / 144) < 1e-9
 
 
+def test_where_when_a_walker_elsewhere_is_also_hot_then_the_region_of_the_hottest_patch() -> None:
+    """A 2x2 thing in the lower right is each frame's most anomalous patch; a 3x3 walker in the
+    upper left is past the edge of normal too and holds more cells. `where` names the
+    thing's region; every hot cell still counts for the share of the view, and when the whole
+    view changed every region it reached is named."""
+    thing = blob(9, 9)
+    walker = blob(0, 0, 3)
+    facts = scene_facts(frames([thing + walker] * 3), 2.0, 0.9, 2.0)
+    assert facts.where == (("lower right", 1.0),)
+    assert region_shares(frames([thing + walker] * 3))[0][0] == "upper left"
+    assert abs(facts.view_share - (4 + 9) / 144) < 1e-9
+    everywhere = tuple(range(144))
+    changed = scene_facts(frames([thing + everywhere] * 3), 2.0, 0.9, 2.0)
+    assert changed.view_change and len(changed.where) == 9
+
+
 def test_where_and_movement_when_quiet_frames_hold_walkers_then_read_from_carrying_frames() -> None:
     """A thing stays in the lower left while the event's score is at or past the entry level;
     the window's quieter frames (0.4, 0.5, 0.5) hold only a walker past the edge of normal,
