@@ -31,7 +31,7 @@ import json
 import logging
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,17 +124,8 @@ def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> 
     """The classifier from the tuned kinds' events of one or more (manifest, models) eval sets;
     the tuning-only probe kinds' events, where a set has them, train its outlier class
     (`category.fit`)."""
-    rows, kinds, looks = [], [], []
     log.info("train-category: clips of the held-out kinds (%s) are skipped", HELDOUT_KINDS)
-    for manifest, models in sets:
-        for ce in clip_events(manifest, models, config, skip=HELDOUT_KINDS):
-            i = ce.matched()
-            if i is None:
-                continue
-            ev = ce.events[i].evidence
-            rows.append(cat.features(ev, facts(ev)))
-            looks.append(cat.look(ev, ce.events[i].tokens))
-            kinds.append(UNKNOWN if ce.kind in PROBE_KINDS else ce.kind)
+    events = (ce for m, d in sets for ce in clip_events(m, d, config, skip=HELDOUT_KINDS))
     pairs = " ".join(f"--manifest {m} --models {d}" for m, d in sets)
     prov = {
         "trained_on": [str(m) for m, _ in sets],
@@ -142,7 +133,24 @@ def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> 
         "command": f"vau-cloud train-category {pairs} --out {out}",
         "note": "demo-grade: synthetic kinds on vtest views",
     }
-    model = cat.fit(rows, kinds, prov, looks)
+    return fit_events(events, out, prov)
+
+
+def fit_events(
+    events: Iterable[ClipEvents], out: Path, provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """Fit and save the classifier on clips' matched events (held-out kinds' clips skipped;
+    probe kinds' events are the outlier class)."""
+    rows, kinds, looks = [], [], []
+    for ce in events:
+        i = ce.matched()
+        if i is None or ce.kind in HELDOUT_KINDS:
+            continue
+        ev = ce.events[i].evidence
+        rows.append(cat.features(ev, facts(ev)))
+        looks.append(cat.look(ev, ce.events[i].tokens))
+        kinds.append(UNKNOWN if ce.kind in PROBE_KINDS else ce.kind)
+    model = cat.fit(rows, kinds, provenance, looks)
     cat.save(model, out)
     return {"out": str(out), "events": dict(model.provenance["events"]), "edge": model.edge}
 

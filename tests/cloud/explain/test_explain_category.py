@@ -237,3 +237,19 @@ def test_the_nearest_training_events_vote_and_the_kinds_centres_guard() -> None:
     assert model.vote(model.row(typical(0.0) + 0.02)) == model.kinds.index("intruder")
     assert model.kind_of(typical(0.0) + 0.02)[0] == "intruder"
     assert model.kind_of(typical(-3.0))[0] == UNKNOWN  # voted intruder, far beyond its edge
+
+
+def test_the_classifier_reads_whether_the_hot_cells_lie_in_one_place_or_scattered() -> None:
+    """A thing in one place: its hot cells are one group (concentration 1, one group). A haze:
+    scattered cells, the first one's group a small share of them, several groups."""
+    g = (16, 16)
+
+    def row(hot: tuple[int, ...]) -> dict[str, float]:
+        frames = tuple(FrameEvidence(2.0 + k, 0.9, (0, 1), g, hot=hot) for k in range(3))
+        ev = EventEvidence("cam-0", "ev-1", 2.0, 5.0, 0.9, 3.0, "prior", frames, 0.1)
+        return dict(zip(cat.FEATURES, cat.features(ev, facts(ev)), strict=True))
+
+    thing = row((17, 18, 33, 34))
+    assert thing["concentration"] == pytest.approx(1.0) and thing["groups"] == pytest.approx(1.0)
+    haze = row((17, 18, 100, 140, 200, 250))  # a pair, then four lone cells
+    assert haze["concentration"] == pytest.approx(2 / 6) and haze["groups"] == pytest.approx(5.0)
