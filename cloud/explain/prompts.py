@@ -70,7 +70,10 @@ def user_text(
     video: bool,
     observed: str = UNKNOWN,
 ) -> str:
-    parts = [f"Camera {camera}."]
+    # The name in quotes: bare, a name such as the default "cam-0" reads to the model as the
+    # start of a sentence about a camera, and it copied it ("The camera cam-0.") on a third of the
+    # whole-view changes (docs/explain.md, "The camera's name in quotes").
+    parts = [f'Camera "{camera}".']
     if normal:
         parts.append(f"Normal here: {normal}")
     parts += [prior, *evidence_lines(f), observed_text(observed), where_text(f), decision_text(d)]

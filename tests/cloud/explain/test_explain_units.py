@@ -97,8 +97,9 @@ def test_prompt_when_built_then_holds_context_prior_evidence_decision_question()
     f = facts(_event(frames))
     msgs = prompts.messages("cam-0", "People walk by.", PRIOR, f, decide(f, "cam-0", s))
     text = msgs[1]["content"]
-    for part in ("People walk by.", PRIOR, "peaked at 0.92 at 4.0s", "lower right (100%)",
-                 "against 0.10 before", "Decided: an anomaly", prompts.QUESTION):  # fmt: skip
+    for part in ('Camera "cam-0".', "People walk by.", PRIOR, "peaked at 0.92 at 4.0s",
+                 "lower right (100%)", "against 0.10 before", "Decided: an anomaly",
+                 prompts.QUESTION):  # fmt: skip
         assert part in text
     assert len(text) < 1200  # short: SmolLM2 is tiny
     assert "It looks like no kind the edge knows" in text  # no observed category given
