@@ -3,11 +3,11 @@
 The head's probability is calibrated like any part of the normality model — on the same camera's
 held-out normal frames, as a logit (`normality.fit.head_logit`) — so its 0.6 means what the
 normality model's 0.6 means: the same distance past the edge of this camera's normal. The fused
-score is the largest calibrated part (`model.combine`, the static part weighted up): an anomaly
-that either sees is raised, and each part's false alarms are bounded by its own calibration.
-Before a model exists (online warm-up) the head's raw probability is the score. When the head was
-changed after the model was learnt, its calibration no longer applies and its raw probability is
-used (logged once).
+score is the largest calibrated part (`model.combine`, the static part weighted up, the global part
+left out): an anomaly that either sees is raised, and each part's false alarms are bounded by its
+own calibration. Before a model exists (online warm-up) the head's raw probability is the score.
+When the head was changed after the model was learnt, its calibration no longer applies and its raw
+probability is used (logged once).
 """
 
 from __future__ import annotations

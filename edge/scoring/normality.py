@@ -1,7 +1,8 @@
 """The `normality` scorer: the camera's normality model alone (label-free).
 
-Its score is the largest calibrated part (appearance, motion, global). With online learning the
-model may not exist yet: while the camera warms up, frames score 0 and carry no normality.
+Its score is the largest calibrated part (`model.combine`; the global part is reported, not fused).
+With online learning the model may not exist yet: while the camera warms up, frames score 0 and
+carry no normality.
 """
 
 from __future__ import annotations

@@ -19,7 +19,14 @@ from vau.edge.normality.fit import (
     fit,
     stretches,
 )
-from vau.edge.normality.model import STATIC_POWER, combine, hot_of, neighbourhood_mask
+from vau.edge.normality.model import (
+    PARTS,
+    STATIC_POWER,
+    UNFUSED,
+    combine,
+    hot_of,
+    neighbourhood_mask,
+)
 
 
 def test_calibration_maps_the_edge_of_normal_below_exit_and_twice_it_above_enter() -> None:
@@ -150,6 +157,14 @@ def test_combine_takes_the_largest_part_with_the_static_part_weighted_up() -> No
     assert 0.35 < 0.25**STATIC_POWER < 0.5
     assert combine({"head": 0.9, "static": 0.25}) == 0.9
     assert combine({"static": 0.0}) == 0.0 and combine({"static": 1.0}) == 1.0
+
+
+def test_combine_reports_the_global_part_but_leaves_it_out_of_the_score() -> None:
+    """The class token's distance is measured for every frame but never decides the score: a
+    frame whose only high part is `global` scores what its other parts say."""
+    assert "global" in PARTS and "global" in UNFUSED
+    assert combine({"appearance": 0.2, "global": 0.95, "motion": 0.1}) == 0.2
+    assert combine({"global": 0.95}) == 0.0
 
 
 def test_appearance_is_learnt_and_scored_from_the_inner_tokens_when_frames_carry_them() -> None:

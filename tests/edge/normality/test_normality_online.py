@@ -14,6 +14,7 @@ from vau.edge.normality.store import Provenance, load_model
 from vau.edge.settings import NormalitySettings
 from vau.edge.types import EffectiveTokens, StillView
 
+ODD = np.random.default_rng(99).standard_normal(32).astype(np.float32)  # a token never seen
 PROV = Provenance(encoder="dinov2-s14", input_size=224, embed_dim=32, fps=2.0, camera="cam-1")
 
 
@@ -43,7 +44,7 @@ def feed(
         t = start + i / 2
         patches = frame_tokens(background, walker, t)
         if odd:
-            patches[2 * 16 + 3 : 2 * 16 + 6] = walker  # something stays where nobody goes
+            patches[2 * 16 + 3 : 2 * 16 + 6] = ODD  # something never seen stays where nobody goes
         view = None if ground is None else grey_view(ground, t)
         out.append(source.observe(analysis(t, patches, prev, view)))
         source.settle(t, event_open=odd)
