@@ -25,53 +25,30 @@ import json
 import logging
 import sys
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from vau.cloud.explain.captions import CaptionSpan, load_captions, synthetic_caption
 from vau.cloud.explain.category import CategoryModel, load_category
 from vau.cloud.explain.evidence import EventEvidence, Facts, facts
-from vau.cloud.explain.projector_train import (
-    CAMERA_NAMES,
-    ProjectorTrainer,
-    Sample,
-    TrainSettings,
-    camera_names,
-    sample_of,
-)
+from vau.cloud.explain.projector_train import ProjectorTrainer, Sample, TrainSettings, sample_of
 from vau.cloud.explain.schema import UNKNOWN
 from vau.cloud.explain.settings import ExplainSettings
-
-if TYPE_CHECKING:
-    from vau.cloud.explain.eval_cli import ClipEvents
 
 log = logging.getLogger(__name__)
 
 
 def synthetic_samples(
-    manifest: Path,
-    models: Path,
-    edge_config: Path | None,
-    settings: ExplainSettings,
-    name: Callable[[str], str] = str,
+    manifest: Path, models: Path, edge_config: Path | None, settings: ExplainSettings
 ) -> list[Sample]:
-    """`name`: the camera's name in each prompt, from its own (`projector_train.camera_names`)."""
     from vau.cloud.explain.eval_cli import clip_events
     from vau.edge.synth import HELDOUT_KINDS
 
-    clips = clip_events(manifest, models, edge_config, skip=(*HELDOUT_KINDS, "normal"))
-    return clip_samples(clips, settings, name)
-
-
-def clip_samples(
-    clips: Iterable[ClipEvents], settings: ExplainSettings, name: Callable[[str], str] = str
-) -> list[Sample]:
-    """One sample per clip whose drawn span an event overlaps (the one overlapping it most)."""
     classifier, out = load_category(settings.category_model), []
-    for ce in clips:
+    for ce in clip_events(manifest, models, edge_config, skip=(*HELDOUT_KINDS, "normal")):
         i = ce.matched()
         if i is None:
             continue
@@ -80,9 +57,8 @@ def clip_samples(
         observed = _observed(classifier, event.evidence, f, event.tokens, settings)
         caption = synthetic_caption(ce.kind, f, observed)
         if caption is not None and event.tokens:
-            shown = name(event.evidence.camera)
             out.append(
-                sample_of(event.evidence, event.tokens, caption, settings, ce.kind, observed, shown)
+                sample_of(event.evidence, event.tokens, caption, settings, ce.kind, observed)
             )
     return out
 
@@ -99,11 +75,7 @@ def _observed(
 
 
 def caption_samples(
-    captions: Path,
-    videos: Path,
-    edge_config: Path | None,
-    settings: ExplainSettings,
-    name: Callable[[str], str] = str,
+    captions: Path, videos: Path, edge_config: Path | None, settings: ExplainSettings
 ) -> list[Sample]:
     from vau.cloud.explain.chain import EdgeCapture, run_edge, span_event
     from vau.edge.analysers import build_analyser
@@ -131,15 +103,7 @@ def caption_samples(
                 f = facts(event.evidence)
                 observed = _observed(classifier, event.evidence, f, event.tokens, settings)
                 out.append(
-                    sample_of(
-                        event.evidence,
-                        event.tokens,
-                        s.caption,
-                        settings,
-                        camera,
-                        observed,
-                        name(camera),
-                    )
+                    sample_of(event.evidence, event.tokens, s.caption, settings, camera, observed)
                 )
     finally:
         analyser.close()
@@ -152,14 +116,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     from vau.cloud.settings import load_settings
 
     s = load_settings(args.config).explain
-    name = camera_names(args.seed, not args.own_camera_names)
     if args.manifest is not None:
         samples = []
         for manifest, models in zip(args.manifest, args.models, strict=True):
-            samples += synthetic_samples(manifest, models, args.edge_config, s, name)
+            samples += synthetic_samples(manifest, models, args.edge_config, s)
         source = ", ".join(str(m) for m in args.manifest)
     else:
-        samples = caption_samples(args.captions, args.videos, args.edge_config, s, name)
+        samples = caption_samples(args.captions, args.videos, args.edge_config, s)
         source = str(args.captions)
     if not samples:
         raise SystemExit("train-projector: no sample (no event matched, no span held a frame)")
@@ -175,7 +138,6 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "vau-cloud " + " ".join(sys.argv[1:]),
         "samples_per_label": dict(Counter(smp.label for smp in samples)),
-        "camera_names": "own" if args.own_camera_names else ["own", *CAMERA_NAMES],
         "training": report,
         "note": args.note,
     }
@@ -216,13 +178,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument(
-        "--own-camera-names",
-        action="store_true",
-        help="name each camera in the prompts by its own name only (default: by its own or one "
-        "of a list of typical names, drawn with --seed, so that the projector works whatever "
-        "a deployment calls its cameras)",
-    )
     p.add_argument("--note", default="", help="a line for the provenance file")
     p.set_defaults(handler=cmd_train_projector)
 

@@ -62,38 +62,6 @@ class TrainSettings:
     seed: int = 0
 
 
-# Whoever installs a camera names it ("cam-0" by default, "front door", "Lobby 2"). The prompt
-# names the camera; a projector trained only on prompts naming the training footage's cameras
-# (vtest and its three views) is never shown a name it has not seen, and with the default `cam-0`
-# the frozen model copied the name into the reply ("The camera cam-0.") on a third of the
-# whole-view changes (docs/explain.md). Each training prompt names its camera by one of these or
-# its own, drawn by a seeded generator (`camera_names`); the reply never names the camera.
-CAMERA_NAMES = (
-    "cam-0",
-    "cam3",
-    "front-door",
-    "Back Yard",
-    "garage_2",
-    "lobby",
-    "parking-east",
-    "Entrance A",
-    "loading dock",
-    "Street",
-)
-
-
-def camera_names(seed: int, vary: bool = True) -> Callable[[str], str]:
-    """The name a training prompt gives a camera (its own name -> the name): with `vary`, one of
-    its own and CAMERA_NAMES, drawn in turn from a generator seeded with `seed` (the same samples
-    get the same names on every run); without, its own."""
-    rng = random.Random(seed)
-
-    def name(own: str) -> str:
-        return rng.choice((own, *CAMERA_NAMES)) if vary else own
-
-    return name
-
-
 def sample_of(
     ev: EventEvidence,
     tokens: Sequence[np.ndarray],
@@ -101,17 +69,14 @@ def sample_of(
     settings: ExplainSettings,
     label: str,
     observed: str = UNKNOWN,
-    name: str | None = None,
 ) -> Sample:
     """The prompt the explainer would build for this event (`observed`: its observed category),
-    with the visual tokens on; `name`: the camera's name in the prompt (None: its own). The
-    camera's settings (its normal, its category and threat) are its own's either way."""
+    with the visual tokens on."""
     f = facts(ev)
     d = decide(f, ev.camera, settings)
     ctx = settings.cameras.get(ev.camera)
     normal = ctx.normal if ctx is not None else ""
-    shown = ev.camera if name is None else name
-    msgs = prompts.messages(shown, normal, ev.prior, f, d, prompts.QUESTION, True, observed)
+    msgs = prompts.messages(ev.camera, normal, ev.prior, f, d, prompts.QUESTION, True, observed)
     return Sample(msgs, tuple(np.asarray(t, np.float32) for t in tokens), caption, label)
 
 
