@@ -29,10 +29,17 @@ None on a keyframe) and class token z (C,):
   s_i = the share of patch i's pixels that are; frame value = mean of the top 10% of s_i.
   Something that arrived and stopped (a bag left, a person lying down, a cover) shows here, where
   a walker does not (never still) and neither does the scene itself (it is B).
+- settled: the static part counting only the still pixels with nothing that moved within
+  `SETTLE_PX` pixels of them (the still mask eroded): a thing at rest with nothing moving
+  around it. A person standing among walkers, or one walking slowly in plain clothes (the
+  inside of a uniform shape does not change from frame to frame), has moving pixels next to
+  their still ones; a bag on the ground, a person lying, a tag on a wall have none. Its normal
+  tail is far lower than the static part's, so a small thing at rest clears it.
 
 Each frame value is calibrated (`calibration`) into [0, 1]; the normality score is their maximum
-(`combine`), the static part counted as s ** STATIC_POWER: its normal frames sit far lower than
-the token parts' do, so the same calibrated level is stronger evidence from it; the global part
+(`combine`), the static and settled parts counted as s ** POWERS[part]: their normal frames sit
+far lower than the token parts' do, so the same calibrated level is stronger evidence from them;
+the global part
 is left out of it (`UNFUSED`): the view changes it is for raise the appearance and static parts
 as much, and its normal noise only lifted the maximum on normal frames.
 The anomaly map is the largest of each patch's calibrated appearance, motion and static units;
@@ -55,10 +62,13 @@ from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.search import MemorySearch, build_search
 from vau.edge.types import F32, I64, StillView
 
-PARTS = ("appearance", "motion", "speed", "flow", "global", "static")
+PARTS = ("appearance", "motion", "speed", "flow", "global", "static", "settled")
 FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
 TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
 STATIC_POWER = 0.7  # the static part's weight in the maximum (measured: docs/normality.md)
+SETTLED_POWER = 0.6  # the settled part's (measured: docs/normality.md, "The settled part")
+POWERS = {"static": STATIC_POWER, "settled": SETTLED_POWER}
+SETTLE_PX = 2  # grey-copy pixels (of 112) around a moving one that are not settled (measured)
 # Measured and reported (components, JSONL) but not in the maximum: on the tuning sets the class
 # token's distance was the largest part on 11 % of the frames outside anomalies and 4 % inside
 # them (81 % of the frames it decided were normal ones), and the view changes it is for raise the
@@ -79,13 +89,13 @@ def normalise_rows(x: npt.NDArray[np.floating[Any]]) -> F32:
 
 def combine(parts: Mapping[str, float]) -> float:
     """A frame's score from its calibrated parts (and the head's, when fused): the largest, the
-    static part counted as s ** STATIC_POWER, the parts in UNFUSED left out (0 when none is
-    left). On the tuning sets' normal clips the static part's 90th percentile is 0.16 where the
-    appearance part's is 0.44: things at rest are rare in a camera's normal and it sees them at
-    low levels (a small tag sprayed on a wall, a bag), where the token parts' normal noise
+    static and settled parts counted as s ** POWERS[part], the parts in UNFUSED left out (0 when
+    none is left). On the tuning sets' normal clips the static part's 90th percentile is 0.16
+    where the appearance part's is 0.44: things at rest are rare in a camera's normal and it sees
+    them at low levels (a small tag sprayed on a wall, a bag), where the token parts' normal noise
     decides a plain maximum."""
     return max(
-        (v**STATIC_POWER if k == "static" else v for k, v in parts.items() if k not in UNFUSED),
+        (v ** POWERS.get(k, 1.0) for k, v in parts.items() if k not in UNFUSED),
         default=0.0,
     )
 
@@ -134,12 +144,17 @@ def flow_speed(patches: F32, previous: F32, change: F32, grid: tuple[int, int]) 
     return float(dist[top, sims.argmax(axis=1)].mean())
 
 
-def static_map(view: StillView, background: F32, grid: tuple[int, int]) -> F32:
+def static_map(view: StillView, background: F32, grid: tuple[int, int], settle: int = 0) -> F32:
     """(N,) share of each patch's pixels that differ from the background (past the view's
-    overall shift) by more than PIXEL_DELTA and stood still over the last second."""
+    overall shift) by more than PIXEL_DELTA and stood still over the last second; with `settle`
+    > 0, only those with no pixel that moved within `settle` pixels (the settled part)."""
     diff = view.grey.astype(np.float32) - background
     diff -= np.median(diff)
-    static = ((np.abs(diff) > PIXEL_DELTA) & view.still).astype(np.float32)
+    still = view.still
+    if settle > 0:
+        kernel = np.ones((2 * settle + 1, 2 * settle + 1), np.uint8)
+        still = cv2.erode(still.astype(np.uint8), kernel).astype(bool)
+    static = ((np.abs(diff) > PIXEL_DELTA) & still).astype(np.float32)
     rows, cols = grid
     cells = cv2.resize(static, (cols, rows), interpolation=cv2.INTER_AREA)
     return np.asarray(cells, np.float32).reshape(-1)
@@ -233,6 +248,7 @@ class NormalityModel:
         if still is not None and bg is not None and still.grey.shape == bg.shape:
             static = static_map(still, bg, self.grid)
             raw["static"] = tail_mean(static, k)
+            raw["settled"] = tail_mean(static_map(still, bg, self.grid, SETTLE_PX), k)
         return FrameMaps(appearance, motion, global_, raw, static)
 
     def score(

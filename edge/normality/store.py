@@ -210,4 +210,10 @@ def load_model(
             "things that arrive and stay are judged without it; learn it again to add it",
             folder,
         )
+    elif "settled" not in calib:
+        log.warning(
+            "normality model in %s has no settled-part calibration (learnt before it existed): "
+            "things at rest are judged by the static part alone; learn it again to add it",
+            folder,
+        )
     return model, raw

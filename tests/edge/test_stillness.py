@@ -7,7 +7,7 @@ import numpy as np
 from support.normal_scene import GRID, cell_box, grey_scene, grey_view, normal_frames
 
 from vau.edge.normality.fit import background, fit
-from vau.edge.normality.model import static_map
+from vau.edge.normality.model import SETTLE_PX, static_map
 from vau.edge.stillness import MAX_GAP_S, Stillness
 from vau.edge.types import StillView
 
@@ -64,6 +64,28 @@ def test_a_still_thing_off_the_background_fills_its_patches_and_nothing_else() -
     assert moving.max() == 0.0  # the same box, but it moved within the second: a walker
 
 
+def test_a_thing_at_rest_whose_outline_moves_is_static_but_not_settled() -> None:
+    """A person standing among walkers, or walking slowly in plain clothes: the inside of the
+    shape did not change within the second, its outline did. Settled counts only still pixels
+    with nothing that moved within SETTLE_PX of them; a thing wholly at rest is both."""
+    ground = grey_scene()
+    bg = ground.astype(np.float32)
+    cell = 5 * GRID[1] + 3
+    rows, cols = cell_box(cell)
+    grey = ground.copy()
+    grey[rows, cols] = 250
+    still = np.ones_like(grey, bool)
+    still[rows, cols] = False
+    still[rows.start + 1 : rows.stop - 1, cols.start + 1 : cols.stop - 1] = True  # outline moved
+    standing = StillView(grey, still)
+    static = static_map(standing, bg, GRID)
+    settled = static_map(standing, bg, GRID, SETTLE_PX)
+    assert static[cell] > 0.4 and settled[cell] < 0.05 and settled.sum() < static.sum() / 10
+    at_rest = StillView(grey, np.ones_like(grey, bool))
+    assert static_map(at_rest, bg, GRID, SETTLE_PX)[cell] == static_map(at_rest, bg, GRID)[cell]
+    assert static_map(at_rest, bg, GRID, SETTLE_PX)[cell] > 0.9
+
+
 def test_the_light_changing_over_the_whole_view_is_not_a_thing_that_arrived() -> None:
     ground = grey_scene()
     dimmer = np.clip(ground.astype(np.int16) - 40, 0, 255).astype(np.uint8)
@@ -89,9 +111,12 @@ def test_something_left_in_the_view_scores_high_on_static_and_is_hot_where_it_li
     bag = StillView(left, f.still.still)
     scored = model.score(f.patches, f.change, f.cls, 8, still=bag)
     assert quiet.parts["static"] < 0.3 < 0.75 < scored.parts["static"]
+    assert "settled" in model.calibration
+    assert quiet.parts["settled"] < 0.3 < 0.75 < scored.parts["settled"]
     assert scored.score >= scored.parts["static"]
     assert 12 * GRID[1] + 4 in scored.hot
-    assert "static" not in model.score(f.patches, f.change, f.cls, 8).parts  # not measured
+    unmeasured = model.score(f.patches, f.change, f.cls, 8).parts
+    assert "static" not in unmeasured and "settled" not in unmeasured
 
 
 def test_a_walker_twice_as_fast_as_usual_is_still_not_static() -> None:

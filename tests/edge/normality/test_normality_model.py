@@ -21,6 +21,7 @@ from vau.edge.normality.fit import (
 )
 from vau.edge.normality.model import (
     PARTS,
+    SETTLED_POWER,
     STATIC_POWER,
     UNFUSED,
     combine,
@@ -150,13 +151,16 @@ def test_hot_lists_only_patches_beyond_normal_most_anomalous_first() -> None:
     assert hot_of(amap, 0) == ()
 
 
-def test_combine_takes_the_largest_part_with_the_static_part_weighted_up() -> None:
+def test_combine_takes_the_largest_part_with_the_parts_at_rest_weighted_up() -> None:
     assert combine({"appearance": 0.4, "motion": 0.1}) == 0.4
     # a thing at rest at 0.25 (inside its normal) outranks appearance noise at 0.35
     assert combine({"appearance": 0.35, "static": 0.25}) == pytest.approx(0.25**STATIC_POWER)
     assert 0.35 < 0.25**STATIC_POWER < 0.5
     assert combine({"head": 0.9, "static": 0.25}) == 0.9
     assert combine({"static": 0.0}) == 0.0 and combine({"static": 1.0}) == 1.0
+    # the settled part is weighted up further: its normal tail is lower still
+    assert combine({"appearance": 0.4, "settled": 0.25}) == pytest.approx(0.25**SETTLED_POWER)
+    assert 0.25**STATIC_POWER < 0.25**SETTLED_POWER < 0.5
 
 
 def test_combine_reports_the_global_part_but_leaves_it_out_of_the_score() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,21 @@ def test_a_saved_model_keeps_its_background_and_scores_the_static_part_alike(
     a = model.score(frame.patches, frame.change, frame.cls, 8, still=frame.still)
     b = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still)
     assert a.parts["static"] == pytest.approx(b.parts["static"], abs=1e-6)
+
+
+def test_a_model_learnt_before_the_settled_part_loads_and_scores_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
+    calibration = {k: v for k, v in model.calibration.items() if k != "settled"}
+    older = replace(model, calibration=calibration)
+    save_model(older, PROV, tmp_path / "m")
+    with caplog.at_level("WARNING"):
+        loaded, _ = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+    assert "no settled-part calibration" in caplog.text and "learn it again" in caplog.text
+    frame = normal_frames(seconds=3, pixels=True)[-1]
+    parts = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still).parts
+    assert "static" in parts and "settled" not in parts
 
 
 def test_a_model_from_another_encoder_is_refused(model: NormalityModel, tmp_path: Path) -> None:
