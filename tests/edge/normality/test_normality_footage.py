@@ -72,7 +72,7 @@ def test_learn_writes_a_model_with_its_provenance(model: Path) -> None:
     assert manifest["encoder"] == "dinov2-s14" and manifest["input_size"] == 224
     assert manifest["footage"][0]["source"].endswith("vtest.avi")
     assert manifest["frames"] >= 60 and manifest["fps"] == 2.0
-    calibrated = {"appearance", "motion", "speed", "flow", "global", "static", "head"}
+    calibrated = {"appearance", "motion", "speed", "flow", "global", "static", "settled", "head"}
     assert set(manifest["calibration"]) >= calibrated
     assert sorted(p.name for p in model.iterdir()) == ["normality.json", "normality.safetensors"]
 
@@ -183,7 +183,7 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
     report = json.loads(report_path.read_text())
     assert report["clips"] == 2 and report["cameras"] == ["cam-0"]
     scorers = report["scorers"]
-    assert {"head", "normality", "fused", "appearance", "flow", "static"} <= set(scorers)
+    assert {"head", "normality", "fused", "appearance", "flow", "static", "settled"} <= set(scorers)
     assert 0.0 <= scorers["fused"]["auc"]["intruder"] <= 1.0
     assert scorers["fused"]["camera_auc"] == {"cam-0": scorers["fused"]["pooled_auc"]}  # one
     events = scorers["fused"]["events"]
