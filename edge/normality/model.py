@@ -39,9 +39,8 @@ None on a keyframe) and class token z (C,):
 Each frame value is calibrated (`calibration`) into [0, 1]; the normality score is their maximum
 (`combine`), the static and settled parts counted as s ** POWERS[part]: their normal frames sit
 far lower than the token parts' do, so the same calibrated level is stronger evidence from them;
-the global part
-is left out of it (`UNFUSED`): the view changes it is for raise the appearance and static parts
-as much, and its normal noise only lifted the maximum on normal frames.
+the global part is left out of it (`UNFUSED`): the view changes it is for raise the appearance
+and static parts as much, and its normal noise only lifted the maximum on normal frames.
 The anomaly map is the largest of each patch's calibrated appearance, motion and static units;
 `hot` is its top patches that lie beyond the edge of normal.
 """
