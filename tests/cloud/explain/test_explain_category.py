@@ -199,15 +199,17 @@ def test_looks_round_trip_and_a_wrong_shape_is_refused(tmp_path: Path) -> None:
         load(path)
 
 
-def test_the_classifier_reads_the_mean_of_every_normality_part_static_included() -> None:
-    """A thing that came to rest shows in the edge's `static` part: the classifier must see it."""
-    parts = (("appearance", 0.2), ("static", 0.9), ("head", 0.1))
+def test_the_classifier_reads_the_mean_of_every_normality_part_the_parts_at_rest_included() -> None:
+    """A thing that came to rest shows in the edge's `static` and `settled` parts: the
+    classifier must see them."""
+    parts = (("appearance", 0.2), ("static", 0.9), ("settled", 0.7), ("head", 0.1))
     frames = tuple(
         FrameEvidence(2.0 + k, 0.9, (0, 1), (16, 16), hot=(17,), components=parts) for k in range(3)
     )
     ev = EventEvidence("cam-0", "ev-1", 2.0, 5.0, 0.9, 3.0, "prior", frames, 0.1)
     row = dict(zip(cat.FEATURES, cat.features(ev, facts(ev)), strict=True))
     assert row["mean_static"] == pytest.approx(0.9)
+    assert row["mean_settled"] == pytest.approx(0.7)
     assert row["mean_appearance"] == pytest.approx(0.2)
     assert row["mean_flow"] == 0.0  # a part no frame carried
 
