@@ -48,7 +48,7 @@ The anomaly map is the largest of each patch's calibrated appearance, motion and
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,16 +147,28 @@ def static_map(view: StillView, background: F32, grid: tuple[int, int], settle: 
     """(N,) share of each patch's pixels that differ from the background (past the view's
     overall shift) by more than PIXEL_DELTA and stood still over the last second; with `settle`
     > 0, only those with no pixel that moved within `settle` pixels (the settled part)."""
+    return static_maps(view, background, grid, (settle,))[0]
+
+
+def static_maps(
+    view: StillView, background: F32, grid: tuple[int, int], settles: Sequence[int]
+) -> list[F32]:
+    """`static_map` for each of `settles`, the foreground (the background difference and its
+    median) found once."""
     diff = view.grey.astype(np.float32) - background
     diff -= np.median(diff)
-    still = view.still
-    if settle > 0:
-        kernel = np.ones((2 * settle + 1, 2 * settle + 1), np.uint8)
-        still = cv2.erode(still.astype(np.uint8), kernel).astype(bool)
-    static = ((np.abs(diff) > PIXEL_DELTA) & still).astype(np.float32)
+    foreground = np.abs(diff) > PIXEL_DELTA
     rows, cols = grid
-    cells = cv2.resize(static, (cols, rows), interpolation=cv2.INTER_AREA)
-    return np.asarray(cells, np.float32).reshape(-1)
+    out = []
+    for settle in settles:
+        still = view.still
+        if settle > 0:
+            kernel = np.ones((2 * settle + 1, 2 * settle + 1), np.uint8)
+            still = cv2.erode(still.astype(np.uint8), kernel).astype(bool)
+        static = (foreground & still).astype(np.float32)
+        cells = cv2.resize(static, (cols, rows), interpolation=cv2.INTER_AREA)
+        out.append(np.asarray(cells, np.float32).reshape(-1))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,9 +257,9 @@ class NormalityModel:
         static = None
         bg = self.background
         if still is not None and bg is not None and still.grey.shape == bg.shape:
-            static = static_map(still, bg, self.grid)
+            static, settled = static_maps(still, bg, self.grid, (0, SETTLE_PX))
             raw["static"] = tail_mean(static, k)
-            raw["settled"] = tail_mean(static_map(still, bg, self.grid, SETTLE_PX), k)
+            raw["settled"] = tail_mean(settled, k)
         return FrameMaps(appearance, motion, global_, raw, static)
 
     def score(
