@@ -1,15 +1,17 @@
-"""What the pixels of every source frame say, kept or not: each is shrunk once to a grey copy
-(`flow.grey`) and measured three times: for its speed (`flow.FlowMeter`), for how much of the view
-departs from the camera's recent background (`view_change.ViewChange`) and for which pixels stood
-still over the last second (`stillness.Stillness`). A kept frame carries them all (`Frame.flow`,
-`Frame.pixel_change`, `Frame.brightness`, `Frame.still`)."""
+"""What the pixels of every source frame say, kept or not: each is shrunk once to a 112 px copy
+(`flow.shrink`) and its grey levels (`flow.grey_of`) are measured three times: for its speed
+(`flow.FlowMeter`), for how much of the view departs from the camera's recent background
+(`view_change.ViewChange`) and for which pixels stood still over the last second
+(`stillness.Stillness`, which also keeps the latest copy's colours for the static part's
+foreground). A kept frame carries them all (`Frame.flow`, `Frame.pixel_change`,
+`Frame.brightness`, `Frame.still`)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from vau.edge.flow import FlowMeter, grey
+from vau.edge.flow import FlowMeter, grey_of, shrink
 from vau.edge.stillness import Stillness
 from vau.edge.types import U8, StillView
 from vau.edge.view_change import ViewChange
@@ -20,7 +22,7 @@ class PixelReading:
     flow: float | None  # mean pixel speed since the last take, views/s; None: no pair measured
     pixel_change: float | None  # share of the latest frame off the background; None: no frame
     brightness: float | None = None  # its mean grey level minus the background's, / 255
-    still: StillView | None = None  # its grey copy and still pixels; None: under a second seen
+    still: StillView | None = None  # its copies and still pixels; None: under a second seen
 
 
 class PixelMeter:
@@ -34,10 +36,11 @@ class PixelMeter:
 
     def add(self, image: U8, t: float) -> None:
         t0 = time.perf_counter()
-        g = grey(image)
+        colour = shrink(image)
+        g = grey_of(colour)
         self.flow.add(g, t)
         self.view.add(g, t)
-        self.still.add(g, t)
+        self.still.add(g, t, colour)
         self.seconds += time.perf_counter() - t0
 
     def take(self) -> PixelReading:

@@ -12,11 +12,15 @@ learning footage, which people walking through do not reach), and the short-term
 differs from the latest by more than `DELTA` grey levels (the project's per-pixel change,
 `vau.common.regions.PIXEL_DELTA`). The model takes the two together (`model.static_map`).
 
-Every source frame's 112 x 112 grey copy (the one `vau.edge.flow` measures) goes in; a kept frame
-takes the latest copy with its still mask (`StillView`), or None until a second of frames has
-been seen. After a gap in the source the history restarts, as the view change's background does
-(`view_change.MAX_GAP_S`). Measured here: 0.001 ms a source frame to keep the history, 0.13 ms a
-kept frame for the mask.
+Every source frame's 112 x 112 grey copy (the one `vau.edge.flow` measures) goes in, with its
+colour copy; a kept frame takes the latest copies with the still mask (`StillView`), or None
+until a second of frames has been seen. Stillness is judged on grey levels (judged on colour, a
+pixel counts as moved more often and the static part ranked the tuning sets' anomalies worse:
+docs/normality.md, "The static part's foreground in colour"); the colour copy is for the
+static part's foreground, which the grey levels alone miss where a thing differs from what it
+covers in hue more than in brightness. After a gap in the source the history restarts, as the
+view change's background does (`view_change.MAX_GAP_S`). Measured here: 0.001 ms a source frame
+to keep the history, 0.13 ms a kept frame for the mask.
 """
 
 from __future__ import annotations
@@ -41,17 +45,19 @@ class Stillness:
             raise ValueError("still_s must be positive and delta not negative")
         self._still_s, self._delta = still_s, delta
         self._history: deque[tuple[float, U8]] = deque()
+        self._colour: U8 | None = None  # the latest frame's colour copy
 
-    def add(self, grey: U8, t: float) -> None:
+    def add(self, grey: U8, t: float, colour: U8 | None = None) -> None:
         h = self._history
         if h and (not 0.0 <= t - h[-1][0] <= MAX_GAP_S or h[-1][1].shape != grey.shape):
             h.clear()
         h.append((t, grey))
+        self._colour = colour if colour is None or colour.shape[:2] == grey.shape else None
         while len(h) > 1 and t - h[1][0] >= self._still_s - 1e-6:
             h.popleft()  # keep the newest frame at least `still_s` old, and none older
 
     def take(self) -> StillView | None:
-        """The latest grey copy and which of its pixels stood still over the last `still_s`
+        """The latest copies and which of their pixels stood still over the last `still_s`
         seconds; None until that much footage has been seen since the last gap."""
         h = self._history
         if len(h) < 2 or h[-1][0] - h[0][0] < self._still_s - 1e-6:
@@ -60,4 +66,4 @@ class Stillness:
         moved = np.zeros(latest.shape, bool)
         for _, g in list(h)[:-1]:
             moved |= np.abs(g.astype(np.int16) - latest) > self._delta
-        return StillView(h[-1][1], ~moved)
+        return StillView(h[-1][1], ~moved, self._colour)

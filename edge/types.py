@@ -32,11 +32,12 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False, slots=True)
 class StillView:
-    """A source frame's 112 x 112 grey copy and which of its pixels stood still over the last
-    second (`vau.edge.stillness`)."""
+    """A source frame's 112 x 112 grey copy, which of its pixels stood still over the last
+    second (`vau.edge.stillness`), and the same copy in colour (the static part's foreground)."""
 
     grey: U8  # (S, S)
     still: npt.NDArray[np.bool_]  # (S, S)
+    colour: U8 | None = None  # (S, S, 3) BGR; None: grey only
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 The memory is a greedy k-centre coreset (PatchCore) of every frame's patch tokens, searched in a
 random 128-d projection so that learning 10 minutes of footage takes seconds; motion statistics
 and class tokens come from every frame too, and so does the background the static part compares
-with (the per-pixel median of the frames' grey copies).
+with (the per-pixel median of the frames' colour copies).
 
 Calibration must see normal frames as the camera will: frames whose exact configuration (who is
 where) the memory has never seen. A held-out block between memory blocks does not: its frames have
@@ -63,7 +63,7 @@ class NormalFrame:
     cls: F32  # (C,)
     head: float | None = None  # the TETG head's score, for its calibration
     flow: float | None = None  # pixel speed (`Frame.flow`), views/s
-    still: StillView | None = None  # grey copy and still pixels (`Frame.still`)
+    still: StillView | None = None  # copies and still pixels (`Frame.still`)
     looks: Floats | None = None  # (N, C) the inner block's tokens (appearance); None: `patches`
 
     @property
@@ -145,12 +145,15 @@ def motion_stats(frames: Sequence[NormalFrame], grid: tuple[int, int]) -> tuple[
 
 
 def background(frames: Sequence[NormalFrame]) -> F32 | None:
-    """(S, S) per-pixel median of the frames' grey copies (people passing through do not reach
-    a median); None with fewer than MIN_BACKGROUND copies or copies of different sizes."""
-    greys = [f.still.grey for f in frames if f.still is not None]
-    if len(greys) < MIN_BACKGROUND or len({g.shape for g in greys}) != 1:
+    """(S, S, 3) per-pixel median of the frames' colour copies ((S, S) of their grey copies when
+    any lacks colour; people passing through do not reach a median); None with fewer than
+    MIN_BACKGROUND copies or copies of different sizes."""
+    views = [f.still for f in frames if f.still is not None]
+    colour = all(v.colour is not None for v in views)
+    copies = [v.colour if colour and v.colour is not None else v.grey for v in views]
+    if len(copies) < MIN_BACKGROUND or len({c.shape for c in copies}) != 1:
         return None
-    out: F32 = np.median(np.stack(greys), axis=0).astype(np.float32)
+    out: F32 = np.median(np.stack(copies), axis=0).astype(np.float32)
     return out
 
 

@@ -22,10 +22,11 @@ None on a keyframe) and class token z (C,):
   runner from a walker, the source's 10-30 fps can;
 - global: g = 1 - max_q cos(z, Z_q) over normal class tokens Z (Q, C): the whole view changed
   (camera moved, covered, defocused, lights); measured and reported, not fused (`UNFUSED`);
-- static (dual backgrounds, `vau.edge.stillness`): a pixel of the frame's 112 px grey copy is
+- static (dual backgrounds, `vau.edge.stillness`): a pixel of the frame's 112 px colour copy is
   static foreground when it differs from the camera's learnt background B (the median of its
-  learning footage) by more than `PIXEL_DELTA` grey levels, after taking out the view's overall
-  shift (the median difference: the light changed), and stood still over the last second;
+  learning footage) by more than `PIXEL_DELTA` levels in any colour channel, after taking out
+  the view's overall shift (each channel's median difference: the light changed), and stood
+  still over the last second (judged on its grey levels);
   s_i = the share of patch i's pixels that are; frame value = mean of the top 10% of s_i.
   Something that arrived and stopped (a bag left, a person lying down, a cover) shows here, where
   a walker does not (never still) and neither does the scene itself (it is B).
@@ -59,13 +60,13 @@ import numpy.typing as npt
 from vau.common.regions import PIXEL_DELTA
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.search import MemorySearch, build_search
-from vau.edge.types import F32, I64, StillView
+from vau.edge.types import F32, I64, U8, StillView
 
 PARTS = ("appearance", "motion", "speed", "flow", "global", "static", "settled")
 FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
 TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
 STATIC_POWER = 0.7  # the static part's weight in the maximum (measured: docs/normality.md)
-SETTLED_POWER = 0.6  # the settled part's (measured: docs/normality.md, "The settled part")
+SETTLED_POWER = 0.5  # the settled part's (measured: docs/normality.md, "The static part in colour")
 POWERS = {"static": STATIC_POWER, "settled": SETTLED_POWER}
 SETTLE_PX = 2  # grey-copy pixels (of 112) around a moving one that are not settled (measured)
 # Measured and reported (components, JSONL) but not in the maximum: on the tuning sets the class
@@ -144,20 +145,43 @@ def flow_speed(patches: F32, previous: F32, change: F32, grid: tuple[int, int]) 
 
 
 def static_map(view: StillView, background: F32, grid: tuple[int, int], settle: int = 0) -> F32:
-    """(N,) share of each patch's pixels that differ from the background (past the view's
-    overall shift) by more than PIXEL_DELTA and stood still over the last second; with `settle`
-    > 0, only those with no pixel that moved within `settle` pixels (the settled part)."""
+    """(N,) share of each patch's pixels that are `foreground` and stood still over the last
+    second; with `settle` > 0, only those with no pixel that moved within `settle` pixels (the
+    settled part)."""
     return static_maps(view, background, grid, (settle,))[0]
+
+
+def background_copy(view: StillView, background: F32) -> U8 | None:
+    """The view's copy a background of this shape is made of: (S, S, 3) colour or (S, S) grey;
+    None when the view has none that fits."""
+    copy = view.colour if background.ndim == 3 else view.grey
+    return copy if copy is not None and copy.shape == background.shape else None
+
+
+def foreground(view: StillView, background: F32) -> npt.NDArray[np.bool_]:
+    """(S, S) pixels off the background by more than PIXEL_DELTA past the view's overall shift
+    (the median difference, per channel): in any colour channel against a colour background (a
+    thing that differs from what it covers in hue more than in brightness: a red tag on a grey
+    wall), in grey levels against a grey one (a model learnt before colour) or when the view
+    has no colour copy."""
+    copy = background_copy(view, background)
+    if copy is None:  # a colour background and a grey-only view: compare grey levels
+        background = np.asarray(cv2.cvtColor(background, cv2.COLOR_BGR2GRAY), np.float32)
+        copy = view.grey
+    diff = copy.astype(np.float32) - background
+    off: F32 | None = None
+    for plane in cv2.split(diff):  # channel by channel: NumPy's max over a 3-wide axis is slow
+        plane = np.abs(plane - np.median(plane))
+        off = plane if off is None else np.maximum(off, plane)
+    assert off is not None
+    return np.asarray(off > PIXEL_DELTA)
 
 
 def static_maps(
     view: StillView, background: F32, grid: tuple[int, int], settles: Sequence[int]
 ) -> list[F32]:
-    """`static_map` for each of `settles`, the foreground (the background difference and its
-    median) found once."""
-    diff = view.grey.astype(np.float32) - background
-    diff -= np.median(diff)
-    foreground = np.abs(diff) > PIXEL_DELTA
+    """`static_map` for each of `settles`, the foreground found once."""
+    fg = foreground(view, background)
     rows, cols = grid
     out = []
     for settle in settles:
@@ -165,7 +189,7 @@ def static_maps(
         if settle > 0:
             kernel = np.ones((2 * settle + 1, 2 * settle + 1), np.uint8)
             still = cv2.erode(still.astype(np.uint8), kernel).astype(bool)
-        static = (foreground & still).astype(np.float32)
+        static = (fg & still).astype(np.float32)
         cells = cv2.resize(static, (cols, rows), interpolation=cv2.INTER_AREA)
         out.append(np.asarray(cells, np.float32).reshape(-1))
     return out
@@ -205,7 +229,8 @@ class NormalityModel:
     radius: int  # appearance neighbourhood in grid cells; -1 = anywhere
     calibration: dict[str, Calibration]  # frame value -> [0, 1], per part (and "head")
     patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion", "static")
-    background: F32 | None = None  # (S, S) median grey level of the learning footage; None: none
+    background: F32 | None = None  # (S, S, 3) median colour (or, learnt before, (S, S) grey) of the
+    # learning footage; None: none
     device: str = "cpu"  # where the memory search runs ("cpu" NumPy, "cuda" torch)
     mask: F32 | None = field(init=False, repr=False)  # (N, M) neighbourhood_mask; None: anywhere
     search: MemorySearch = field(init=False, repr=False)
@@ -256,7 +281,7 @@ class NormalityModel:
         raw["global"] = global_
         static = None
         bg = self.background
-        if still is not None and bg is not None and still.grey.shape == bg.shape:
+        if still is not None and bg is not None and still.grey.shape == bg.shape[:2]:
             static, settled = static_maps(still, bg, self.grid, (0, SETTLE_PX))
             raw["static"] = tail_mean(static, k)
             raw["settled"] = tail_mean(settled, k)

@@ -8,7 +8,7 @@
   `horizon_s` with no event open; an event drops every pending candidate. So an anomaly that
   persists is never learnt from its own frames, and the frames just before it are not either.
   Adapted patches live beside the learnt core in a ring of at most a quarter of `memory_patches`;
-  the oldest leave first. A committed candidate's grey copy also moves the static part's
+  the oldest leave first. A committed candidate's colour copy also moves the static part's
   background `BACKGROUND_RATE` of the way towards it (one candidate per `adapt_every_s`: the
   background follows the daylight over tens of candidates, and a walker in one copy moves it by
   a twentieth of their contrast, never past `PIXEL_DELTA`). Added, evicted and refused
@@ -28,7 +28,7 @@ from vau.edge import metrics
 from vau.edge.analysers import Analysis
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.fit import LearnError, NormalFrame, fit
-from vau.edge.normality.model import NormalityModel, Scored, normalise_rows
+from vau.edge.normality.model import NormalityModel, Scored, background_copy, normalise_rows
 from vau.edge.normality.store import MIN_LEARN_S, NormalityError, Provenance, save_model
 from vau.edge.settings import NormalitySettings
 from vau.edge.types import F32, I64, U8
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 ADAPT_BELOW = 0.3  # a frame whose every part is below this (the edge of normal, u = 1) is normal
 ADAPT_PATCHES = 16  # patches a normal frame offers to the memory
-BACKGROUND_RATE = 0.05  # share of a committed candidate's grey copy blended into the background
+BACKGROUND_RATE = 0.05  # share of a committed candidate's copy blended into the background
 
 
 def judged_normal(scored: Scored) -> bool:
@@ -52,7 +52,7 @@ class _Candidate:
     t: float
     tokens: F32  # (k, C) unit-norm
     positions: I64  # (k,)
-    grey: U8 | None = None  # the frame's grey copy, for the background
+    copy: U8 | None = None  # the frame's copy the background is made of (colour or grey)
 
 
 class OnlineNormality:
@@ -151,8 +151,9 @@ class OnlineNormality:
         amap = scored.anomaly_map
         pick = np.sort(np.argsort(-amap, kind="stable")[:ADAPT_PATCHES]).astype(np.int64)
         tokens = normalise_rows(a.looks[pick].astype(np.float32))
-        grey = None if a.still is None else a.still.grey
-        self._pending.append(_Candidate(t, tokens, pick, grey))
+        bg = None if self.model is None else self.model.background
+        copy = None if a.still is None or bg is None else background_copy(a.still, bg)
+        self._pending.append(_Candidate(t, tokens, pick, copy))
 
     def settle(self, t: float, event_open: bool) -> None:
         if event_open:
@@ -180,8 +181,8 @@ class OnlineNormality:
             memory, positions = memory[keep], positions[keep]
             self._count("evicted", over)
         bg = model.background
-        if bg is not None and c.grey is not None and c.grey.shape == bg.shape:
-            bg = bg + BACKGROUND_RATE * (c.grey - bg)  # a new array: the old model stays whole
+        if bg is not None and c.copy is not None and c.copy.shape == bg.shape:
+            bg = bg + BACKGROUND_RATE * (c.copy - bg)  # a new array: the old model stays whole
         memory = np.ascontiguousarray(memory)
         self.model = replace(model, memory=memory, positions=positions, background=bg)
         self._count("added", c.tokens.shape[0])

@@ -216,4 +216,11 @@ def load_model(
             "things at rest are judged by the static part alone; learn it again to add it",
             folder,
         )
+    elif model.background.ndim != 3:
+        log.warning(
+            "normality model in %s has a grey background (learnt before the static part "
+            "compared colours): things at rest are judged on grey levels; learn it again to "
+            "see them in colour",
+            folder,
+        )
     return model, raw

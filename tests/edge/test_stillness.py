@@ -1,13 +1,14 @@
 """Something that arrived and stayed (`vau.edge.stillness`, `normality.model.static_map`, the
-model's background): hand-made grey views on the 16 x 16 grid."""
+model's background): hand-made grey and colour views on the 16 x 16 grid."""
 
 from __future__ import annotations
 
 import numpy as np
-from support.normal_scene import GRID, cell_box, grey_scene, grey_view, normal_frames
+from support.normal_scene import GRID, cell_box, coloured, grey_scene, grey_view, normal_frames
 
+from vau.edge.flow import grey_of
 from vau.edge.normality.fit import background, fit
-from vau.edge.normality.model import SETTLE_PX, static_map
+from vau.edge.normality.model import SETTLE_PX, foreground, static_map
 from vau.edge.stillness import MAX_GAP_S, Stillness
 from vau.edge.types import StillView
 
@@ -96,8 +97,50 @@ def test_the_light_changing_over_the_whole_view_is_not_a_thing_that_arrived() ->
 def test_the_background_is_the_median_so_walkers_passing_through_do_not_reach_it() -> None:
     frames = normal_frames(seconds=20, pixels=True)
     bg = background(frames)
-    assert bg is not None and np.array_equal(bg, grey_scene().astype(np.float32))
-    assert background(normal_frames(seconds=20)) is None  # no grey copies: no background
+    assert bg is not None and np.array_equal(bg, coloured(grey_scene()).astype(np.float32))
+    grey_only = background(normal_frames(seconds=20, pixels=True, colour=False))
+    assert grey_only is not None and np.array_equal(grey_only, grey_scene().astype(np.float32))
+    assert background(normal_frames(seconds=20)) is None  # no copies: no background
+
+
+def test_a_kept_frame_carries_the_latest_colour_copy_beside_the_grey_one() -> None:
+    ground = grey_scene()
+    meter = Stillness()
+    for k in range(11):
+        copy = coloured(ground)
+        copy[0, 0] = (k, 0, 0)
+        meter.add(ground, k / 10, copy)
+    view = meter.take()
+    assert view is not None and view.colour is not None and view.colour[0, 0, 0] == 10
+    assert fed([ground] * 11).take().colour is None  # type: ignore[union-attr]  # grey only
+
+
+def tagged(ground: np.ndarray, cell: int) -> StillView:
+    """A grey wall with a tag on one cell as bright as the wall but another colour."""
+    wall = np.full_like(ground, 120)
+    copy = coloured(wall)
+    copy[cell_box(cell)] = (200, 100, 130)  # BGR: grey level 120.4, the wall's
+    grey = grey_of(copy)
+    return StillView(grey, np.ones_like(grey, bool), copy)
+
+
+def test_a_thing_as_bright_as_what_it_covers_but_another_colour_is_static_in_colour_only() -> None:
+    cell = 5 * GRID[1] + 3
+    view = tagged(grey_scene(), cell)
+    wall = np.full(view.grey.shape, 120.0, np.float32)
+    shares = static_map(view, coloured(wall.astype(np.uint8)).astype(np.float32), GRID)
+    assert shares[cell] > 0.9 and np.delete(shares, cell).max() == 0.0
+    assert static_map(view, wall, GRID).max() == 0.0  # a grey background: the grey levels alike
+    grey_only = StillView(view.grey, view.still)  # a colour background, a view without colour
+    assert not foreground(grey_only, coloured(wall.astype(np.uint8)).astype(np.float32)).any()
+
+
+def test_the_light_changing_colour_over_the_whole_view_is_not_a_thing_that_arrived() -> None:
+    ground = coloured(grey_scene())
+    shift = np.array([-40, -10, 30], np.int16)  # BGR: an orange cast
+    cast = np.clip(ground.astype(np.int16) + shift, 0, 255).astype(np.uint8)
+    view = StillView(grey_of(cast), np.ones(cast.shape[:2], bool), cast)
+    assert static_map(view, ground.astype(np.float32), GRID).max() < 0.1  # each channel's shift
 
 
 def test_something_left_in_the_view_scores_high_on_static_and_is_hot_where_it_lies() -> None:
@@ -106,9 +149,10 @@ def test_something_left_in_the_view_scores_high_on_static_and_is_hot_where_it_li
     f = normal_frames(seconds=62, pixels=True)[-1]
     assert f.still is not None
     quiet = model.score(f.patches, f.change, f.cls, 8, still=f.still)
-    left = f.still.grey.copy()
+    assert f.still.colour is not None
+    left = f.still.colour.copy()
     left[cell_box(12 * GRID[1] + 4)] = 250  # a bag left on the ground, at rest
-    bag = StillView(left, f.still.still)
+    bag = StillView(grey_of(left), f.still.still, left)
     scored = model.score(f.patches, f.change, f.cls, 8, still=bag)
     assert quiet.parts["static"] < 0.3 < 0.75 < scored.parts["static"]
     assert "settled" in model.calibration
@@ -124,3 +168,23 @@ def test_a_walker_twice_as_fast_as_usual_is_still_not_static() -> None:
     f = normal_frames(seconds=62, pixels=True)[-1]
     view = grey_view(grey_scene(), f.t, speed=2.0)
     assert model.score(f.patches, f.change, f.cls, 8, still=view).parts["static"] < 0.3
+
+
+def test_a_bag_the_grey_of_the_ground_but_another_colour_is_static_to_a_colour_model() -> None:
+    frames = normal_frames(pixels=True)
+    model = fit(frames, GRID, memory_patches=256, radius=2)
+    assert model.background is not None and model.background.ndim == 3
+    f = normal_frames(seconds=62, pixels=True)[-1]
+    assert f.still is not None and f.still.colour is not None
+    cell = 12 * GRID[1] + 4
+    copy = f.still.colour.copy()
+    level = copy[cell_box(cell)].astype(np.float32).mean(axis=2)
+    blue = np.stack([level + 60, level - 12, level - 14], axis=2)  # near-equal grey, bluer
+    copy[cell_box(cell)] = np.clip(blue, 0, 255).astype(np.uint8)
+    bag = StillView(grey_of(copy), f.still.still, copy)
+    assert np.abs(bag.grey.astype(int) - f.still.grey)[cell_box(cell)].max() <= 25
+    scored = model.score(f.patches, f.change, f.cls, 8, still=bag)
+    assert scored.parts["static"] > 0.75 and cell in scored.hot
+    grey_model = fit(normal_frames(pixels=True, colour=False), GRID, memory_patches=256, radius=2)
+    assert grey_model.background is not None and grey_model.background.ndim == 2
+    assert grey_model.score(f.patches, f.change, f.cls, 8, still=bag).parts["static"] < 0.3

@@ -39,18 +39,29 @@ def cell_box(cell: int) -> tuple[slice, slice]:
     return slice(r * CELL, (r + 1) * CELL), slice(c * CELL, (c + 1) * CELL)
 
 
-def grey_view(ground: U8, t: float, speed: float = 1.0) -> StillView:
-    """The grey copy with the walker (a dark cell on row 8, never still) at time t."""
+def coloured(grey: U8) -> U8:
+    """A grey copy as the colour copy of a colourless view (every channel the grey level)."""
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def grey_view(ground: U8, t: float, speed: float = 1.0, colour: bool = True) -> StillView:
+    """The copies with the walker (a dark cell on row 8, never still) at time t; the colour copy
+    (as `vau.edge.stillness` gives it) unless `colour` is False (a grey-only view)."""
     grey, still = ground.copy(), np.ones(ground.shape, bool)
     box = cell_box(8 * GRID[1] + int(t * speed) % GRID[1])
     grey[box], still[box] = 20, False
-    return StillView(grey, still)
+    return StillView(grey, still, coloured(grey) if colour else None)
 
 
 def normal_frames(
-    seconds: float = 60.0, fps: float = 2.0, seed: int = 0, pixels: bool = False
+    seconds: float = 60.0,
+    fps: float = 2.0,
+    seed: int = 0,
+    pixels: bool = False,
+    colour: bool = True,
 ) -> list[NormalFrame]:
-    """The scene's frames; with `pixels`, each carries its grey copy and still pixels."""
+    """The scene's frames; with `pixels`, each carries its copies and still pixels (`colour`
+    False: the grey copy only, as before the static part compared colours)."""
     background, walker = scene(seed)
     ground = grey_scene(seed)
     out: list[NormalFrame] = []
@@ -61,7 +72,7 @@ def normal_frames(
         change: F32 | None = None
         if prev is not None:
             change = np.abs(patches - prev).sum(axis=1).astype(np.float32)
-        view = grey_view(ground, t) if pixels else None
+        view = grey_view(ground, t, colour=colour) if pixels else None
         out.append(NormalFrame(t, patches, change, patches.mean(axis=0), 0.05, still=view))
         prev = patches
     return out

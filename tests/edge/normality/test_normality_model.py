@@ -160,7 +160,7 @@ def test_combine_takes_the_largest_part_with_the_parts_at_rest_weighted_up() -> 
     assert combine({"static": 0.0}) == 0.0 and combine({"static": 1.0}) == 1.0
     # the settled part is weighted up further: its normal tail is lower still
     assert combine({"appearance": 0.4, "settled": 0.25}) == pytest.approx(0.25**SETTLED_POWER)
-    assert 0.25**STATIC_POWER < 0.25**SETTLED_POWER < 0.5
+    assert 0.25**STATIC_POWER < 0.25**SETTLED_POWER < 0.6  # alone, short of an event
 
 
 def test_combine_reports_the_global_part_but_leaves_it_out_of_the_score() -> None:

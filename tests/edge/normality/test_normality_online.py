@@ -36,7 +36,7 @@ def feed(
     odd: bool = False,
     light: int | None = None,
 ) -> list[Scored | None]:
-    """Frames of the scene; with `light`, grey copies too, that much brighter than the scene's."""
+    """Frames of the scene; with `light`, its copies too, that much brighter than the scene's."""
     background, walker = scene()
     ground = None if light is None else (grey_scene().astype(np.int16) + light).astype(np.uint8)
     out, prev = [], None
@@ -102,6 +102,7 @@ def test_the_background_follows_a_slow_light_change_only_through_frames_judged_n
     feed(source, 100.0, 120.0, light=20)  # the light is 20 grey levels up, nothing else
     assert source.counts["added"] > 0
     assert learnt + 10 < source.model.background.mean() <= learnt + 20
+    assert source.model.background.ndim == 3  # in colour, as learnt
 
 
 def test_a_frame_is_normal_for_adaptation_by_its_parts_not_by_the_weighted_score() -> None:

@@ -62,6 +62,30 @@ def test_a_model_learnt_before_the_settled_part_loads_and_scores_without_it(
     assert "static" in parts and "settled" not in parts
 
 
+def test_a_model_learnt_with_a_grey_background_loads_and_judges_things_at_rest_on_grey_levels(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    older = fit(normal_frames(pixels=True, colour=False), GRID, memory_patches=256, radius=2)
+    assert older.background is not None and older.background.ndim == 2
+    save_model(older, PROV, tmp_path / "m")
+    with caplog.at_level("WARNING"):
+        loaded, _ = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+    assert "grey background" in caplog.text and "learn it again" in caplog.text
+    frame = normal_frames(seconds=3, pixels=True)[-1]  # the running edge gives colour copies
+    a = older.score(frame.patches, frame.change, frame.cls, 8, still=frame.still).parts
+    b = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still).parts
+    assert a["static"] == pytest.approx(b["static"], abs=1e-6) and "settled" in b
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_model(save_model_of(tmp_path / "c"), "dinov2-s14", 224, 32)
+    assert "grey background" not in caplog.text
+
+
+def save_model_of(folder: Path) -> Path:
+    save_model(fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2), PROV, folder)
+    return folder
+
+
 def test_a_model_from_another_encoder_is_refused(model: NormalityModel, tmp_path: Path) -> None:
     save_model(model, PROV, tmp_path / "m")
     with pytest.raises(NormalityError, match=r"learnt with encoder 'dinov2-s14'.*learn it"):
