@@ -1,14 +1,18 @@
 """Something that arrived and stayed (`vau.edge.stillness`, `normality.model.static_map`, the
-model's background): hand-made grey and colour views on the 16 x 16 grid."""
+model's background): hand-made grey and colour views on the 16 x 16 grid, and real footage."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from support.footage import first_frames
 from support.normal_scene import GRID, cell_box, coloured, grey_scene, grey_view, normal_frames
 
-from vau.edge.flow import grey_of
+from vau.edge.flow import grey_of, shrink
 from vau.edge.normality.fit import background, fit
 from vau.edge.normality.model import SETTLE_PX, foreground, static_map
+from vau.edge.pixels import PixelMeter
 from vau.edge.stillness import MAX_GAP_S, Stillness
 from vau.edge.types import StillView
 
@@ -115,10 +119,25 @@ def test_a_kept_frame_carries_the_latest_colour_copy_beside_the_grey_one() -> No
     assert fed([ground] * 11).take().colour is None  # type: ignore[union-attr]  # grey only
 
 
-def tagged(ground: np.ndarray, cell: int) -> StillView:
+def test_on_real_footage_a_kept_frame_carries_its_colour_copy_and_still_pixels(
+    vtest_path: Path,
+) -> None:
+    """vtest at 10 fps: after a second the pixel meter's view is the latest frame's 112 px copy in
+    colour and in grey, and the walkers' pixels are not still while most of the scene is."""
+    meter = PixelMeter()
+    frames = first_frames(vtest_path, 12)
+    for k, image in enumerate(frames):
+        meter.add(image, k / 10)
+    view = meter.take().still
+    assert view is not None and view.colour is not None
+    assert np.array_equal(view.colour, shrink(frames[-1]))
+    assert np.array_equal(view.grey, grey_of(view.colour))
+    assert 0.5 < view.still.mean() < 1.0
+
+
+def tagged(cell: int) -> StillView:
     """A grey wall with a tag on one cell as bright as the wall but another colour."""
-    wall = np.full_like(ground, 120)
-    copy = coloured(wall)
+    copy = coloured(np.full(grey_scene().shape, 120, np.uint8))
     copy[cell_box(cell)] = (200, 100, 130)  # BGR: grey level 120.4, the wall's
     grey = grey_of(copy)
     return StillView(grey, np.ones_like(grey, bool), copy)
@@ -126,7 +145,7 @@ def tagged(ground: np.ndarray, cell: int) -> StillView:
 
 def test_a_thing_as_bright_as_what_it_covers_but_another_colour_is_static_in_colour_only() -> None:
     cell = 5 * GRID[1] + 3
-    view = tagged(grey_scene(), cell)
+    view = tagged(cell)
     wall = np.full(view.grey.shape, 120.0, np.float32)
     shares = static_map(view, coloured(wall.astype(np.uint8)).astype(np.float32), GRID)
     assert shares[cell] > 0.9 and np.delete(shares, cell).max() == 0.0
