@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from vau.common.weights import readable
 from vau.edge.types import F32
 
 WEIGHTS = "head.safetensors"
@@ -88,6 +89,7 @@ def save_head(head: AnomalyHead, folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: np.ascontiguousarray(v) for k, v in head.tensors().items()}, folder / WEIGHTS)
+    readable(folder / WEIGHTS)
     (folder / CONFIG).write_text(json.dumps(asdict(head.config), indent=2) + "\n", "utf-8")
     return folder
 

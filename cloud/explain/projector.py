@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vau.cloud.explain.projector_choice import FORMAT, provenance_path
+from vau.common.weights import readable
 
 ProjectorKind = Literal["linear", "mlp2x_gelu"]
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def save_frame_tokenizer(
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)
+    readable(tmp).replace(path)
     info = provenance_path(path)
     tmp = info.with_name(f".{info.name}.tmp")
     tmp.write_text(json.dumps({**meta, **provenance}, indent=2) + "\n", "utf-8")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vau.common.weights import readable
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.model import NormalityModel
 
@@ -74,6 +75,7 @@ def save_model(model: NormalityModel, prov: Provenance, folder: Path) -> Path:
         if model.background is not None:
             tensors["background"] = model.background
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, stage / WEIGHTS)
+        readable(stage / WEIGHTS)
         manifest = _manifest(model, prov)
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
         for name in (WEIGHTS, MANIFEST):

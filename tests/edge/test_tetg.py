@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from vau.edge.tetg import (
+    WEIGHTS,
     AnomalyHead,
     HeadConfig,
     HeadError,
@@ -44,6 +45,8 @@ def test_saved_head_loads_back_identically(tmp_path: Path) -> None:
     z = np.random.default_rng(1).normal(size=(4, 384)).astype(np.float32)
     np.testing.assert_array_equal(again.score(z), head.score(z))
     assert again.config == config
+    # readable by the box's other users, like the JSON beside it (safetensors writes 0600)
+    assert (tmp_path / "h" / WEIGHTS).stat().st_mode & 0o777 == 0o644
 
 
 def test_head_for_other_encoder_width_is_refused_with_the_fix() -> None:

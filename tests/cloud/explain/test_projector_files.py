@@ -55,6 +55,7 @@ def test_saved_projector_carries_what_it_fits_and_its_provenance_and_loads_back(
     model = load_frame_tokenizer(path, 16, "scripted")
     assert (model.kind, model.vis_dim, model.llm_dim) == ("linear", 384, 16)
     assert not list(tmp_path.glob(".*.tmp")), "no temporary file is left behind"
+    assert path.stat().st_mode & 0o777 == 0o644  # others may read it (safetensors writes 0600)
 
 
 def test_projector_for_another_llm_width_is_refused_naming_both_widths(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ def test_a_saved_model_loads_with_the_same_scores(model: NormalityModel, tmp_pat
     b = loaded.score(frame.patches, frame.change, frame.cls, 8)
     assert a.parts == pytest.approx(b.parts, abs=2e-3)  # memory is stored as fp16
     assert raw["camera"] == "cam-1" and raw["sizes"]["memory_patches"] == 256
+    for name in (store.WEIGHTS, store.MANIFEST):  # others may read both (safetensors writes 0600)
+        assert (tmp_path / "m" / name).stat().st_mode & 0o777 == 0o644
 
 
 def test_a_saved_model_keeps_its_background_and_scores_the_static_part_alike(
