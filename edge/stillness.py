@@ -52,7 +52,7 @@ class Stillness:
         if h and (not 0.0 <= t - h[-1][0] <= MAX_GAP_S or h[-1][1].shape != grey.shape):
             h.clear()
         h.append((t, grey))
-        self._colour = colour if colour is None or colour.shape[:2] == grey.shape else None
+        self._colour = colour if colour is not None and colour.shape[:2] == grey.shape else None
         while len(h) > 1 and t - h[1][0] >= self._still_s - 1e-6:
             h.popleft()  # keep the newest frame at least `still_s` old, and none older
 

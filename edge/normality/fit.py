@@ -149,8 +149,8 @@ def background(frames: Sequence[NormalFrame]) -> F32 | None:
     any lacks colour; people passing through do not reach a median); None with fewer than
     MIN_BACKGROUND copies or copies of different sizes."""
     views = [f.still for f in frames if f.still is not None]
-    colour = all(v.colour is not None for v in views)
-    copies = [v.colour if colour and v.colour is not None else v.grey for v in views]
+    colours = [v.colour for v in views if v.colour is not None]
+    copies = colours if len(colours) == len(views) else [v.grey for v in views]
     if len(copies) < MIN_BACKGROUND or len({c.shape for c in copies}) != 1:
         return None
     out: F32 = np.median(np.stack(copies), axis=0).astype(np.float32)

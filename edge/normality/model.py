@@ -169,12 +169,9 @@ def foreground(view: StillView, background: F32) -> npt.NDArray[np.bool_]:
         background = np.asarray(cv2.cvtColor(background, cv2.COLOR_BGR2GRAY), np.float32)
         copy = view.grey
     diff = copy.astype(np.float32) - background
-    off: F32 | None = None
-    for plane in cv2.split(diff):  # channel by channel: NumPy's max over a 3-wide axis is slow
-        plane = np.abs(plane - np.median(plane))
-        off = plane if off is None else np.maximum(off, plane)
-    assert off is not None
-    return np.asarray(off > PIXEL_DELTA)
+    # channel by channel: NumPy's maximum over a 3-wide last axis is slow (0.4 ms a frame)
+    offs = [np.abs(plane - np.median(plane)) for plane in cv2.split(diff)]
+    return np.asarray(functools.reduce(np.maximum, offs) > PIXEL_DELTA)
 
 
 def static_maps(
