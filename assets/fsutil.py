@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vau.common.files import readable
+
 log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".tmp-"
@@ -53,11 +55,14 @@ def work_dir(cache_dir: Path, label: str) -> Iterator[Path]:
 def _make_readable(path: Path) -> None:
     """0644 files, 0755 folders: scratch dirs (and some writers) create owner-only entries."""
     if path.is_file():
-        path.chmod(0o644)
+        readable(path)
         return
     path.chmod(0o755)
     for child in path.rglob("*"):
-        child.chmod(0o755 if child.is_dir() else 0o644)
+        if child.is_dir():
+            child.chmod(0o755)
+        else:
+            readable(child)
 
 
 def install(staged: Path, target: Path) -> None:
@@ -84,8 +89,7 @@ def write_text_atomic(target: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    Path(tmp).chmod(0o644)
-    Path(tmp).replace(target)
+    readable(Path(tmp)).replace(target)
 
 
 def remove_leftovers(folders: set[Path]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from vau.common.weights import readable
+from vau.common.files import readable
 from vau.edge.types import F32
 
 WEIGHTS = "head.safetensors"

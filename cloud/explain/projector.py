@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vau.cloud.explain.projector_choice import FORMAT, provenance_path
-from vau.common.weights import readable
+from vau.common.files import readable
 
 ProjectorKind = Literal["linear", "mlp2x_gelu"]
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from vau.common.weights import readable
+from vau.common.files import readable
 from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.model import NormalityModel
 
