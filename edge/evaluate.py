@@ -10,7 +10,9 @@ the same frames:
 - frame ROC-AUC per kind: the span frames of that kind's clips against every frame outside any
   span (all cameras pooled: one threshold for all), and pooled over the tuned and held-out kinds;
   the same pooled AUC within each camera alone (`camera_auc`): the gap to the pooled one is what
-  one threshold for every camera costs, the rest is the scorer;
+  one threshold for every camera costs, the rest is the scorer; each pooled and per-kind AUC
+  with its 95 % interval from resampling whole clips (`auc_interval`, `pooled_auc_interval`;
+  `vau.edge.auc_interval`): how far the figure would move on another placement of the kinds;
 - events (the real `EventTracker`, default thresholds, over each scorer's scores): recall = share
   of anomalous clips with an event overlapping the span; precision = share of events overlapping
   a span; false events per hour of footage outside spans, and of normal clips alone.
@@ -20,7 +22,8 @@ camera, spans, frame times and every score per frame, the head both raw and cali
 a new fusion or part can be tried offline on exactly the frames the report was made from. The
 fused score there is the edge's final one (`events.lookahead` frames of look-ahead, recorded as
 `lookahead`); every other series is each frame's own, and the report finalises it the same way
-before measuring it.
+before measuring it. `--from-frames FILE` makes the report again from such a file, without
+running the pipeline (other replicates, other held-out kinds, a fixed report).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 
 from vau.common.cli import emit_report
 from vau.edge.analysers import Analyser, build_analyser
+from vau.edge.auc_interval import REPLICATES, ClipScores, draws, intervals
 from vau.edge.events import EventTracker
 from vau.edge.lookahead import looked_ahead
 from vau.edge.manifest import NORMAL, Clip, load_manifest
@@ -110,8 +114,39 @@ class ClipTrace:
             "spans": [list(span) for span in c.spans],
             "t": [round(t, 3) for t in self.t],
             "lookahead": self.lookahead,
+            "gap_s": self.gap_s,
             "scores": {k: [round(v, 5) for v in vs] for k, vs in self.scores.items()},
         }
+
+
+def traces_from(path: Path, gap_s: float) -> list[ClipTrace]:
+    """The clips a `--frames-out` file recorded, as traced (`gap_s`: the settings' gap, for files
+    written before the gap was recorded)."""
+    if not path.is_file():
+        raise SettingsError(f"--from-frames {path} does not exist; pass a --frames-out file")
+    traces = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            spans = tuple((float(a), float(b)) for a, b in rec["spans"])
+            clip = Clip(Path(rec["video"]), spans, rec["kind"], "test", rec["camera"])
+            scores = {str(k): [float(v) for v in vs] for k, vs in rec["scores"].items()}
+            traces.append(
+                ClipTrace(
+                    clip,
+                    [float(t) for t in rec["t"]],
+                    scores,
+                    int(rec["lookahead"]),
+                    float(rec.get("gap_s", gap_s)),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SettingsError(f"{path}:{n}: not a --frames-out record ({exc!r})") from None
+    if not traces:
+        raise SettingsError(f"{path} holds no clip; pass a --frames-out file")
+    return traces
 
 
 def camera_of(clip: Clip) -> str:
@@ -192,11 +227,18 @@ def _overlaps(
 
 
 def score_report(
-    traces: Sequence[ClipTrace], scorer: str, cfg: EventSettings, heldout: Sequence[str]
+    traces: Sequence[ClipTrace],
+    scorer: str,
+    cfg: EventSettings,
+    heldout: Sequence[str],
+    replicates: int = REPLICATES,
 ) -> dict[str, Any]:
     """Per-kind AUC and event figures of one scorer (or part) over every traced clip. The pooled
     AUC takes one threshold for every camera; `camera_auc` is the same within each camera alone,
-    so the gap between them is what the cameras' calibration costs (docs/normality.md)."""
+    so the gap between them is what the cameras' calibration costs (docs/normality.md). With
+    `replicates` > 0, each pooled and per-kind AUC also gets its interval from resampling
+    clips (`auc_interval`); the draws depend only on the clips' kinds, so every scorer of one
+    report is resampled alike."""
     s = {id(tr): tr.series(scorer) for tr in traces}
     y = {id(tr): tr.labels() for tr in traces}
     kinds = sorted({tr.clip.kind for tr in traces if tr.clip.kind != NORMAL})
@@ -209,12 +251,20 @@ def score_report(
         c: _pooled([tr for tr in traces if camera_of(tr.clip) == c], s, y, groups) for c in cameras
     }
     events = _event_report(traces, [s[id(tr)] for tr in traces], cfg)
-    return {
+    report: dict[str, Any] = {
         "auc": _pooled(traces, s, y, {k: [k] for k in kinds}),
         "pooled_auc": _pooled(traces, s, y, groups),
         "camera_auc": per_camera,
         "events": events,
     }
+    if replicates > 0:
+        clips = [
+            ClipScores(tr.clip.kind, s[id(tr)][y[id(tr)]], s[id(tr)][~y[id(tr)]]) for tr in traces
+        ]
+        sets = draws([c.stratum for c in clips], replicates)
+        report["auc_interval"] = intervals(clips, {k: [k] for k in kinds}, sets)
+        report["pooled_auc_interval"] = intervals(clips, groups, sets)
+    return report
 
 
 def _pooled(
@@ -277,6 +327,7 @@ def run_eval(
     models: Path,
     heldout: Sequence[str],
     frames_out: Path | None = None,
+    replicates: int = REPLICATES,
 ) -> dict[str, Any]:
     clips = load_manifest(manifest)
     folders = ensure_models(clips, settings, models)
@@ -300,27 +351,40 @@ def run_eval(
         frames_out.parent.mkdir(parents=True, exist_ok=True)
         lines = (json.dumps(tr.record()) + "\n" for tr in traces)
         frames_out.write_text("".join(lines), "utf-8")
-    events = settings.events
+    return eval_report(str(manifest), traces, settings.events, heldout, replicates)
+
+
+def eval_report(
+    source: str,
+    traces: Sequence[ClipTrace],
+    events: EventSettings,
+    heldout: Sequence[str],
+    replicates: int = REPLICATES,
+) -> dict[str, Any]:
+    """The report over traced clips: every scorer and part (`score_report`)."""
+    series = (*SCORERS, *PARTS)
     return {
-        "manifest": str(manifest),
-        "cameras": sorted(folders),
+        "manifest": source,
+        "cameras": sorted({camera_of(tr.clip) for tr in traces}),
         "clips": len(traces),
         "frames": sum(len(t.t) for t in traces),
         "heldout_kinds": list(heldout),
-        "scorers": {k: score_report(traces, k, events, heldout) for k in (*SCORERS, *PARTS)},
+        "replicates": replicates,
+        "scorers": {
+            k: score_report(traces, k, events, heldout, replicates)
+            for k in series
+            if all(k in tr.scores for tr in traces)
+        },
     }
 
 
 def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("eval", help="per-kind AUC and events of head, normality and fused")
     add_common(p)
-    p.add_argument(
-        "--manifest", type=Path, required=True, help="make-eval-set / make-dataset JSONL"
-    )
+    p.add_argument("--manifest", type=Path, help="make-eval-set / make-dataset JSONL")
     p.add_argument(
         "--models",
         type=Path,
-        required=True,
         metavar="DIR",
         help="normality models per camera (DIR/<camera>); learnt when missing",
     )
@@ -337,6 +401,20 @@ def add_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) 
         metavar="FILE",
         help="also write every clip's per-frame scores here (JSON lines), for offline analysis",
     )
+    p.add_argument(
+        "--from-frames",
+        type=Path,
+        metavar="FILE",
+        help="make the report from a --frames-out file instead of running the pipeline "
+        "(no --manifest, no --models)",
+    )
+    p.add_argument(
+        "--replicates",
+        type=int,
+        default=REPLICATES,
+        metavar="N",
+        help=f"clip resamples behind each AUC's interval (default {REPLICATES}; 0: none)",
+    )
     p.set_defaults(handler=cmd_eval)
 
 
@@ -345,8 +423,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from vau.edge.console import setup_logging
 
     heldout = [k.strip() for k in args.heldout.split(",") if k.strip()]
+    if args.replicates < 0:
+        raise SettingsError(f"--replicates {args.replicates}: pass 0 (no intervals) or more")
+    replayed = args.from_frames is not None
+    if replayed == (args.manifest is not None) or (args.manifest is not None) != (
+        args.models is not None
+    ):
+        raise SettingsError(
+            "pass --manifest and --models (run the pipeline), or --from-frames alone (replay "
+            "a --frames-out file)"
+        )
     settings = settings_from(args)
     setup_logging(settings.output.log_format)  # progress per clip on stderr
-    report = run_eval(args.manifest, settings, args.models, heldout, args.frames_out)
+    if args.from_frames is not None:
+        traces = traces_from(args.from_frames, settings.sets.max_gap_s)
+        report = eval_report(
+            str(args.from_frames), traces, settings.events, heldout, args.replicates
+        )
+    else:
+        report = run_eval(
+            args.manifest, settings, args.models, heldout, args.frames_out, args.replicates
+        )
     emit_report(report, args.json)
     return 0

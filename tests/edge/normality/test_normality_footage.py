@@ -199,6 +199,18 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
         own = np.max(parts, axis=0).tolist()  # the fused score is at least their max, both
         fused = np.array(r["scores"]["fused"])  # taken with one frame of look-ahead
         assert (fused >= np.array(looked_ahead(r["t"], own, 1, 5.0)) - 1e-4).all()
+    lo, hi = scorers["fused"]["pooled_auc_interval"]["tuned"]  # resampling the two clips
+    assert lo <= scorers["fused"]["pooled_auc"]["tuned"] <= hi
+    # the report made again from the frames file alone: the same events; the AUCs within one
+    # pair of frames in 16 x 48 (the file keeps 5 decimals, and a rounded tie counts one half)
+    replay_path = tmp_path / "replay.json"
+    proc = vau_edge("eval", "--from-frames", str(frames_path), "--json", str(replay_path))
+    assert proc.returncode == 0, proc.stderr
+    replay = json.loads(replay_path.read_text())["scorers"]
+    assert set(replay) == set(scorers)
+    for name, again in replay.items():
+        assert again["events"] == scorers[name]["events"]
+        assert again["auc"]["intruder"] == pytest.approx(scorers[name]["auc"]["intruder"], abs=2e-3)
 
 
 def test_faster_than_normal_motion_raises_an_event_from_the_pixel_flow(
