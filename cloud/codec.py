@@ -96,6 +96,7 @@ def _frame(f: pb.FrameTokens) -> WireFrame:
         components=f.components,
         pixel_change=f.pixel_change if f.HasField("pixel_change") else None,
         brightness=f.brightness if f.HasField("brightness") else None,
+        detail=f.detail if f.HasField("detail") else None,
     )
 
 

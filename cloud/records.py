@@ -46,6 +46,7 @@ class WireFrame:
     components: Mapping[str, float]  # a view of the message, size unchecked
     pixel_change: float | None = None  # None: the field is unset
     brightness: float | None = None  # None: the field is unset
+    detail: float | None = None  # None: the field is unset
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class TokenFrame:
     components: tuple[tuple[str, float], ...]  # (name, score in [0, 1]), sorted by name
     pixel_change: float | None = None  # [0, 1]; None: the edge did not measure it
     brightness: float | None = None  # [-1, 1]; None: the edge did not measure it
+    detail: float | None = None  # >= 0 (1: as usual); None: the edge did not measure it
 
 
 RecordBody = TokenFrame | EventChange | WindowMarker | ScoreSummary

@@ -2,7 +2,8 @@
 
 Each failure raises `RecordRejected(reason, camera, seq)`; reasons (the metric labels): "hello",
 "device", "camera", "epoch", "seq", "time", "body", "dtype", "shape", "size", "indices", "values",
-"score", "state", "text", "hot", "normality", "components", "pixel_change", "brightness".
+"score", "state", "text", "hot", "normality", "components", "pixel_change", "brightness",
+"detail".
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ _UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\
 _COMPONENT = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _EVENT_ID_RULE = "event_id must be 1-128 chars [A-Za-z0-9._:@-], starting alphanumeric"
 MAX_COMPONENTS = 16  # named parts of a frame's score
+MAX_DETAIL = 100.0  # a view's detail over its background's (1: as usual; a blank background
+# is not compared at the edge, so a real ratio stays a few units at most)
 _DTYPES: dict[int, TokenDType] = {DTYPE_FLOAT16: "fp16", DTYPE_INT8: "int8", DTYPE_FLOAT32: "fp32"}
 
 
@@ -182,6 +185,8 @@ class _FrameCheck:
             raise self.fail("pixel_change", "pixel_change must be finite, in [0, 1], or unset")
         if f.brightness is not None and not _finite_unit(abs(f.brightness)):
             raise self.fail("brightness", "brightness must be finite, in [-1, 1], or unset")
+        if f.detail is not None and not (math.isfinite(f.detail) and 0.0 <= f.detail <= MAX_DETAIL):
+            raise self.fail("detail", f"detail must be finite, in [0, {MAX_DETAIL:g}], or unset")
         tokens = decode_tokens(EncodedTokens(dtype, (k, c), f.tokens, f.scales))
         if not np.isfinite(tokens).all():
             raise self.fail("values", "tokens must be finite")
@@ -199,6 +204,7 @@ class _FrameCheck:
             components=components,
             pixel_change=f.pixel_change,
             brightness=f.brightness,
+            detail=f.detail,
         )
 
     def _shape(self, f: WireFrame) -> tuple[int, int]:

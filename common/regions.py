@@ -21,6 +21,10 @@ DOMINANT = 2.0  # one axis must dominate the other this many times
 
 PIXEL_DELTA = 25  # grey levels (of 255) a pixel must move by to count as changed
 VIEW_CHANGE_SHARE = 0.5  # a view change: this share of the view changed, on average (most of it)
+# or the view kept at most this share of its usual detail, on average (`view_change.detail_of`):
+# defocused or covered, though under half its pixels changed (a plain wall or sky does not change
+# when blurred); on the tuning sets every other kind kept 0.83 or more, a tamper 0.29-0.76
+DETAIL_LOST = 0.7
 
 
 def region_name(index: int, grid: tuple[int, int]) -> str:

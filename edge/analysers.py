@@ -46,6 +46,7 @@ class Analysis:
     brightness: float | None = None  # the view's mean grey level minus its background's (`Frame`)
     still: StillView | None = None  # the grey copy and its still pixels (`Frame.still`)
     inner: F32 | None = None  # (N, C) the inner block's patch tokens (appearance); None: patches
+    detail: float | None = None  # the view's detail over its background's (`Frame`)
 
     @property
     def looks(self) -> F32:
@@ -127,6 +128,7 @@ class SplitAnalyser:
                     frame.brightness,
                     frame.still,
                     inner,
+                    frame.detail,
                 )
             )
         times.add("encoder", t1 - t0, n)
@@ -204,6 +206,7 @@ class FusedAnalyser:
                     frame.brightness,
                     frame.still,
                     step.inner,
+                    frame.detail,
                 )
             )
         times.add("encoder", t1 - t0, len(frames))

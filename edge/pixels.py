@@ -4,7 +4,7 @@
 (`view_change.ViewChange`) and for which pixels stood still over the last second
 (`stillness.Stillness`, which also keeps the latest copy's colours for the static part's
 foreground). A kept frame carries them all (`Frame.flow`, `Frame.pixel_change`,
-`Frame.brightness`, `Frame.still`)."""
+`Frame.brightness`, `Frame.detail`, `Frame.still`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class PixelReading:
     flow: float | None  # mean pixel speed since the last take, views/s; None: no pair measured
     pixel_change: float | None  # share of the latest frame off the background; None: no frame
     brightness: float | None = None  # its mean grey level minus the background's, / 255
+    detail: float | None = None  # its detail over the background's (`view_change.detail_of`)
     still: StillView | None = None  # its copies and still pixels; None: under a second seen
 
 
@@ -45,5 +46,9 @@ class PixelMeter:
 
     def take(self) -> PixelReading:
         return PixelReading(
-            self.flow.take(), self.view.take(), self.view.brightness(), self.still.take()
+            self.flow.take(),
+            self.view.take(),
+            brightness=self.view.brightness(),
+            detail=self.view.detail(),
+            still=self.still.take(),
         )

@@ -146,6 +146,7 @@ def sampled(
                 flow=reading.flow,
                 pixel_change=reading.pixel_change,
                 brightness=reading.brightness,
+                detail=reading.detail,
                 still=reading.still,
             )
         else:

@@ -39,6 +39,7 @@ def frame_record(camera: str, tokens: EffectiveTokens, score: FrameScore) -> dic
         "components": {k: round(v, 6) for k, v in score.components},
         "pixel_change": None if score.pixel_change is None else round(score.pixel_change, 4),
         "brightness": None if score.brightness is None else round(score.brightness, 4),
+        "detail": None if score.detail is None else round(score.detail, 4),
     }
 
 

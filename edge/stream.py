@@ -108,6 +108,7 @@ class CameraStream:
             components=judged.components,
             pixel_change=result.pixel_change,
             brightness=result.brightness,
+            detail=result.detail,
         )
         self.scorer.settle(eff.t, self._tracker.is_open)
         self._windows.observe(fs)

@@ -52,6 +52,7 @@ class Frame:
     pixel_change: float | None = None  # share of the view off the recent background (`view_change`)
     brightness: float | None = None  # mean grey level minus the background's, / 255 (`view_change`)
     still: StillView | None = None  # the grey copy and its still pixels (`stillness`)
+    detail: float | None = None  # the view's detail over its background's (`view_change`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,7 @@ class FrameScore:
     components: tuple[tuple[str, float], ...] = ()  # (name, calibrated score in [0, 1])
     pixel_change: float | None = None  # share of the view off the recent background, [0, 1]
     brightness: float | None = None  # mean grey level minus the background's, / 255, [-1, 1]
+    detail: float | None = None  # the view's detail over its background's, >= 0 (1: as usual)
 
 
 class EventState(StrEnum):

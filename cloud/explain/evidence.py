@@ -115,6 +115,7 @@ def frame_evidence(t: float, f: TokenFrame) -> FrameEvidence:
         components=f.components,
         pixel_change=f.pixel_change,
         brightness=f.brightness,
+        detail=f.detail,
     )
 
 

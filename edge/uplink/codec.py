@@ -51,6 +51,7 @@ def frame_body(
             components=dict(score.components),
             pixel_change=score.pixel_change,  # None leaves the optional field unset
             brightness=score.brightness,  # None leaves the optional field unset
+            detail=score.detail,  # None leaves the optional field unset
         ),
     )
     return record.SerializeToString()

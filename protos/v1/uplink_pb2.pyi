@@ -72,7 +72,7 @@ class Record(_message.Message):
     def __init__(self, camera: _Optional[str] = ..., epoch: _Optional[int] = ..., seq: _Optional[int] = ..., capture_time: _Optional[float] = ..., t: _Optional[float] = ..., frame: _Optional[_Union[FrameTokens, _Mapping]] = ..., event: _Optional[_Union[EventChange, _Mapping]] = ..., window: _Optional[_Union[WindowMarker, _Mapping]] = ..., summary: _Optional[_Union[ScoreSummary, _Mapping]] = ...) -> None: ...
 
 class FrameTokens(_message.Message):
-    __slots__ = ("frame_seq", "dtype", "shape", "tokens", "scales", "indices", "grid_rows", "grid_cols", "score", "smoothed", "keyframe", "event_id", "hot", "normality", "components", "pixel_change", "brightness")
+    __slots__ = ("frame_seq", "dtype", "shape", "tokens", "scales", "indices", "grid_rows", "grid_cols", "score", "smoothed", "keyframe", "event_id", "hot", "normality", "components", "pixel_change", "brightness", "detail")
     class ComponentsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +97,7 @@ class FrameTokens(_message.Message):
     COMPONENTS_FIELD_NUMBER: _ClassVar[int]
     PIXEL_CHANGE_FIELD_NUMBER: _ClassVar[int]
     BRIGHTNESS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     frame_seq: int
     dtype: DType
     shape: _containers.RepeatedScalarFieldContainer[int]
@@ -114,7 +115,8 @@ class FrameTokens(_message.Message):
     components: _containers.ScalarMap[str, float]
     pixel_change: float
     brightness: float
-    def __init__(self, frame_seq: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., tokens: _Optional[bytes] = ..., scales: _Optional[bytes] = ..., indices: _Optional[_Iterable[int]] = ..., grid_rows: _Optional[int] = ..., grid_cols: _Optional[int] = ..., score: _Optional[float] = ..., smoothed: _Optional[float] = ..., keyframe: _Optional[bool] = ..., event_id: _Optional[str] = ..., hot: _Optional[_Iterable[int]] = ..., normality: _Optional[float] = ..., components: _Optional[_Mapping[str, float]] = ..., pixel_change: _Optional[float] = ..., brightness: _Optional[float] = ...) -> None: ...
+    detail: float
+    def __init__(self, frame_seq: _Optional[int] = ..., dtype: _Optional[_Union[DType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., tokens: _Optional[bytes] = ..., scales: _Optional[bytes] = ..., indices: _Optional[_Iterable[int]] = ..., grid_rows: _Optional[int] = ..., grid_cols: _Optional[int] = ..., score: _Optional[float] = ..., smoothed: _Optional[float] = ..., keyframe: _Optional[bool] = ..., event_id: _Optional[str] = ..., hot: _Optional[_Iterable[int]] = ..., normality: _Optional[float] = ..., components: _Optional[_Mapping[str, float]] = ..., pixel_change: _Optional[float] = ..., brightness: _Optional[float] = ..., detail: _Optional[float] = ...) -> None: ...
 
 class EventChange(_message.Message):
     __slots__ = ("event_id", "state", "start", "end", "peak", "peak_t", "prior")

@@ -95,10 +95,19 @@ def test_edge_frame_when_brightness_measured_then_cloud_keeps_its_sign_and_zero(
         assert frame_evidence(5.0, body).brightness == shift  # what the facts read
 
 
+def test_edge_frame_when_detail_measured_then_cloud_reads_what_the_view_kept() -> None:
+    for kept in (0.5, 0.0, 1.25):  # defocused, a blank view, more detail than usual
+        score = FrameScore(10, 5.0, 0.7, 0.6, pixel_change=0.4, detail=kept)
+        body = _accept(edge.frame_body(_eff(), score, "fp16")).body
+        assert isinstance(body, TokenFrame) and body.detail == kept  # exact in float32
+        assert frame_evidence(5.0, body).detail == kept  # what the facts read
+
+
 def test_edge_frame_when_score_has_no_normality_model_then_cloud_reads_none_and_empty() -> None:
     body = _accept(edge.frame_body(_eff(), FrameScore(10, 5.0, 0.7, 0.6), "int8")).body
     assert isinstance(body, TokenFrame)
     assert body.normality is None and body.pixel_change is None and body.brightness is None
+    assert body.detail is None
     assert body.hot.shape == (0,) and body.hot.dtype == np.int64
     assert body.components == ()
 

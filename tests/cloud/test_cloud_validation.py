@@ -122,6 +122,10 @@ def _brightness(d: st.DataObject, f: pb.FrameTokens) -> None:
     f.brightness = d.draw(st.sampled_from([math.nan, -math.inf, -1.5, 1.25]))
 
 
+def _detail(d: st.DataObject, f: pb.FrameTokens) -> None:
+    f.detail = d.draw(st.sampled_from([math.nan, math.inf, -0.1, 1e6]))
+
+
 MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "dtype": (_dtype, {"dtype"}),
     "shape": (_shape, {"shape", "size"}),
@@ -135,6 +139,7 @@ MUTATIONS: dict[str, tuple[Mutation, set[str]]] = {
     "components": (_components, {"components"}),
     "pixel_change": (_pixel_change, {"pixel_change"}),
     "brightness": (_brightness, {"brightness"}),
+    "detail": (_detail, {"detail"}),
 }
 
 
@@ -207,7 +212,7 @@ def test_f1_after_fuzzing_server_still_serves_and_counted_every_rejection(
         server.metric("vau_cloud_rejected_total", {"reason": r})
         for r in ("dtype", "shape", "size", "indices", "score", "decode", "hello", "camera",
                   "body", "seq", "epoch", "time", "text", "values", "state", "device", "hot",
-                  "normality", "components", "pixel_change", "brightness")
+                  "normality", "components", "pixel_change", "brightness", "detail")
     )  # fmt: skip
     print(f"F1 outcomes {dict(sorted(OUTCOMES.items()))}; rejected total {rejected:.0f}")
     assert rejected >= sum(OUTCOMES.values())
@@ -296,7 +301,7 @@ def test_validator_when_frame_predates_hot_and_normality_then_accepted_with_none
     body = V.record(_wire(frame()), "dev-a", HELLO, time.time()).body
     assert isinstance(body, TokenFrame)
     assert body.normality is None and body.hot.size == 0 and body.components == ()
-    assert body.pixel_change is None and body.brightness is None
+    assert body.pixel_change is None and body.brightness is None and body.detail is None
 
 
 @pytest.mark.parametrize(
@@ -313,6 +318,8 @@ def test_validator_when_frame_predates_hot_and_normality_then_accepted_with_none
         ("components", {f"c{i}": 0.5 for i in range(17)}),
         ("pixel_change", math.nan),
         ("pixel_change", 1.01),
+        ("detail", -0.5),
+        ("detail", math.inf),
     ],
 )
 def test_validator_when_hot_normality_components_or_pixel_change_invalid_then_rejected_naming_it(

@@ -11,6 +11,7 @@ import pytest
 from support.footage import first_frames, write_clip
 
 from vau.cloud.explain.facts import LIGHT_SHIFT
+from vau.common.regions import DETAIL_LOST, VIEW_CHANGE_SHARE
 from vau.edge.flow import grey
 from vau.edge.pixels import PixelMeter
 from vau.edge.sampling import sampled
@@ -154,3 +155,46 @@ def test_real_footage_people_walking_change_little_failing_lights_and_a_knock_mo
     assert max(map(abs, walking_shift)) < LIGHT_SHIFT
     assert np.median(dark_shift) < -LIGHT_SHIFT
     assert abs(float(np.median(knocked_shift))) < LIGHT_SHIFT
+
+
+def test_a_defocused_view_loses_its_detail_where_a_dimmed_one_keeps_it() -> None:
+    """Half the view plain (a wall), half textured: blurred, only the texture's pixels change, too
+    few for `pixel_change` to call it a view change, but the view keeps well under `DETAIL_LOST`
+    of its detail; dimmed by half, it keeps all of it (the measure is contrast-normalised)."""
+    view = textured()
+    view[:, :56] = 128  # a plain wall on the left half
+    meter = settled(view)
+    assert meter.detail() == pytest.approx(1.0)
+    meter.add(np.asarray(cv2.GaussianBlur(view, (0, 0), 2.0), np.uint8), 2.0)  # defocused
+    share, kept = meter.take(), meter.detail()
+    assert share is not None and share < VIEW_CHANGE_SHARE
+    assert kept is not None and kept < DETAIL_LOST
+    dimmed = settled(view)
+    dimmed.add((view * 0.5).astype(np.uint8), 2.0)
+    kept = dimmed.detail()
+    assert kept is not None and kept > 0.9
+    assert settled(np.full((112, 112), 90, np.uint8)).detail() is None  # none to compare with
+    assert ViewChange().detail() is None  # nothing seen yet
+
+
+def test_real_footage_defocused_loses_its_detail_and_people_walking_do_not(
+    vtest_path: Path, tmp_path: Path
+) -> None:
+    """vtest as shot for 8 s, then defocused to 12 s (Gaussian blur, sigma 11 px of 768: the
+    middle of the synthesiser's tamper): the kept frames carry the view's detail over its
+    background's."""
+    frames = first_frames(vtest_path, 120)
+
+    def defocus(k: int, image: U8) -> U8:
+        return np.asarray(cv2.GaussianBlur(image, (0, 0), 11.0), np.uint8) if k >= 80 else image
+
+    cfg = SourceSettings(
+        uri=str(write_clip(tmp_path / "blur.avi", frames, effect=defocus)), fps=2.0
+    )
+    with open_source(cfg, "cam-0", None, None) as source:
+        kept = [(f.t, f.detail) for f in sampled(source, cfg.fps, "cam-0") if f.detail is not None]
+    walking = [d for t, d in kept if 1.0 <= t < 8.0]
+    blurred = [d for t, d in kept if 8.5 <= t < 12.0]
+    print(f"vtest detail: walking {min(walking):.2f}-{max(walking):.2f}, defocused {blurred}")
+    assert min(walking) > 0.85
+    assert blurred and max(blurred) < DETAIL_LOST

@@ -18,6 +18,7 @@ import pytest
 from support.footage import first_frames, write_clip
 
 from vau.cloud.explain.facts import LIGHT_SHIFT
+from vau.common.regions import DETAIL_LOST
 from vau.edge.lookahead import looked_ahead
 from vau.edge.normality.model import combine
 from vau.edge.synth import make_clip
@@ -105,6 +106,7 @@ def test_a_normal_clip_raises_no_event_and_frames_carry_normality_hot_and_the_pi
         assert set(r["components"]) >= {"head", "appearance", "global"}
         assert 0.0 <= r["pixel_change"] < 0.5  # people walking: never most of the view
         assert abs(r["brightness"]) < LIGHT_SHIFT  # nor a change of the light
+        assert r["detail"] > DETAIL_LOST  # nor a view that lost its detail
 
 
 def test_an_object_where_nobody_goes_raises_an_event_with_hot_patches_on_it(
