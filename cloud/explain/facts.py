@@ -36,7 +36,9 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   |d| (back and forth). speed = |d| / (t_last - t_first), views per second.
 - view_change: the mean `pixel_change` of the frames that carry it (the share of the view's pixels
   off the camera's recent background, `vau.edge.view_change`) is >= PIXEL_VIEW_SHARE (a mean, as
-  the synthesiser's truth takes one); or, with hot patches, at least VIEW_FRAMES of the frames
+  the synthesiser's truth takes one); or their mean `detail` (the view's detail over its
+  background's, contrast-normalised) is <= DETAIL_LOST: defocused or covered, though a plain wall
+  or sky did not change enough pixels; or, with hot patches, at least VIEW_FRAMES of the frames
   that have any have them cover >= VIEW_SHARE of the view (the edge reports every patch past the
   edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure that the
   tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does. Kept
@@ -73,6 +75,7 @@ from typing import Literal
 import numpy as np
 
 from vau.common.regions import (
+    DETAIL_LOST,
     MOVE_MIN,
     PIXEL_DELTA,
     VIEW_CHANGE_SHARE,
@@ -117,6 +120,7 @@ class FrameEvidence:
     components: tuple[tuple[str, float], ...] = ()  # calibrated normality parts; () = none
     pixel_change: float | None = None  # share of the view off its background; None = unmeasured
     brightness: float | None = None  # mean grey level minus the background's, / 255; None = same
+    detail: float | None = None  # the view's detail over its background's; None = unmeasured
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,9 +319,11 @@ def movement(frames: Sequence[FrameEvidence], follow: bool = True) -> tuple[Move
 
 def view_change(frames: Sequence[FrameEvidence]) -> bool:
     """Most of the view changed at once (camera moved, covered or defocused; lights): by the
-    pixels or by the hot patches."""
+    pixels (most of them off the background, or the view's detail lost) or by the hot patches."""
     pixels = [f.pixel_change for f in frames if f.pixel_change is not None]
     if pixels and sum(pixels) >= PIXEL_VIEW_SHARE * len(pixels):
+        return True
+    if detail_lost(frames):
         return True
     use_hot, cells = cells_of(frames)
     if not use_hot:
@@ -328,6 +334,19 @@ def view_change(frames: Sequence[FrameEvidence]) -> bool:
         if cs
     ]
     return bool(wide) and sum(wide) >= VIEW_FRAMES * len(wide)
+
+
+def detail(frames: Sequence[FrameEvidence]) -> float | None:
+    """Mean detail of the frames that carry it, over their background's; None when none does."""
+    kept = [f.detail for f in frames if f.detail is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def detail_lost(frames: Sequence[FrameEvidence]) -> bool:
+    """The view kept at most `DETAIL_LOST` of its usual detail, on average: defocused or covered
+    (the synthesiser's truth counts a view change the same way)."""
+    kept = detail(frames)
+    return kept is not None and kept <= DETAIL_LOST
 
 
 def brightness(frames: Sequence[FrameEvidence]) -> float | None:

@@ -221,6 +221,24 @@ def test_light_when_the_view_changed_and_went_dark_as_a_whole_then_darker_and_sa
     assert scene_facts(local, 2.0, 0.9, 2.0).brightness is None  # an older edge: unmeasured
 
 
+def test_view_change_when_the_view_lost_its_detail_though_few_pixels_changed() -> None:
+    """A defocused lens over a view with a plain wall: under half the pixels change and the hot
+    patches sit where the texture was, but the view kept little of its detail: a view change,
+    said as one, with no region to name and no movement."""
+    local = frames([blob(1, 8), blob(1, 8), blob(2, 8), blob(1, 9)])  # the textured upper right
+
+    def measured(kept: list[float | None]) -> list[FrameEvidence]:
+        return [replace(f, pixel_change=0.4, detail=d) for f, d in zip(local, kept, strict=True)]
+
+    soft = scene_facts(measured([0.9, 0.55, 0.5, 0.6]), 2.0, 0.9, 2.0)  # mean 0.64
+    assert soft.view_change and soft.movement == "none"
+    ev = EventEvidence("cam-0", "ev-1", 2.0, 4.0, 0.9, 2.0, "", tuple(measured([0.5] * 4)))
+    assert headline(facts(ev)) == "View change over the whole frame"
+    assert not view_change(measured([1.0, 0.95, 0.9, 1.05]))  # as much detail as usual
+    assert not view_change(measured([None] * 4))  # an older edge: the pixels' share decides
+    assert view_change(measured([None, None, 0.6, None]))  # the frames that carry it
+
+
 def test_onset_when_score_jumps_then_sudden_when_it_ramps_then_gradual() -> None:
     jump = frames([blob(5, 5)] * 5, [0.1, 0.95, 0.9, 0.95, 0.9])
     assert onset(jump, 2.0, 0.95, 3.0) == 0.5
