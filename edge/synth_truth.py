@@ -11,10 +11,14 @@ span:
 - where: the named 3x3 regions (`vau.common.regions`) holding at least `REGION_MIN` of the
   changed cells, largest share first;
 - view_change: on average at least `VIEW_CHANGE_SHARE` of the cells changed (covered, defocused,
-  moved, lights) — the share the cloud's facts ask of the edge's `pixel_change`;
+  moved, lights) — the share the cloud's facts ask of the edge's `pixel_change` — or the frames
+  kept on average at most `DETAIL_LOST` of the source's detail (`view_change.detail_of` on the
+  112 px grey copies the edge measures: a defocused lens over a view with a plain wall or sky
+  changes under half the cells, yet it is the whole view that went soft) — the detail the
+  cloud's facts ask of the edge's `detail`;
 - movement: the changed cells' centre, first frame with any to the last, by the facts' rule
   (`regions.direction`); `none` for a view change;
-- share: the mean share of the view changed.
+- share: the mean share of the view changed; detail: the mean detail kept.
 
 `running` draws nothing (the span skips frames), so it has no truth of where or which way: only
 view_change = False; `where` and `movement` are None ("not scored").
@@ -30,13 +34,16 @@ import cv2
 import numpy as np
 
 from vau.common.regions import (
+    DETAIL_LOST,
     PIXEL_DELTA,
     REGIONS,
     VIEW_CHANGE_SHARE,
     direction,
     region_name,
 )
+from vau.edge.flow import grey_of, shrink
 from vau.edge.types import U8
+from vau.edge.view_change import MIN_DETAIL, detail_of
 
 GRID = 16
 CELL_SHARE = 0.1  # a cell changed when this share of its pixels did
@@ -48,6 +55,7 @@ class FrameChange:
     """Where one rendered frame differs from its source frame."""
 
     cells: tuple[int, ...]  # changed cells on the GRID x GRID grid, row by row
+    detail: float = 1.0  # the rendered frame's detail over the source's (`detail_of`)
 
     @property
     def share(self) -> float:
@@ -66,7 +74,10 @@ def frame_change(source: U8, rendered: U8) -> FrameChange:
         np.float32
     )
     cells = cv2.resize(moved, (GRID, GRID), interpolation=cv2.INTER_AREA)
-    return FrameChange(tuple(int(i) for i in np.flatnonzero(cells.reshape(-1) >= CELL_SHARE)))
+    changed = tuple(int(i) for i in np.flatnonzero(cells.reshape(-1) >= CELL_SHARE))
+    usual = detail_of(grey_of(shrink(source)))
+    kept = detail_of(grey_of(shrink(rendered))) / usual if usual > MIN_DETAIL else 1.0
+    return FrameChange(changed, kept)
 
 
 def clip_truth(kind: str, changes: Sequence[FrameChange]) -> dict[str, Any]:
@@ -74,6 +85,7 @@ def clip_truth(kind: str, changes: Sequence[FrameChange]) -> dict[str, Any]:
     if kind == "running" or not changes:
         return {"where": None, "movement": None, "view_change": False, "share": 0.0}
     share = float(np.mean([c.share for c in changes]))
+    detail = float(np.mean([c.detail for c in changes]))
     counts = np.zeros(len(REGIONS))
     for c in changes:
         for i in c.cells:
@@ -81,9 +93,15 @@ def clip_truth(kind: str, changes: Sequence[FrameChange]) -> dict[str, Any]:
     total = counts.sum()
     order = np.argsort(-counts, kind="stable")
     where = [REGIONS[i] for i in order if total and counts[i] / total >= REGION_MIN]
-    view = share >= VIEW_CHANGE_SHARE
+    view = share >= VIEW_CHANGE_SHARE or detail <= DETAIL_LOST
     track = [p for p in (c.centre() for c in changes) if p is not None]
     move = "none"
     if not view and len(track) >= 2:
         move = direction(track[-1][0] - track[0][0], track[-1][1] - track[0][1])
-    return {"where": where, "movement": move, "view_change": bool(view), "share": round(share, 3)}
+    return {
+        "where": where,
+        "movement": move,
+        "view_change": bool(view),
+        "share": round(share, 3),
+        "detail": round(detail, 3),
+    }
