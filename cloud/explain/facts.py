@@ -36,9 +36,11 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   |d| (back and forth). speed = |d| / (t_last - t_first), views per second.
 - view_change: the mean `pixel_change` of the frames that carry it (the share of the view's pixels
   off the camera's recent background, `vau.edge.view_change`) is >= PIXEL_VIEW_SHARE (a mean, as
-  the synthesiser's truth takes one); or their mean `detail` (the view's detail over its
-  background's, contrast-normalised) is <= DETAIL_LOST: defocused or covered, though a plain wall
-  or sky did not change enough pixels; or, with hot patches, at least VIEW_FRAMES of the frames
+  the synthesiser's truth takes one); or the mean `detail` (the view's detail over its
+  background's, contrast-normalised) of the frames that carried the event is <= DETAIL_LOST:
+  defocused or covered, though a plain wall or sky did not change enough pixels (the frames after
+  the event are left out: a sharp view again has more detail than the background that took in
+  the blur); or, with hot patches, at least VIEW_FRAMES of the frames
   that have any have them cover >= VIEW_SHARE of the view (the edge reports every patch past the
   edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure that the
   tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does. Kept
@@ -323,7 +325,7 @@ def view_change(frames: Sequence[FrameEvidence]) -> bool:
     pixels = [f.pixel_change for f in frames if f.pixel_change is not None]
     if pixels and sum(pixels) >= PIXEL_VIEW_SHARE * len(pixels):
         return True
-    if detail_lost(frames):
+    if detail_lost(carrying(frames)):
         return True
     use_hot, cells = cells_of(frames)
     if not use_hot:
@@ -343,8 +345,10 @@ def detail(frames: Sequence[FrameEvidence]) -> float | None:
 
 
 def detail_lost(frames: Sequence[FrameEvidence]) -> bool:
-    """The view kept at most `DETAIL_LOST` of its usual detail, on average: defocused or covered
-    (the synthesiser's truth counts a view change the same way)."""
+    """The view kept at most `DETAIL_LOST` of its usual detail, on average over `frames` (the
+    frames that carried the event: a window's frames after a defocus ends hold more detail than
+    the background that took in the blur): defocused or covered (the synthesiser's truth counts
+    a view change the same way)."""
     kept = detail(frames)
     return kept is not None and kept <= DETAIL_LOST
 

@@ -237,6 +237,10 @@ def test_view_change_when_the_view_lost_its_detail_though_few_pixels_changed() -
     assert not view_change(measured([1.0, 0.95, 0.9, 1.05]))  # as much detail as usual
     assert not view_change(measured([None] * 4))  # an older edge: the pixels' share decides
     assert view_change(measured([None, None, 0.6, None]))  # the frames that carry it
+    # the window's frames after the event (the view sharp again, above the background that took
+    # in the blur) do not carry it and do not count
+    after = [replace(f, t=f.t + 2.0, score=0.2, detail=1.3) for f in measured([0.6] * 4)]
+    assert view_change(measured([0.6] * 4) + after)
 
 
 def test_onset_when_score_jumps_then_sudden_when_it_ramps_then_gradual() -> None:
