@@ -339,7 +339,7 @@ def view_change(frames: Sequence[FrameEvidence]) -> bool:
 
 
 def detail(frames: Sequence[FrameEvidence]) -> float | None:
-    """Mean detail of the frames that carry it, over their background's; None when none does."""
+    """Mean detail (over the background's) of the frames that measured it; None when none did."""
     kept = [f.detail for f in frames if f.detail is not None]
     return sum(kept) / len(kept) if kept else None
 
