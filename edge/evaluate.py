@@ -425,13 +425,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     heldout = [k.strip() for k in args.heldout.split(",") if k.strip()]
     if args.replicates < 0:
         raise SettingsError(f"--replicates {args.replicates}: pass 0 (no intervals) or more")
-    replayed = args.from_frames is not None
-    if replayed == (args.manifest is not None) or (args.manifest is not None) != (
-        args.models is not None
+    run = (args.manifest, args.models, args.frames_out)
+    if (args.from_frames is not None and any(a is not None for a in run)) or (
+        args.from_frames is None and (args.manifest is None or args.models is None)
     ):
         raise SettingsError(
-            "pass --manifest and --models (run the pipeline), or --from-frames alone (replay "
-            "a --frames-out file)"
+            "pass --manifest and --models (run the pipeline; --frames-out to keep its frames), "
+            "or --from-frames alone (replay a --frames-out file)"
         )
     settings = settings_from(args)
     setup_logging(settings.output.log_format)  # progress per clip on stderr

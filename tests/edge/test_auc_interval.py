@@ -110,6 +110,8 @@ def test_eval_refuses_a_replay_mixed_with_a_run_and_a_file_that_is_not_a_frames_
     assert "--from-frames alone" in capsys.readouterr().err
     assert main(["eval", "--manifest", str(manifest)]) == 2  # a run needs --models
     assert "--models" in capsys.readouterr().err
+    assert main(["eval", "--from-frames", str(frames), "--frames-out", str(tmp_path / "f")]) == 2
+    assert "--from-frames alone" in capsys.readouterr().err  # a replay writes no frames
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"video": "a.avi"}\n')
     assert main(["eval", "--from-frames", str(bad)]) == 2
