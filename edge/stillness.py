@@ -21,6 +21,12 @@ static part's foreground, which the grey levels alone miss where a thing differs
 covers in hue more than in brightness. After a gap in the source the history restarts, as the
 view change's background does (`view_change.MAX_GAP_S`). Measured here: 0.001 ms a source frame
 to keep the history, 0.13 ms a kept frame for the mask.
+
+A second, looser mask goes with it (`lingering`, for the model's lingering part): a pixel
+lingers when it matches the median of itself and the same pixel half a second and a second
+before. One second of strict stillness loses every pixel along the edges of a thing at rest
+that twitches, flickers or drifts (a person lying down, a flame, a haze); a walker passes a
+pixel in well under a second and is never the median of three copies half a second apart.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+import numpy.typing as npt
 
 from vau.common.regions import PIXEL_DELTA
 from vau.edge.types import U8, StillView
@@ -62,8 +69,23 @@ class Stillness:
         h = self._history
         if len(h) < 2 or h[-1][0] - h[0][0] < self._still_s - 1e-6:
             return None
-        latest = h[-1][1].astype(np.int16)
+        t, newest = h[-1]
+        latest = newest.astype(np.int16)
         moved = np.zeros(latest.shape, bool)
         for _, g in list(h)[:-1]:
             moved |= np.abs(g.astype(np.int16) - latest) > self._delta
-        return StillView(h[-1][1], ~moved, self._colour)
+        half = min(h, key=lambda x: abs(t - self._still_s / 2 - x[0]))[1]
+        rest = lingering(newest, half, h[0][1], self._delta)
+        return StillView(newest, ~moved, self._colour, rest)
+
+
+def lingering(latest: U8, half: U8, oldest: U8, delta: int = DELTA) -> npt.NDArray[np.bool_]:
+    """(S, S) pixels of `latest` within `delta` grey levels of the median of themselves and the
+    same pixels in two earlier copies (the edge takes half a second and a second before): what
+    was there in at least one of them, or between the two. A walker crosses a pixel in well
+    under a second and is never the median; a thing at rest that twitches (a person lying),
+    flickers (a fire) or drifts slowly (a haze) mostly is, where a still-for-a-second test
+    loses every pixel along its moving edges."""
+    a, b, c = (x.astype(np.int16) for x in (latest, half, oldest))
+    median = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+    return np.asarray(np.abs(a - median) <= delta)

@@ -33,11 +33,14 @@ __all__ = [
 @dataclass(frozen=True, eq=False, slots=True)
 class StillView:
     """A source frame's 112 x 112 grey copy, which of its pixels stood still over the last
-    second (`vau.edge.stillness`), and the same copy in colour (the static part's foreground)."""
+    second (`vau.edge.stillness`), the same copy in colour (the static part's foreground), and
+    which of its pixels lingered (match the median of themselves half a second and a second
+    before: at rest give or take a twitch or a flicker; the lingering part)."""
 
     grey: U8  # (S, S)
     still: npt.NDArray[np.bool_]  # (S, S)
     colour: U8 | None = None  # (S, S, 3) BGR; None: grey only
+    lingering: npt.NDArray[np.bool_] | None = None  # (S, S); None: not measured
 
 
 @dataclass(frozen=True, slots=True)

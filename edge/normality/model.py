@@ -36,6 +36,11 @@ None on a keyframe) and class token z (C,):
   inside of a uniform shape does not change from frame to frame), has moving pixels next to
   their still ones; a bag on the ground, a person lying, a tag on a wall have none. Its normal
   tail is far lower than the static part's, so a small thing at rest clears it.
+- lingering: the settled part with a looser rest: a pixel counts when it matches the median of
+  itself half a second and a second before (`vau.edge.stillness.lingering`) instead of every
+  source frame of the last second. A walker is never that median; a thing at rest that
+  twitches, flickers or drifts slowly (a person lying, a flame, a haze) is, where the strict
+  test loses every pixel along its moving edges. Counted as it is (no power).
 
 Each frame value is calibrated (`calibration`) into [0, 1]; the normality score is their maximum
 (`combine`), the static and settled parts counted as s ** POWERS[part]: their normal frames sit
@@ -62,7 +67,7 @@ from vau.edge.normality.calibration import Calibration
 from vau.edge.normality.search import MemorySearch, build_search
 from vau.edge.types import F32, I64, U8, StillView
 
-PARTS = ("appearance", "motion", "speed", "flow", "global", "static", "settled")
+PARTS = ("appearance", "motion", "speed", "flow", "global", "static", "settled", "lingering")
 FLOW_RADIUS = 3  # grid cells a patch may have moved between two frames
 TAIL_SHARE = 0.1  # frame value = mean of the top 10% of patches (measured: docs/normality.md)
 STATIC_POWER = 0.7  # the static part's weight in the maximum (measured: docs/normality.md)
@@ -148,7 +153,7 @@ def static_map(view: StillView, background: F32, grid: tuple[int, int], settle: 
     """(N,) share of each patch's pixels that are `foreground` and stood still over the last
     second; with `settle` > 0, only those with no pixel that moved within `settle` pixels (the
     settled part)."""
-    return static_maps(view, background, grid, (settle,))[0]
+    return static_maps(view, background, grid, ((view.still, settle),))[0]
 
 
 def background_copy(view: StillView, background: F32) -> U8 | None:
@@ -175,14 +180,17 @@ def foreground(view: StillView, background: F32) -> npt.NDArray[np.bool_]:
 
 
 def static_maps(
-    view: StillView, background: F32, grid: tuple[int, int], settles: Sequence[int]
+    view: StillView,
+    background: F32,
+    grid: tuple[int, int],
+    rests: Sequence[tuple[npt.NDArray[np.bool_], int]],
 ) -> list[F32]:
-    """`static_map` for each of `settles`, the foreground found once."""
+    """(N,) share of each patch's pixels that are `foreground` and at rest, for each (mask of
+    pixels at rest, settle) of `rests` (`static_map`), the foreground found once."""
     fg = foreground(view, background)
     rows, cols = grid
     out = []
-    for settle in settles:
-        still = view.still
+    for still, settle in rests:
         if settle > 0:
             kernel = np.ones((2 * settle + 1, 2 * settle + 1), np.uint8)
             still = cv2.erode(still.astype(np.uint8), kernel).astype(bool)
@@ -279,9 +287,14 @@ class NormalityModel:
         static = None
         bg = self.background
         if still is not None and bg is not None and still.grey.shape == bg.shape[:2]:
-            static, settled = static_maps(still, bg, self.grid, (0, SETTLE_PX))
+            rests = [(still.still, 0), (still.still, SETTLE_PX)]
+            if still.lingering is not None:
+                rests.append((still.lingering, SETTLE_PX))
+            static, settled, *lingering = static_maps(still, bg, self.grid, rests)
             raw["static"] = tail_mean(static, k)
             raw["settled"] = tail_mean(settled, k)
+            if lingering:
+                raw["lingering"] = tail_mean(lingering[0], k)
         return FrameMaps(appearance, motion, global_, raw, static)
 
     def score(

@@ -212,17 +212,20 @@ def load_model(
             "things that arrive and stay are judged without it; learn it again to add it",
             folder,
         )
-    elif "settled" not in calib:
-        log.warning(
-            "normality model in %s has no settled-part calibration (learnt before it existed): "
-            "things at rest are judged by the static part alone; learn it again to add it",
-            folder,
-        )
-    elif model.background.ndim != 3:
-        log.warning(
-            "normality model in %s has a grey background (learnt before the static part "
-            "compared colours): things at rest are judged on grey levels; learn it again to "
-            "see them in colour",
-            folder,
-        )
+    else:
+        missing = [k for k in ("settled", "lingering") if k not in calib]
+        if missing:
+            log.warning(
+                "normality model in %s has no %s-part calibration (learnt before it existed): "
+                "things at rest are judged without it; learn it again to add it",
+                folder,
+                " or ".join(missing),
+            )
+        if model.background.ndim != 3:
+            log.warning(
+                "normality model in %s has a grey background (learnt before the static part "
+                "compared colours): things at rest are judged on grey levels; learn it again to "
+                "see them in colour",
+                folder,
+            )
     return model, raw

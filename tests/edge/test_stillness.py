@@ -13,7 +13,7 @@ from vau.edge.flow import grey_of, shrink
 from vau.edge.normality.fit import background, fit
 from vau.edge.normality.model import SETTLE_PX, foreground, static_map
 from vau.edge.pixels import PixelMeter
-from vau.edge.stillness import MAX_GAP_S, Stillness
+from vau.edge.stillness import MAX_GAP_S, Stillness, lingering
 from vau.edge.types import StillView
 
 
@@ -46,6 +46,34 @@ def test_a_thing_moving_is_not_still_where_it_was_or_is_and_a_thing_that_stopped
     assert moving.still[60:].all()  # the rest of the view
     stopped = fed(frames).take()  # at rest since frame 10, 1.0 s before the last
     assert stopped is not None and stopped.still[30:40, 50:60].all()
+
+
+def test_a_twitching_thing_at_rest_lingers_where_it_is_not_still_and_a_walker_does_not() -> None:
+    ground = grey_scene()
+    frames = []
+    for k in range(11):  # a dark bar at rest, nudged 2 px up and back every frame (a twitch),
+        g = ground.copy()  # and a dark square crossing the view at 5 px a frame
+        y = 30 + 2 * (k % 2)
+        g[y : y + 6, 20:60] = 0
+        g[80:90, 5 * k : 5 * k + 10] = 0
+        frames.append(g)
+    view = fed(frames).take()
+    assert view is not None and view.lingering is not None
+    edges = (slice(30, 32), slice(20, 60))  # covered in every other frame: never still
+    assert not view.still[edges].any() and view.lingering[edges].all()
+    assert view.lingering[32:36, 20:60].all()  # the bar's body
+    assert not view.lingering[80:90, 50:60].any()  # the square, where it is now
+    assert view.lingering[100:].all()  # the rest of the view
+
+
+def test_a_still_pixel_always_lingers_and_a_change_since_both_earlier_copies_never_does() -> None:
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.integers(0, 256, (112, 112)).astype(np.uint8) for _ in range(3))
+    assert lingering(a, a, a).all()
+    assert lingering(a, a, c).all() and lingering(a, c, a).all()  # one of them matches
+    far = (np.abs(a.astype(int) - b) > 25) & (np.abs(a.astype(int) - c) > 25)
+    far &= np.sign(a.astype(int) - b) == np.sign(a.astype(int) - c)  # not between them
+    assert not lingering(a, b, c)[far].any()
 
 
 def test_after_a_gap_the_second_of_history_starts_again() -> None:
@@ -171,15 +199,18 @@ def test_something_left_in_the_view_scores_high_on_static_and_is_hot_where_it_li
     assert f.still.colour is not None
     left = f.still.colour.copy()
     left[cell_box(12 * GRID[1] + 4)] = 250  # a bag left on the ground, at rest
-    bag = StillView(grey_of(left), f.still.still, left)
+    bag = StillView(grey_of(left), f.still.still, left, f.still.lingering)
     scored = model.score(f.patches, f.change, f.cls, 8, still=bag)
     assert quiet.parts["static"] < 0.3 < 0.75 < scored.parts["static"]
-    assert "settled" in model.calibration
-    assert quiet.parts["settled"] < 0.3 < 0.75 < scored.parts["settled"]
+    for part in ("settled", "lingering"):
+        assert part in model.calibration
+        assert quiet.parts[part] < 0.3 < 0.75 < scored.parts[part]
     assert scored.score >= scored.parts["static"]
     assert 12 * GRID[1] + 4 in scored.hot
     unmeasured = model.score(f.patches, f.change, f.cls, 8).parts
-    assert "static" not in unmeasured and "settled" not in unmeasured
+    assert not {"static", "settled", "lingering"} & set(unmeasured)
+    no_lingering = StillView(bag.grey, bag.still, bag.colour)  # a view from before the part
+    assert "lingering" not in model.score(f.patches, f.change, f.cls, 8, still=no_lingering).parts
 
 
 def test_a_walker_twice_as_fast_as_usual_is_still_not_static() -> None:

@@ -45,12 +45,13 @@ def coloured(grey: U8) -> U8:
 
 
 def grey_view(ground: U8, t: float, speed: float = 1.0, colour: bool = True) -> StillView:
-    """The copies with the walker (a dark cell on row 8, never still) at time t; the colour copy
-    (as `vau.edge.stillness` gives it) unless `colour` is False (a grey-only view)."""
+    """The copies with the walker (a dark cell on row 8, never still nor lingering) at time t;
+    the colour copy (as `vau.edge.stillness` gives it) unless `colour` is False (a grey-only
+    view)."""
     grey, still = ground.copy(), np.ones(ground.shape, bool)
     box = cell_box(8 * GRID[1] + int(t * speed) % GRID[1])
     grey[box], still[box] = 20, False
-    return StillView(grey, still, coloured(grey) if colour else None)
+    return StillView(grey, still, coloured(grey) if colour else None, still.copy())
 
 
 def normal_frames(

@@ -74,6 +74,7 @@ def test_learn_writes_a_model_with_its_provenance(model: Path) -> None:
     assert manifest["footage"][0]["source"].endswith("vtest.avi")
     assert manifest["frames"] >= 60 and manifest["fps"] == 2.0
     calibrated = {"appearance", "motion", "speed", "flow", "global", "static", "settled", "head"}
+    calibrated |= {"lingering"}
     assert set(manifest["calibration"]) >= calibrated
     assert sorted(p.name for p in model.iterdir()) == ["normality.json", "normality.safetensors"]
 

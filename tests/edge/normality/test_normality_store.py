@@ -49,19 +49,27 @@ def test_a_saved_model_keeps_its_background_and_scores_the_static_part_alike(
     assert a.parts["static"] == pytest.approx(b.parts["static"], abs=1e-6)
 
 
-def test_a_model_learnt_before_the_settled_part_loads_and_scores_without_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("missing", "said"),
+    [
+        (("settled", "lingering"), "no settled or lingering-part calibration"),
+        (("lingering",), "no lingering-part calibration"),
+    ],
+)
+def test_a_model_learnt_before_a_part_at_rest_loads_and_scores_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, missing: tuple[str, ...], said: str
 ) -> None:
     model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
-    calibration = {k: v for k, v in model.calibration.items() if k != "settled"}
+    assert {"static", "settled", "lingering"} <= set(model.calibration)
+    calibration = {k: v for k, v in model.calibration.items() if k not in missing}
     older = replace(model, calibration=calibration)
     save_model(older, PROV, tmp_path / "m")
     with caplog.at_level("WARNING"):
         loaded, _ = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
-    assert "no settled-part calibration" in caplog.text and "learn it again" in caplog.text
+    assert said in caplog.text and "learn it again" in caplog.text
     frame = normal_frames(seconds=3, pixels=True)[-1]
     parts = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still).parts
-    assert "static" in parts and "settled" not in parts
+    assert "static" in parts and not set(missing) & set(parts)
 
 
 def test_a_model_learnt_with_a_grey_background_loads_and_judges_things_at_rest_on_grey_levels(
