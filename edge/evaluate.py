@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,9 @@ from vau.edge.types import EffectiveTokens, EventState, EventUpdate, FrameScore,
 log = logging.getLogger(__name__)
 
 SCORERS = ("head", "normality", "fused")
+# `fusion_check`: a kind is short when a series alone ranks it more than this above the fused
+# score (per kind the intervals are about +-0.1 on twelve clips; two hundredths is a clip or so)
+SHORT_BY = 0.02
 
 
 @dataclass
@@ -361,8 +364,14 @@ def eval_report(
     heldout: Sequence[str],
     replicates: int = REPLICATES,
 ) -> dict[str, Any]:
-    """The report over traced clips: every scorer and part (`score_report`)."""
+    """The report over traced clips: every scorer and part (`score_report`), and whether the
+    fused score is at least each of them alone (`fusion_check`)."""
     series = (*SCORERS, *PARTS)
+    scorers = {
+        k: score_report(traces, k, events, heldout, replicates)
+        for k in series
+        if all(k in tr.scores for tr in traces)
+    }
     return {
         "manifest": source,
         "cameras": sorted({camera_of(tr.clip) for tr in traces}),
@@ -370,11 +379,48 @@ def eval_report(
         "frames": sum(len(t.t) for t in traces),
         "heldout_kinds": list(heldout),
         "replicates": replicates,
-        "scorers": {
-            k: score_report(traces, k, events, heldout, replicates)
-            for k in series
-            if all(k in tr.scores for tr in traces)
-        },
+        "scorers": scorers,
+        "fusion": fusion_check(scorers),
+    }
+
+
+def fusion_check(scorers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Is the fused score at least each of its components alone (the head, the normality score,
+    every part)? For each pooled group and each kind: the fused AUC, the series that ranks it
+    best alone, that series' AUC, `fused_at_least_each` and `gap` (how far that series is
+    above the fused score, 0 when it is not); `short` lists the kinds where one is more than
+    `SHORT_BY` above it, largest gap first (a part that knows its kind better than the maximum
+    lets it say). Empty without a fused series."""
+    if "fused" not in scorers:
+        return {}
+    fused = scorers["fused"]
+    pooled = {
+        g: _against_each({k: v["pooled_auc"].get(g) for k, v in scorers.items()})
+        for g in fused["pooled_auc"]
+    }
+    kinds = {
+        c: _against_each({k: v["auc"].get(c) for k, v in scorers.items()}) for c in fused["auc"]
+    }
+    gaps = {c: v["gap"] for c, v in kinds.items() if v and v.get("gap", 0.0) > SHORT_BY}
+    short = sorted(gaps, key=lambda c: (-gaps[c], c))
+    return {"pooled": pooled, "kinds": kinds, "short": short}
+
+
+def _against_each(aucs: Mapping[str, float | None]) -> dict[str, Any] | None:
+    """One row of `fusion_check` from every series' AUC of one kind or group."""
+    fused = aucs.get("fused")
+    if fused is None:
+        return None
+    alone = [(k, a) for k, a in aucs.items() if k != "fused" and a is not None]
+    if not alone:
+        return {"fused": fused}
+    best, auc = max(alone, key=lambda x: x[1])
+    return {
+        "fused": fused,
+        "best_alone": best,
+        "best_alone_auc": auc,
+        "fused_at_least_each": fused >= auc,
+        "gap": round(max(auc - fused, 0.0), 4),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vau.edge.evaluate import ClipTrace, score_report
+from vau.edge.evaluate import ClipTrace, eval_report, fusion_check, score_report
 from vau.edge.manifest import Clip
 from vau.edge.settings import EventSettings
 
@@ -38,3 +38,28 @@ def test_when_cameras_score_on_different_scales_then_each_separates_but_pooled_d
     pooled = report["pooled_auc"]["tuned"]
     assert pooled is not None and pooled < 0.9  # b's normal frames tie with or beat a's span
     assert report["auc"]["intruder"] == pooled
+
+
+def scored(kind: str, fused: list[float], static: list[float], span: bool) -> ClipTrace:
+    clip = Clip(Path(f"{kind}.avi"), ((1.0, 2.5),) if span else (), kind, "test", "cam-0")
+    t = [0.5 * k for k in range(len(fused))]
+    return ClipTrace(clip, t, {"fused": fused, "static": static}, lookahead=0)
+
+
+def test_the_report_says_which_kinds_a_part_alone_ranks_better_than_the_fused_score() -> None:
+    """A bag: the static part puts its span frames above every other frame, the fused score
+    below a normal frame's noise. A fire: the fused score does better than the part."""
+    traces = [
+        scored("normal", [0.1, 0.5, 0.1, 0.2, 0.1, 0.1], [0.0] * 6, span=False),
+        scored("abandoned", [0.1, 0.1, 0.3, 0.3, 0.3, 0.1], [0.0, 0.0, 0.4, 0.4, 0.4, 0.0], True),
+        scored("fire", [0.1, 0.1, 0.9, 0.9, 0.9, 0.1], [0.0, 0.0, 0.0, 0.3, 0.3, 0.0], True),
+    ]
+    report = eval_report("made", traces, EventSettings(), heldout=("abandoned", "fire"))
+    check = report["fusion"]
+    bag, fire = check["kinds"]["abandoned"], check["kinds"]["fire"]
+    assert bag["best_alone"] == "static" and bag["best_alone_auc"] == 1.0
+    assert not bag["fused_at_least_each"] and bag["gap"] == round(1.0 - bag["fused"], 4)
+    assert fire["fused_at_least_each"] and fire["gap"] == 0.0 and fire["fused"] == 1.0
+    assert check["short"] == ["abandoned"]
+    assert set(check["pooled"]) == {"tuned", "heldout"} and check["pooled"]["tuned"] is None
+    assert fusion_check({k: v for k, v in report["scorers"].items() if k != "fused"}) == {}

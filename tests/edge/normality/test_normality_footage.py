@@ -188,7 +188,11 @@ def test_eval_reports_each_scorer_and_part_and_writes_every_frame_it_scored(
     assert report["clips"] == 2 and report["cameras"] == ["cam-0"]
     scorers = report["scorers"]
     assert {"head", "normality", "fused", "appearance", "flow", "static", "settled"} <= set(scorers)
+    assert "lingering" in scorers
     assert 0.0 <= scorers["fused"]["auc"]["intruder"] <= 1.0
+    fusion = report["fusion"]["kinds"]["intruder"]  # fused against each series alone
+    assert fusion["fused"] == scorers["fused"]["auc"]["intruder"]
+    assert fusion["best_alone"] in scorers
     assert scorers["fused"]["camera_auc"] == {"cam-0": scorers["fused"]["pooled_auc"]}  # one
     events = scorers["fused"]["events"]
     assert events["recall"] == {"intruder": 1.0} and events["normal_clip_false_events"] == 0
