@@ -12,7 +12,7 @@ span:
   changed cells, largest share first;
 - view_change: on average at least `VIEW_CHANGE_SHARE` of the cells changed (covered, defocused,
   moved, lights) — the share the cloud's facts ask of the edge's `pixel_change` — or the frames
-  kept on average at most `DETAIL_LOST` of the source's detail (`view_change.detail_of` on the
+  kept on average at most `DETAIL_LOST` of the source's detail (`view_change.detail_kept` on the
   112 px grey copies the edge measures: a defocused lens over a view with a plain wall or sky
   changes under half the cells, yet it is the whole view that went soft) — the detail the
   cloud's facts ask of the edge's `detail`;
@@ -43,7 +43,7 @@ from vau.common.regions import (
 )
 from vau.edge.flow import grey_of, shrink
 from vau.edge.types import U8
-from vau.edge.view_change import MIN_DETAIL, detail_of
+from vau.edge.view_change import detail_kept
 
 GRID = 16
 CELL_SHARE = 0.1  # a cell changed when this share of its pixels did
@@ -55,7 +55,7 @@ class FrameChange:
     """Where one rendered frame differs from its source frame."""
 
     cells: tuple[int, ...]  # changed cells on the GRID x GRID grid, row by row
-    detail: float = 1.0  # the rendered frame's detail over the source's (`detail_of`)
+    detail: float = 1.0  # the rendered frame's detail over the source's (`detail_kept`)
 
     @property
     def share(self) -> float:
@@ -75,9 +75,8 @@ def frame_change(source: U8, rendered: U8) -> FrameChange:
     )
     cells = cv2.resize(moved, (GRID, GRID), interpolation=cv2.INTER_AREA)
     changed = tuple(int(i) for i in np.flatnonzero(cells.reshape(-1) >= CELL_SHARE))
-    usual = detail_of(grey_of(shrink(source)))
-    kept = detail_of(grey_of(shrink(rendered))) / usual if usual > MIN_DETAIL else 1.0
-    return FrameChange(changed, kept)
+    kept = detail_kept(grey_of(shrink(rendered)), grey_of(shrink(source)))
+    return FrameChange(changed, 1.0 if kept is None else kept)
 
 
 def clip_truth(kind: str, changes: Sequence[FrameChange]) -> dict[str, Any]:

@@ -26,12 +26,12 @@ background and `pixel_change` alone does not call it a view change. On the tunin
 detail and every other kind 0.83 or more (glare the lowest: a bright flare widens the grey
 levels' spread, as any large thing much brighter than the scene does); `regions.DETAIL_LOST`
 (0.7) sits between (`docs/explain.md`, "A defocused view"). Measured on the latest frame when
-a frame is kept (the frame's and the background's: 0.15 ms); like the share, a persisting change
-fades into the background.
+a frame is kept (the frame's and the background's: 0.15 ms).
 
-A persisting change fades into the background over a few `TAU_S` (a camera left pointing
-elsewhere becomes its new normal), and after a gap in the source the background restarts from
-the next frame (nothing is compared across a gap). About 0.05 ms a source frame on this CPU.
+Like the share, a persisting change fades into the background over a few `TAU_S` (a camera
+left pointing elsewhere becomes its new normal), and after a gap in the source the background
+restarts from the next frame (nothing is compared across a gap). About 0.05 ms a source frame
+on this CPU.
 """
 
 from __future__ import annotations
@@ -88,8 +88,14 @@ class ViewChange:
         bg, latest = self._background, self._latest
         if bg is None or latest is None or bg.shape != latest.shape:
             return None
-        usual = detail_of(bg)
-        return detail_of(latest) / usual if usual > MIN_DETAIL else None
+        return detail_kept(latest, bg)
+
+
+def detail_kept(grey: U8 | F32, usual: U8 | F32) -> float | None:
+    """`grey`'s detail over `usual`'s (`detail_of`); None when `usual` has none to compare
+    with (a blank view, under `MIN_DETAIL`)."""
+    reference = detail_of(usual)
+    return detail_of(grey) / reference if reference > MIN_DETAIL else None
 
 
 def detail_of(grey: U8 | F32) -> float:
