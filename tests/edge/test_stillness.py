@@ -213,6 +213,22 @@ def test_something_left_in_the_view_scores_high_on_static_and_is_hot_where_it_li
     assert "lingering" not in model.score(f.patches, f.change, f.cls, 8, still=no_lingering).parts
 
 
+def test_a_thing_at_rest_that_is_never_still_for_a_second_scores_on_lingering_only() -> None:
+    """Its pixels linger but none stood still a whole second (a twitch): the lingering part
+    reads the lingering mask, the static and settled parts the still one."""
+    model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
+    f = normal_frames(seconds=62, pixels=True)[-1]
+    assert f.still is not None and f.still.colour is not None and f.still.lingering is not None
+    cell = 12 * GRID[1] + 4
+    left = f.still.colour.copy()
+    left[cell_box(cell)] = 250
+    still, lingers = f.still.still.copy(), f.still.lingering.copy()
+    still[cell_box(cell)], lingers[cell_box(cell)] = False, True
+    twitching = StillView(grey_of(left), still, left, lingers)
+    parts = model.score(f.patches, f.change, f.cls, 8, still=twitching).parts
+    assert parts["lingering"] > 0.75 and parts["static"] < 0.3 and parts["settled"] < 0.3
+
+
 def test_a_walker_twice_as_fast_as_usual_is_still_not_static() -> None:
     model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
     f = normal_frames(seconds=62, pixels=True)[-1]
