@@ -226,7 +226,7 @@ def calibrate(
     or anything within GAP_S of it (see the module docstring)."""
     previous = {id(f): p.patches for p, f in itertools.pairwise(frames) if f.change is not None}
     values: dict[str, list[float]] = {}
-    patch_values: dict[str, list[F32]] = {"appearance": [], "motion": [], "static": []}
+    patch_values: dict[str, list[F32]] = {"appearance": [], "motion": []}
     for start, end in calibration_blocks(frames):
         block = [f for f in frames if start <= f.t < end]
         rest = [f for f in frames if f.t < start - GAP_S or f.t >= end + GAP_S]
@@ -243,8 +243,8 @@ def calibrate(
             patch_values["appearance"].append(maps.appearance)
             if maps.motion is not None:
                 patch_values["motion"].append(maps.motion)
-            if maps.static is not None:
-                patch_values["static"].append(maps.static)
+            for part, shares in maps.rest.items():
+                patch_values.setdefault(part, []).append(shares)
             if f.head is not None:
                 values.setdefault("head", []).append(head_logit(f.head))
     if not patch_values["motion"]:
@@ -253,7 +253,11 @@ def calibrate(
             f"its {BLOCK_S:g} s blocks; give more footage (at least 30 s)"
         )
     calib = {k: Calibration.of(v, MARGINS.get(k, MARGIN)) for k, v in values.items()}
-    patch_calib = {k: patch_calibration(np.concatenate(v)) for k, v in patch_values.items() if v}
+    patch_calib = {
+        k: patch_calibration(np.concatenate(v), REST_FLOOR if k in REST_FLOOR_PARTS else 0.0)
+        for k, v in patch_values.items()
+        if v
+    }
     log.info(
         "calibrated on %d normal frames: %s",
         len(patch_values["appearance"]),
@@ -265,11 +269,19 @@ def calibrate(
 PATCH_QUANTILE = 0.999  # a patch is "hot" beyond the 1-in-1000 normal patch
 
 
-def patch_calibration(values: F32) -> Calibration:
+REST_FLOOR = 0.05  # a settled or lingering patch's edge of normal: at least this share of its
+# pixels (a camera whose learning footage had nothing at rest has a 0.999 quantile of 0, and every
+# pixel at rest would be past it); not tuned: the static part's edges are 0.24-0.45
+REST_FLOOR_PARTS = frozenset({"settled", "lingering"})
+
+
+def patch_calibration(values: F32, floor: float = 0.0) -> Calibration:
+    """Per-patch units: the median normal patch at 0, PATCH_QUANTILE's at 1 (the edge at least
+    `floor` past the median)."""
     v = values[np.isfinite(values)]
     median = float(np.median(v))
     edge = float(np.quantile(v, PATCH_QUANTILE))
-    return Calibration(median, max(edge, median + 1e-6))
+    return Calibration(median, max(edge, median + floor, median + 1e-6))
 
 
 def head_logit(p: float) -> float:

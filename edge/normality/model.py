@@ -47,8 +47,11 @@ Each frame value is calibrated (`calibration`) into [0, 1]; the normality score 
 far lower than the token parts' do, so the same calibrated level is stronger evidence from them;
 the global part is left out of it (`UNFUSED`): the view changes it is for raise the appearance
 and static parts as much, and its normal noise only lifted the maximum on normal frames.
-The anomaly map is the largest of each patch's calibrated appearance, motion and static units;
-`hot` is its top patches that lie beyond the edge of normal.
+The anomaly map is the largest of each patch's calibrated appearance and motion units and its
+units of every part at rest (static, settled, lingering: the share of its pixels at rest); `hot`
+is its top patches that lie beyond the edge of normal. A thing at rest that only the settled or
+lingering part sees (a haze, a tag on a wall) is then where the cloud names the place, not a
+walker the token parts find a little unusual (docs/explain.md, "Where from the parts at rest").
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ SETTLE_PX = 2  # grey-copy pixels (of 112) around a moving one that are not sett
 # tuned and probe kinds alike with no new false event (docs/normality.md, "Without the global
 # part in the fused score").
 UNFUSED = frozenset({"global"})
+REST_PARTS = ("static", "settled", "lingering")  # the parts at rest, in `static_maps`' order
 
 
 def normalise_rows(x: npt.NDArray[np.floating[Any]]) -> F32:
@@ -208,7 +212,8 @@ class FrameMaps:
     motion: F32 | None  # (N,) change z-score per position; None on a keyframe
     global_: float  # distance of the class token to the nearest normal one
     raw: dict[str, float]  # frame values of the parts present (PARTS)
-    static: F32 | None = None  # (N,) static foreground share per patch; None: not measured
+    rest: dict[str, F32] = field(default_factory=dict)  # (N,) share of each patch's pixels at
+    # rest, per part at rest measured (REST_PARTS); empty: not measured
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,7 +238,8 @@ class NormalityModel:
     cls_memory: F32  # (Q, C) unit-norm normal class tokens
     radius: int  # appearance neighbourhood in grid cells; -1 = anywhere
     calibration: dict[str, Calibration]  # frame value -> [0, 1], per part (and "head")
-    patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion", "static")
+    patch_calibration: dict[str, Calibration]  # per-patch units ("appearance", "motion" and the
+    # REST_PARTS; a model learnt before the settled and lingering parts has only "static" of them)
     background: F32 | None = None  # (S, S, 3) median colour (or, learnt before, (S, S) grey) of the
     # learning footage; None: none
     device: str = "cpu"  # where the memory search runs ("cpu" NumPy, "cuda" torch)
@@ -284,18 +290,15 @@ class NormalityModel:
         z = normalise_rows(cls[None, :])[0]
         global_ = float(1.0 - (self.cls_memory @ z).max())
         raw["global"] = global_
-        static = None
+        rest: dict[str, F32] = {}
         bg = self.background
         if still is not None and bg is not None and still.grey.shape == bg.shape[:2]:
             rests = [(still.still, 0), (still.still, SETTLE_PX)]
             if still.lingering is not None:
                 rests.append((still.lingering, SETTLE_PX))
-            static, settled, *lingering = static_maps(still, bg, self.grid, rests)
-            raw["static"] = tail_mean(static, k)
-            raw["settled"] = tail_mean(settled, k)
-            if lingering:
-                raw["lingering"] = tail_mean(lingering[0], k)
-        return FrameMaps(appearance, motion, global_, raw, static)
+            rest = dict(zip(REST_PARTS, static_maps(still, bg, self.grid, rests), strict=False))
+            raw.update((part, tail_mean(shares, k)) for part, shares in rest.items())
+        return FrameMaps(appearance, motion, global_, raw, rest)
 
     def score(
         self,
@@ -320,8 +323,9 @@ class NormalityModel:
         amap = self.patch_calibration["appearance"].units(maps.appearance)
         if maps.motion is not None:
             amap = np.maximum(amap, self.patch_calibration["motion"].units(maps.motion))
-        if maps.static is not None and "static" in self.patch_calibration:
-            amap = np.maximum(amap, self.patch_calibration["static"].units(maps.static))
+        for part, shares in maps.rest.items():
+            if part in self.patch_calibration:  # a model learnt before the part leaves it out
+                amap = np.maximum(amap, self.patch_calibration[part].units(shares))
         return Scored(parts, combine(parts), amap, hot_of(amap, hot_patches))
 
 

@@ -221,6 +221,15 @@ def load_model(
                 folder,
                 " or ".join(missing),
             )
+        unmapped = [k for k in ("settled", "lingering") if k in calib and k not in patch]
+        if unmapped:
+            log.warning(
+                "normality model in %s has no per-patch units for the %s part (learnt before "
+                "they joined the anomaly map): hot patches leave it out, so the place of a thing "
+                "at rest may be missed; learn it again to add them",
+                folder,
+                " or ".join(unmapped),
+            )
         if model.background.ndim != 3:
             log.warning(
                 "normality model in %s has a grey background (learnt before the static part "

@@ -3,6 +3,7 @@ model's background): hand-made grey and colour views on the 16 x 16 grid, and re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -225,8 +226,13 @@ def test_a_thing_at_rest_that_is_never_still_for_a_second_scores_on_lingering_on
     still, lingers = f.still.still.copy(), f.still.lingering.copy()
     still[cell_box(cell)], lingers[cell_box(cell)] = False, True
     twitching = StillView(grey_of(left), still, left, lingers)
-    parts = model.score(f.patches, f.change, f.cls, 8, still=twitching).parts
+    scored = model.score(f.patches, f.change, f.cls, 8, still=twitching)
+    parts = scored.parts
     assert parts["lingering"] > 0.75 and parts["static"] < 0.3 and parts["settled"] < 0.3
+    assert scored.hot[:1] == (cell,)  # the anomaly map has every part at rest's units
+    before = {k: v for k, v in model.patch_calibration.items() if k != "lingering"}
+    older = replace(model, patch_calibration=before)  # learnt before they joined the map
+    assert cell not in older.score(f.patches, f.change, f.cls, 8, still=twitching).hot
 
 
 def test_a_walker_twice_as_fast_as_usual_is_still_not_static() -> None:

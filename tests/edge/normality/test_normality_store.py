@@ -62,7 +62,8 @@ def test_a_model_learnt_before_a_part_at_rest_loads_and_scores_without_it(
     model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
     assert {"static", "settled", "lingering"} <= set(model.calibration)
     calibration = {k: v for k, v in model.calibration.items() if k not in missing}
-    older = replace(model, calibration=calibration)
+    patch = {k: v for k, v in model.patch_calibration.items() if k not in missing}
+    older = replace(model, calibration=calibration, patch_calibration=patch)
     save_model(older, PROV, tmp_path / "m")
     with caplog.at_level("WARNING"):
         loaded, _ = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
@@ -70,6 +71,22 @@ def test_a_model_learnt_before_a_part_at_rest_loads_and_scores_without_it(
     frame = normal_frames(seconds=3, pixels=True)[-1]
     parts = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still).parts
     assert "static" in parts and not set(missing) & set(parts)
+
+
+def test_a_model_learnt_before_the_parts_at_rest_joined_the_anomaly_map_scores_them_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = fit(normal_frames(pixels=True), GRID, memory_patches=256, radius=2)
+    assert {"static", "settled", "lingering"} <= set(model.patch_calibration)
+    patch = {k: v for k, v in model.patch_calibration.items() if k not in ("settled", "lingering")}
+    save_model(replace(model, patch_calibration=patch), PROV, tmp_path / "m")
+    with caplog.at_level("WARNING"):
+        loaded, _ = load_model(tmp_path / "m", "dinov2-s14", 224, 32)
+    assert "no per-patch units for the settled or lingering part" in caplog.text
+    assert "learn it again" in caplog.text
+    frame = normal_frames(seconds=3, pixels=True)[-1]
+    parts = loaded.score(frame.patches, frame.change, frame.cls, 8, still=frame.still).parts
+    assert {"settled", "lingering"} <= set(parts)  # the frame scores keep both parts
 
 
 def test_a_model_learnt_with_a_grey_background_loads_and_judges_things_at_rest_on_grey_levels(
