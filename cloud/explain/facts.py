@@ -94,7 +94,7 @@ WANDER = 3.0  # track length / net displacement beyond which the movement is `mi
 GATE = 0.1  # views a tracked region may jump between two frames,
 TRACK_SPEED = 0.5  # plus this many views per second between them (a person running across)
 FOLLOW_SPEED = 0.25  # views per second a moving track may stray from where its velocity leads
-VIEW_SHARE = 0.3  # share of the view past the edge of normal in a whole-view change,
+VIEW_SHARE = 0.4  # share of the view past the edge of normal in a whole-view change,
 VIEW_FRAMES = 1 / 3  # in at least this share of the frames (measured: docs/explain.md)
 PIXEL_VIEW_SHARE = VIEW_CHANGE_SHARE  # mean share of the pixels off the background: most of the
 # view, as the synthesiser's truth counts a view change (`vau.common.regions`), not tuned

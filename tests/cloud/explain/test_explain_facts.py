@@ -163,7 +163,7 @@ def test_view_change_when_a_local_blob_has_a_few_stray_hot_patches_then_false() 
 
 
 def test_view_change_when_wide_in_a_third_of_the_frames_then_true_fewer_then_false() -> None:
-    wide = tuple(range(48))  # the upper third of the view: a third past normal
+    wide = tuple(range(72))  # the upper half of the view past normal
     assert view_change(frames([wide, blob(5, 5), blob(5, 5)]))
     assert not view_change(frames([wide, blob(5, 5), blob(5, 5), blob(5, 5)]))
 
