@@ -40,11 +40,12 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
   background's, contrast-normalised) of the frames that carried the event is <= DETAIL_LOST:
   defocused or covered, though a plain wall or sky did not change enough pixels (the frames after
   the event are left out: a sharp view again has more detail than the background that took in
-  the blur); or, with hot patches, at least VIEW_FRAMES of the frames
-  that have any have them cover >= VIEW_SHARE of the view (the edge reports every patch past the
-  edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure that the
-  tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does. Kept
-  patches alone never say it: SETS keeps a fixed share of every frame.
+  the blur); or, with hot patches that do not spread (`growth`: a haze spreading over the view
+  is a thing, a camera knocked or covered changes the view at once), at least VIEW_FRAMES of the
+  frames that have any have them cover >= VIEW_SHARE of the view (the edge reports every patch
+  past the edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure
+  that the tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does.
+  Kept patches alone never say it: SETS keeps a fixed share of every frame.
 - light: with a view change, `darker` (or `brighter`) when the mean `brightness` of the frames
   that carry it (the view's mean grey level minus its recent background's, / 255) is at most
   -LIGHT_SHIFT (at least LIGHT_SHIFT): the whole view moved one way by more than the per-pixel
@@ -321,15 +322,16 @@ def movement(frames: Sequence[FrameEvidence], follow: bool = True) -> tuple[Move
 
 def view_change(frames: Sequence[FrameEvidence]) -> bool:
     """Most of the view changed at once (camera moved, covered or defocused; lights): by the
-    pixels (most of them off the background, or the view's detail lost) or by the hot patches."""
+    pixels (most of them off the background, or the view's detail lost) or by the hot patches,
+    unless they spread (`growth`; `frames` oldest first)."""
     pixels = [f.pixel_change for f in frames if f.pixel_change is not None]
     if pixels and sum(pixels) >= PIXEL_VIEW_SHARE * len(pixels):
         return True
     if detail_lost(carrying(frames)):
         return True
     use_hot, cells = cells_of(frames)
-    if not use_hot:
-        return False
+    if not use_hot or growth(frames)[0] == "spreading":
+        return False  # a camera moved or covered changes the view at once; a haze spreads
     wide = [
         len(cs) / (f.grid[0] * f.grid[1]) >= VIEW_SHARE
         for f, cs in zip(frames, cells, strict=True)

@@ -168,6 +168,17 @@ def test_view_change_when_wide_in_a_third_of_the_frames_then_true_fewer_then_fal
     assert not view_change(frames([wide, blob(5, 5), blob(5, 5), blob(5, 5)]))
 
 
+def test_view_change_when_hot_patches_spread_over_most_of_the_view_then_false() -> None:
+    """A haze rising from the lower left until it covers two thirds of the view is a thing
+    spreading (growth), not the camera: a view change comes at once."""
+    small = tuple(r * G[1] + c for r in range(8, 12) for c in range(4))
+    larger = tuple(r * G[1] + c for r in range(4, 12) for c in range(8))
+    most = tuple(r * G[1] + c for r in range(12) for c in range(8))
+    spreading = frames([small, larger, most, most])
+    assert growth(spreading)[0] == "spreading" and not view_change(spreading)
+    assert view_change(frames([most, most, most, most]))  # there from the first frame
+
+
 def test_view_change_when_only_kept_patches_or_global_component_then_false() -> None:
     kept_only = [FrameEvidence(2.0 + k, 0.9, tuple(range(144)), G) for k in range(3)]
     assert not view_change(kept_only)  # SETS keeps a fixed share: says nothing about the view
