@@ -29,9 +29,9 @@ ones (each left out of training in turn), the neighbours and the outlier class c
 kind unknown far more often (0.11 -> 0.79 of the probe events) for a few known ones (0.77 ->
 0.69); held out, 0.13 -> 0.38 of the held-out kinds' events unknown, 0.74 -> 0.72 known right.
 The bundled file is refitted on the edge's events whenever the edge changes what it raises, or
-the features change (last: refitted on the edge with the lingering part, leave-one-set-out over
-four tuning sets 0.791 known right and 0.949 of the probe events unknown; the last feature
-added was the mean of the edge's `settled` part, docs/explain.md).
+the features change (last: refitted on the edge whose anomaly map has the parts at rest,
+leave-one-set-out over four tuning sets 0.826 known right and 0.930 of the probe events unknown;
+the last feature added was the mean of the edge's `settled` part, docs/explain.md).
 """
 
 from __future__ import annotations
