@@ -254,7 +254,7 @@ def calibrate(
         )
     calib = {k: Calibration.of(v, MARGINS.get(k, MARGIN)) for k, v in values.items()}
     patch_calib = {
-        k: patch_calibration(np.concatenate(v), REST_FLOOR if k in REST_FLOOR_PARTS else 0.0)
+        k: patch_calibration(np.concatenate(v), PATCH_FLOORS.get(k, 0.0))
         for k, v in patch_values.items()
         if v
     }
@@ -269,10 +269,10 @@ def calibrate(
 PATCH_QUANTILE = 0.999  # a patch is "hot" beyond the 1-in-1000 normal patch
 
 
-REST_FLOOR = 0.05  # a settled or lingering patch's edge of normal: at least this share of its
-# pixels (a camera whose learning footage had nothing at rest has a 0.999 quantile of 0, and every
+# A settled or lingering patch's edge of normal is at least this share of its pixels past the
+# median (a camera whose learning footage had nothing at rest has a 0.999 quantile of 0, and every
 # pixel at rest would be past it); set before measuring (10 % and 20 % measured no better)
-REST_FLOOR_PARTS = frozenset({"settled", "lingering"})
+PATCH_FLOORS = {"settled": 0.05, "lingering": 0.05}
 
 
 def patch_calibration(values: F32, floor: float = 0.0) -> Calibration:
