@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 WEIGHTS = "normality.safetensors"
 MANIFEST = "normality.json"
 FORMAT = 2  # 2: the appearance memory holds block 10's tokens (1: the last layer's)
+LATER_AT_REST = ("settled", "lingering")  # parts at rest added after the static part
 MIN_LEARN_S = 30.0  # seconds of normal footage a model needs at least
 
 
@@ -213,7 +214,7 @@ def load_model(
             folder,
         )
     else:
-        missing = [k for k in ("settled", "lingering") if k not in calib]
+        missing = [k for k in LATER_AT_REST if k not in calib]
         if missing:
             log.warning(
                 "normality model in %s has no %s-part calibration (learnt before it existed): "
@@ -221,7 +222,7 @@ def load_model(
                 folder,
                 " or ".join(missing),
             )
-        unmapped = [k for k in ("settled", "lingering") if k in calib and k not in patch]
+        unmapped = [k for k in LATER_AT_REST if k in calib and k not in patch]
         if unmapped:
             log.warning(
                 "normality model in %s has no per-patch units for the %s part (learnt before "
