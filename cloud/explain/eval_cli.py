@@ -40,6 +40,7 @@ import numpy as np
 
 from vau.cloud.explain import category as cat
 from vau.cloud.explain.captions import named_kinds
+from vau.cloud.explain.category_cv import Sample, cross_validate, fit_samples
 from vau.cloud.explain.chain import CloudEvent, cloud_events, explain_all, run_edge
 from vau.cloud.explain.evidence import (
     facts,
@@ -123,9 +124,10 @@ def _truths(manifest: Path) -> dict[str, dict[str, Any]]:
 def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> dict[str, Any]:
     """The classifier from the tuned kinds' events of one or more (manifest, models) eval sets;
     the tuning-only probe kinds' events, where a set has them, train its outlier class
-    (`category.fit`)."""
+    (`category.fit`). With two or more sets the report has the classifier's cross-validation
+    over them (`category_cv`)."""
     log.info("train-category: clips of the held-out kinds (%s) are skipped", HELDOUT_KINDS)
-    events = (ce for m, d in sets for ce in clip_events(m, d, config, skip=HELDOUT_KINDS))
+    per_set = [list(samples(clip_events(m, d, config, skip=HELDOUT_KINDS))) for m, d in sets]
     pairs = " ".join(f"--manifest {m} --models {d}" for m, d in sets)
     prov = {
         "trained_on": [str(m) for m, _ in sets],
@@ -133,26 +135,23 @@ def train(sets: Sequence[tuple[Path, Path]], out: Path, config: Path | None) -> 
         "command": f"vau-cloud train-category {pairs} --out {out}",
         "note": "demo-grade: synthetic kinds on vtest views",
     }
-    return fit_events(events, out, prov)
+    model = fit_samples([s for some in per_set for s in some], prov)
+    cat.save(model, out)
+    report = {"out": str(out), "events": dict(model.provenance["events"]), "edge": model.edge}
+    if len(per_set) >= 2:
+        report["cv"] = cross_validate(per_set)
+    return report
 
 
-def fit_events(
-    events: Iterable[ClipEvents], out: Path, provenance: dict[str, Any]
-) -> dict[str, Any]:
-    """Fit and save the classifier on clips' matched events (held-out kinds' clips skipped;
-    probe kinds' events are the outlier class)."""
-    rows, kinds, looks = [], [], []
+def samples(events: Iterable[ClipEvents]) -> Iterator[Sample]:
+    """The classifier's training events: each clip's matched event (held-out kinds' clips
+    skipped; a probe kind's event trains the outlier class)."""
     for ce in events:
         i = ce.matched()
         if i is None or ce.kind in HELDOUT_KINDS:
             continue
         ev = ce.events[i].evidence
-        rows.append(cat.features(ev, facts(ev)))
-        looks.append(cat.look(ev, ce.events[i].tokens))
-        kinds.append(UNKNOWN if ce.kind in PROBE_KINDS else ce.kind)
-    model = cat.fit(rows, kinds, provenance, looks)
-    cat.save(model, out)
-    return {"out": str(out), "events": dict(model.provenance["events"]), "edge": model.edge}
+        yield Sample(ce.kind, cat.features(ev, facts(ev)), cat.look(ev, ce.events[i].tokens))
 
 
 # --- eval-explanations ------------------------------------------------------------------------
