@@ -255,3 +255,26 @@ def test_the_classifier_reads_whether_the_hot_cells_lie_in_one_place_or_scattere
     assert thing["concentration"] == pytest.approx(1.0) and thing["groups"] == pytest.approx(1.0)
     haze = row((17, 18, 100, 140, 200, 250))  # a pair, then four lone cells
     assert haze["concentration"] == pytest.approx(2 / 6) and haze["groups"] == pytest.approx(5.0)
+
+
+def test_a_kind_is_reported_only_near_one_of_its_own_training_events() -> None:
+    """A kind whose events lie in two places has its centre between them, where none of them
+    is: an event there is voted that kind and sits on its centre, yet it is like none of its
+    events, so it is unknown (`near`); an event in either place is the kind."""
+    rows = cluster(0.0, 15) + cluster(1.0, 15, seed=1) + cluster(3.0, seed=2)
+    model = fit(rows, ["intruder"] * 30 + ["smoke"] * 30, {})
+    k = model.kinds.index("intruder")
+    between = model.row(typical(0.5))
+    assert model.vote(between) == k and model.posterior(between)[k] > 0.9
+    assert not model.near_its_kind(between, k)
+    assert model.kind_of(typical(0.5))[0] == UNKNOWN
+    for place in (0.0, 1.0):
+        assert model.kind_of(cluster(place, 1, seed=7)[0])[0] == "intruder"
+
+
+def test_the_nearness_edges_are_read_again_from_a_saved_memory(tmp_path: Path) -> None:
+    model = looks_model()
+    save(model, tmp_path / "category.json")
+    again = load(tmp_path / "category.json")
+    assert np.isfinite(model.near).all() and (model.near > 0).all()
+    np.testing.assert_allclose(again.near, model.near, rtol=1e-3)
