@@ -37,15 +37,17 @@ SETS kept as changed). On a rows x cols grid, a cell's position is (x, y) = ((c 
 - view_change: the mean `pixel_change` of the frames that carry it (the share of the view's pixels
   off the camera's recent background, `vau.edge.view_change`) is >= PIXEL_VIEW_SHARE (a mean, as
   the synthesiser's truth takes one); or the mean `detail` (the view's detail over its
-  background's, contrast-normalised) of the frames that carried the event is <= DETAIL_LOST:
+  background's, contrast-normalised) of the frames that carried the event is <= VIEW_DETAIL:
   defocused or covered, though a plain wall or sky did not change enough pixels (the frames after
   the event are left out: a sharp view again has more detail than the background that took in
-  the blur); or, with hot patches that do not spread (`growth`: a haze spreading over the view
-  is a thing, a camera knocked or covered changes the view at once), at least VIEW_FRAMES of the
-  frames that have any have them cover >= VIEW_SHARE of the view (the edge reports every patch
-  past the edge of normal, up to `normality.hot_patches`). The pixels see a lighting failure
-  that the tokens shrug off; the hot patches see a defocus that a 112 px grey copy hardly does.
-  Kept patches alone never say it: SETS keeps a fixed share of every frame.
+  the blur; while it lasts, that background takes in part of it, so the edge's figure sits above
+  the truth's `DETAIL_LOST`); or, with hot patches that do not spread (`growth`: a haze
+  spreading over the view is a thing, a camera knocked or covered changes the view at once), at
+  least VIEW_FRAMES of the frames that have any have them cover >= VIEW_SHARE of the view (the
+  edge reports every patch past the edge of normal, up to `normality.hot_patches`). The pixels
+  see a lighting failure that the tokens shrug off; the hot patches see a defocus that a 112 px
+  grey copy hardly does. Kept patches alone never say it: SETS keeps a fixed share of every
+  frame.
 - light: with a view change, `darker` (or `brighter`) when the mean `brightness` of the frames
   that carry it (the view's mean grey level minus its recent background's, / 255) is at most
   -LIGHT_SHIFT (at least LIGHT_SHIFT): the whole view moved one way by more than the per-pixel
@@ -78,7 +80,6 @@ from typing import Literal
 import numpy as np
 
 from vau.common.regions import (
-    DETAIL_LOST,
     MOVE_MIN,
     PIXEL_DELTA,
     VIEW_CHANGE_SHARE,
@@ -109,6 +110,12 @@ ENTRY_LEVEL = 0.6  # the events' entry level (`events.enter`'s default); not tun
 FAST_LEVEL = ENTRY_LEVEL  # calibrated `flow` part clearly past normal,
 FAST_FRAMES = 1 / 3  # in at least this share of the frames that carry it
 CARRY_LEVEL = ENTRY_LEVEL  # frames at or past it carried the event
+# the detail the frames that carried an event kept, at or under which the view lost its detail:
+# looser than the synthesiser's truth (`DETAIL_LOST`, the rendered frame against its source),
+# as the edge measures against a background that takes in part of the blur while it lasts; on
+# the tuning sets a defocused tamper kept 0.71-0.86, no other kind 0.85 or less (docs/explain.md,
+# "A defocus measured against the background")
+VIEW_DETAIL = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,12 +354,12 @@ def detail(frames: Sequence[FrameEvidence]) -> float | None:
 
 
 def detail_lost(frames: Sequence[FrameEvidence]) -> bool:
-    """The view kept at most `DETAIL_LOST` of its usual detail, on average over `frames` (the
+    """The view kept at most `VIEW_DETAIL` of its usual detail, on average over `frames` (the
     frames that carried the event: a window's frames after a defocus ends hold more detail than
     the background that took in the blur): defocused or covered (the synthesiser's truth counts
-    a view change the same way)."""
+    a view change the same way, at `DETAIL_LOST` of the source's)."""
     kept = detail(frames)
-    return kept is not None and kept <= DETAIL_LOST
+    return kept is not None and kept <= VIEW_DETAIL
 
 
 def brightness(frames: Sequence[FrameEvidence]) -> float | None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from vau.cloud.explain.evidence import EventEvidence, evidence_lines, facts, headline
 from vau.cloud.explain.facts import (
+    VIEW_DETAIL,
     Earlier,
     FrameEvidence,
     growth,
@@ -16,6 +17,7 @@ from vau.cloud.explain.facts import (
     similar_earlier,
     view_change,
 )
+from vau.common.regions import DETAIL_LOST
 
 G = (12, 12)  # rows, cols: 3x3 regions of 4x4 cells
 
@@ -252,6 +254,22 @@ def test_view_change_when_the_view_lost_its_detail_though_few_pixels_changed() -
     # in the blur) do not carry it and do not count
     after = [replace(f, t=f.t + 2.0, score=0.2, detail=1.3) for f in measured([0.6] * 4)]
     assert view_change(measured([0.6] * 4) + after)
+
+
+def test_a_defocus_the_background_partly_took_in_is_still_a_view_change() -> None:
+    """The edge measures detail against a background that takes in part of a lasting blur, so a
+    view the synthesiser's truth sees keep under `DETAIL_LOST` of its source's detail keeps more
+    of the background's: past the truth's edge, up to `VIEW_DETAIL`, it is a view change still;
+    a view that kept more is not."""
+    local = frames([blob(1, 8), blob(1, 8), blob(2, 8), blob(1, 9)])
+
+    def measured(kept: float) -> list[FrameEvidence]:
+        return [replace(f, pixel_change=0.1, detail=kept) for f in local]
+
+    assert DETAIL_LOST < VIEW_DETAIL
+    assert view_change(measured((DETAIL_LOST + VIEW_DETAIL) / 2))
+    assert view_change(measured(VIEW_DETAIL))
+    assert not view_change(measured(VIEW_DETAIL + 0.05))
 
 
 def test_onset_when_score_jumps_then_sudden_when_it_ramps_then_gradual() -> None:
