@@ -43,11 +43,12 @@ unknown, known right 0.826 -> 0.814; held out, with the file refitted since, unk
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -188,12 +189,11 @@ class CategoryModel:
     memory_kinds: np.ndarray  # (N,) index into kinds of each memory row
     looks: np.ndarray | None = None  # (K, C) unit mean look per kind; None: facts only
     neighbours: int = NEIGHBOURS
-    near: np.ndarray = field(init=False)  # (K,) `nearest_edges` of the memory, derived
 
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "near", nearest_edges(self.memory, self.memory_kinds, len(self.kinds))
-        )
+    @functools.cached_property
+    def near(self) -> np.ndarray:
+        """(K,) how near a training event of its kind an event must lie (`nearest_edges`)."""
+        return nearest_edges(self.memory, self.memory_kinds, len(self.kinds))
 
     def row(self, x: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
         """Facts row (F,) and look (C,) -> (F + K,); the look similarities NaN without a usable

@@ -57,9 +57,7 @@ def cross_validate(sets: Sequence[Sequence[Sample]]) -> dict[str, Any]:
         if model is not None:
             for s in held:
                 got = model.kind_of(s.row, s.look)[0]
-                (probes if s.kind in PROBE_KINDS else known).append(
-                    got == (UNKNOWN if s.kind in PROBE_KINDS else s.kind)
-                )
+                (probes if s.kind in PROBE_KINDS else known).append(got == s.label)
         for probe in sorted({s.kind for s in held if s.kind in PROBE_KINDS}):
             without = _fit_or_none([s for s in rest if s.kind != probe])
             if without is None:
