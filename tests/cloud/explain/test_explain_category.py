@@ -278,3 +278,20 @@ def test_the_nearness_edges_are_read_again_from_a_saved_memory(tmp_path: Path) -
     again = load(tmp_path / "category.json")
     assert np.isfinite(model.near).all() and (model.near > 0).all()
     np.testing.assert_allclose(again.near, model.near, rtol=1e-3)
+
+
+def test_how_long_an_event_lasted_does_not_change_what_kind_it_looks_like() -> None:
+    """Every synthetic span lasts 1-5 s whatever its kind, so a camera covered for a minute
+    would lie far from every training event if the duration were read: it is not."""
+    parts = (("appearance", 0.9), ("static", 0.9), ("head", 0.6))
+    frames = tuple(
+        FrameEvidence(8.0 + k, 0.95, (0, 1), (16, 16), hot=tuple(range(200)), components=parts)
+        for k in range(4)
+    )
+    short = EventEvidence("cam-0", "ev-1", 8.0, 12.0, 1.0, 9.0, "prior", frames, 0.1)
+    long = EventEvidence("cam-0", "ev-2", 8.0, 68.0, 1.0, 9.0, "prior", frames, 0.1)
+    assert facts(long).duration == pytest.approx(60.0)
+    assert "duration_s" not in cat.FEATURES
+    np.testing.assert_array_equal(
+        cat.features(short, facts(short)), cat.features(long, facts(long))
+    )

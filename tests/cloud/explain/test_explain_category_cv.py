@@ -36,7 +36,8 @@ def test_a_probe_kind_left_out_of_training_is_scored_as_an_unseen_kind() -> None
     assert cv["known_right"]["share"] >= 0.7  # a few fresh events fall past the guards' edges
     unseen = cv["unseen_unknown"]["kinds"]
     assert unseen["vehicle"] == {"share": 1.0, "n": 36}
-    assert unseen["flood"]["share"] is not None and unseen["flood"]["share"] <= 0.1
+    # drawn from the intruders' own spread: only the few the nearness guard refuses
+    assert unseen["flood"]["share"] is not None and unseen["flood"]["share"] <= 0.2
     assert cv["unseen_unknown"]["n"] == 72
     assert cv["probes_unknown"]["n"] == 72
 
