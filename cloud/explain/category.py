@@ -119,7 +119,7 @@ def features(ev: EventEvidence, f: Facts) -> np.ndarray:
     of its 8 s clip whatever its kind, so the training events all last 1-5 s and the duration
     said nothing about the kind, only that a longer event (the demo's 8.5 s tamper, a camera
     covered for minutes) lay far from every training event, which the nearness guard refuses
-    (docs/explain.md, "Not the duration")."""
+    (docs/explain.md, "Not the duration, eight tuning sets")."""
     s = f.scene
     window = sorted(ev.frames, key=lambda fr: fr.t)
     move, speed = ("none", 0.0) if s.view_change else movement(window, follow=False)
