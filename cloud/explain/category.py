@@ -230,11 +230,8 @@ class CategoryModel:
         return int(np.argmax(votes))
 
     def _to_memory(self, r: np.ndarray) -> np.ndarray:
-        """(N,) standardised distance of a row to each training event, over the columns the row
-        has (a training event's missing look counts as the mean)."""
-        have = ~np.isnan(r)
-        z = ((r - self.mean) / self.scale)[have]
-        return np.asarray(np.linalg.norm(np.nan_to_num(self.memory[:, have]) - z, axis=1))
+        """(N,) standardised distance of a row to each training event (`_over_columns`)."""
+        return _over_columns(self.memory, (r - self.mean) / self.scale)
 
     def near_its_kind(self, r: np.ndarray, k: int) -> bool:
         """Whether a row lies within kind k's `near` of one of k's training events."""
@@ -336,15 +333,20 @@ def nearest_edges(memory: np.ndarray, kinds: np.ndarray, k: int) -> np.ndarray:
         rows = memory[kinds == kind]
         if len(rows) < 2:
             continue
-        filled = np.nan_to_num(rows)
         nearest = []
         for i, row in enumerate(rows):
-            have = ~np.isnan(row)
-            d = np.linalg.norm(filled[:, have] - filled[i, have], axis=1)
+            d = _over_columns(rows, row)
             d[i] = np.inf
             nearest.append(d.min())
         out[kind] = float(np.quantile(nearest, NEAREST_QUANTILE))
     return out
+
+
+def _over_columns(memory: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(N,) distance of a standardised row z to each standardised memory row, over the columns
+    z has (not NaN); a memory row's missing look counts as the mean (0)."""
+    have = ~np.isnan(z)
+    return np.asarray(np.linalg.norm(np.nan_to_num(memory[:, have]) - z[have], axis=1))
 
 
 def _mean(a: np.ndarray) -> np.ndarray:
