@@ -20,7 +20,9 @@ held-out groups:
 - faithfulness (delivered texts with a number, place or direction the evidence lacks: must be 0),
   first-try validity (the LLM's first reply passed), why the refused replies were refused (by
   reason), fallbacks, latency p50 / p95, and tokens per second (the replies' tokens, every try,
-  over the seconds spent explaining, end to end).
+  over the seconds spent explaining, end to end); first-try validity and the reasons also per
+  kind and group, over the clips' own events: a writer that passes on the tuning kinds' events
+  can fail more often on kinds nobody tuned on (docs/explain.md, Evaluation).
 """
 
 from __future__ import annotations
@@ -177,12 +179,16 @@ class _Tally:
             k: [] for k in ("where", "movement", "view_change", "category", "text_kind")
         }
         self.ious: list[float] = []
+        self.first_try: list[bool] = []  # the LLM's first reply passed
+        self.rejected: Counter[str] = Counter()  # why each refused reply was refused
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {"clips": self.clips, "explained": self.explained}
         out["explained_share"] = round(self.explained / self.clips, 4) if self.clips else None
         out |= {k: _acc(v) for k, v in self.fields.items()}
         out["span_iou"] = round(float(np.mean(self.ious)), 4) if self.ious else None
+        out["first_try_valid"] = _acc(self.first_try)
+        out["rejected"] = dict(self.rejected.most_common())
         return out
 
 
@@ -203,6 +209,8 @@ def score_clip(ce: ClipEvents, result: ExplainResult, tally: _Tally, heldout: bo
         tally.fields["text_kind"].append(named == (set() if unseen else {ce.kind}))
     if ce.span is not None:
         tally.ious.append(_iou((ex.start, ex.end), ce.span))
+    tally.first_try.append(result.outcome == "llm")
+    tally.rejected.update(result.rejected)
 
 
 @dataclass

@@ -97,5 +97,10 @@ def test_a_condition_reports_why_replies_were_refused_and_tokens_per_second() ->
     report = cond.report()
     assert report["first_try_valid"] == 0.0 and report["fallback"] == 1.0
     assert report["rejected"] == {"unfaithful": 1, "schema": 1}
+    # and per kind and group, apart: a tuning kind's writer is not a held-out kind's
+    for part in (report["kinds"]["intruder"], report["groups"]["tuned"]):
+        assert part["first_try_valid"] == {"accuracy": 0.0, "n": 1}
+        assert part["rejected"] == {"unfaithful": 1, "schema": 1}
+    assert report["groups"]["heldout"]["first_try_valid"] == {"accuracy": None, "n": 0}
     words = sum(len(r.split()) for r in cond.results[0].replies)  # the scripted LLM's tokens
     assert report["tokens_per_s"] == round(words / cond.results[0].seconds, 2)
