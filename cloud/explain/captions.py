@@ -9,8 +9,9 @@ Two sources, one shape (`Caption`: a title and a summary, the two fields the LLM
   observed category (the prompt's "It looks like" line, the only kind a reply may name), the
   caption follows it: the kind when the classifier saw it, no kind ("Something unusual
   appeared") when it said unknown, and no caption when it named another kind (no true caption
-  obeys that line). Only the tuned kinds (`vau.edge.synth.KINDS`) have captions; the held-out
-  kinds stay unseen.
+  obeys that line). The tuned kinds (`vau.edge.synth.KINDS`) have captions, and the tuning-only
+  probe kinds have the no-kind one (what the explainer should write of a kind it does not
+  know); the held-out kinds stay unseen.
 - **Public caption data** (`load_captions`), so a deployment can train on real footage with the
   same command: UCA's form (`{video: {"timestamps": [[s, e], ...], "sentences": [...]}}`, the
   UCF-Crime Annotation release) and the LLaVA conversation form HIVAU-70k is distributed in
@@ -83,13 +84,20 @@ def captioned_kinds() -> tuple[str, ...]:
 
 
 def synthetic_caption(kind: str, f: Facts, observed: str | None = None) -> Caption | None:
-    """The caption of an event of a tuned `kind` from its facts; None for any other kind. With
-    `observed` (the event's observed category) it names the kind only when that is the kind's
-    class, no kind when it is unknown; None when it is another class."""
+    """The caption of an event of a tuned `kind` from its facts; None for any other kind but the
+    probe kinds. With `observed` (the event's observed category) it names the kind only when that
+    is the kind's class, no kind when it is unknown; None when it is another class. A probe kind
+    (`vau.edge.synth.PROBE_KINDS`, tuning-only, never a class) is captioned with no kind, where
+    and when from its facts, unless the classifier named a class for it (no true caption obeys
+    that line)."""
+    from vau.edge.synth import PROBE_KINDS  # the synthesiser's names; not needed to explain
+
     k = _KINDS.get(kind)
     if k is None:
-        return None
-    if observed is not None and observed != LABELS.get(kind):
+        if kind not in PROBE_KINDS or observed not in (None, UNKNOWN):
+            return None
+        k = _UNSEEN
+    if observed is not None and k is not _UNSEEN and observed != LABELS.get(kind):
         if observed != UNKNOWN:
             return None
         k = _UNSEEN

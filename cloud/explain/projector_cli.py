@@ -42,7 +42,11 @@ log = logging.getLogger(__name__)
 
 
 def synthetic_samples(
-    manifest: Path, models: Path, edge_config: Path | None, settings: ExplainSettings
+    manifest: Path,
+    models: Path,
+    edge_config: Path | None,
+    settings: ExplainSettings,
+    unknown_twins: bool = False,
 ) -> list[Sample]:
     from vau.cloud.explain.eval_cli import clip_events
     from vau.edge.synth import HELDOUT_KINDS
@@ -50,16 +54,35 @@ def synthetic_samples(
     classifier, out = load_category(settings.category_model), []
     for ce in clip_events(manifest, models, edge_config, skip=(*HELDOUT_KINDS, "normal")):
         i = ce.matched()
-        if i is None:
+        if i is None or not ce.events[i].tokens:
             continue
-        event = ce.events[i]
-        f = facts(event.evidence)
-        observed = _observed(classifier, event.evidence, f, event.tokens, settings)
-        caption = synthetic_caption(ce.kind, f, observed)
-        if caption is not None and event.tokens:
-            out.append(
-                sample_of(event.evidence, event.tokens, caption, settings, ce.kind, observed)
-            )
+        ev, tokens = ce.events[i].evidence, ce.events[i].tokens
+        observed = _observed(classifier, ev, facts(ev), tokens, settings)
+        out += event_samples(ce.kind, ev, tokens, observed, settings, unknown_twins)
+    return out
+
+
+def event_samples(
+    kind: str,
+    ev: EventEvidence,
+    tokens: Sequence[np.ndarray],
+    observed: str,
+    settings: ExplainSettings,
+    unknown_twin: bool = False,
+) -> list[Sample]:
+    """The samples of one synthetic event of `kind` (its evidence and window tokens as the cloud
+    got them, the category the classifier observed): the event as the explainer will see it,
+    captioned from its kind, facts and observed category; with `unknown_twin`, when the
+    classifier named a class, also the event as a deployment that has not configured that class
+    sees it (observed unknown, the no-kind caption), so the writer meets a kind it has no name
+    for (an unseen kind, a whole-view change that is no tamper) in training too."""
+    f = facts(ev)
+    seen = [observed, UNKNOWN] if unknown_twin and observed != UNKNOWN else [observed]
+    out = []
+    for obs in seen:
+        caption = synthetic_caption(kind, f, obs)
+        if caption is not None:
+            out.append(sample_of(ev, tokens, caption, settings, kind, obs))
     return out
 
 
@@ -119,7 +142,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.manifest is not None:
         samples = []
         for manifest, models in zip(args.manifest, args.models, strict=True):
-            samples += synthetic_samples(manifest, models, args.edge_config, s)
+            samples += synthetic_samples(manifest, models, args.edge_config, s, args.unknown_twins)
         source = ", ".join(str(m) for m in args.manifest)
     else:
         samples = caption_samples(args.captions, args.videos, args.edge_config, s)
@@ -178,6 +201,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--batch", type=int, default=d.batch)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--unknown-twins",
+        action="store_true",
+        help="with --manifest: each event the classifier names is also a sample as a deployment "
+        "without its class sees it (observed unknown, captioned with no kind)",
+    )
     p.add_argument("--note", default="", help="a line for the provenance file")
     p.set_defaults(handler=cmd_train_projector)
 

@@ -82,6 +82,19 @@ def test_a_caption_follows_the_observed_category_the_prompt_gives() -> None:
     assert synthetic_caption("intruder", f, "Smoke") is None  # no true caption obeys that line
 
 
+def test_a_probe_kind_is_captioned_with_no_kind_unless_the_classifier_named_one() -> None:
+    f = facts(_moving_right())
+    for observed in (None, UNKNOWN):
+        cap = synthetic_caption("flood", f, observed)
+        assert cap is not None and named_kinds(f"{cap.title} {cap.summary}") == set()
+        assert cap.summary.startswith(f"Something unusual appeared in the {f.scene.where[0][0]}")
+    assert synthetic_caption("flood", f, "Smoke") is None  # no true caption obeys that line
+    whole = facts(_whole_view())
+    cap = synthetic_caption("glare", whole, UNKNOWN)
+    assert cap is not None and cap.title == "Anomaly: view changed"
+    assert "most of the view changed at once" in cap.summary
+
+
 def test_held_out_and_normal_kinds_have_no_caption() -> None:
     f = facts(_moving_right())
     assert synthetic_caption("fire", f) is None and synthetic_caption("normal", f) is None
