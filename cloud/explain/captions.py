@@ -93,13 +93,11 @@ def synthetic_caption(kind: str, f: Facts, observed: str | None = None) -> Capti
     from vau.edge.synth import PROBE_KINDS  # the synthesiser's names; not needed to explain
 
     k = _KINDS.get(kind)
-    if k is None:
-        if kind not in PROBE_KINDS or observed not in (None, UNKNOWN):
-            return None
-        k = _UNSEEN
-    if observed is not None and k is not _UNSEEN and observed != LABELS.get(kind):
-        if observed != UNKNOWN:
-            return None
+    if k is None and kind not in PROBE_KINDS:
+        return None
+    if observed not in (None, UNKNOWN) and (k is None or observed != LABELS.get(kind)):
+        return None
+    if k is None or observed == UNKNOWN:
         k = _UNSEEN
     s = f.scene
     span = f"from {f.start:.1f}s to {f.end:.1f}s"
