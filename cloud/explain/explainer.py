@@ -192,12 +192,20 @@ def concerns(f: Facts) -> tuple[str, ...]:
     return tuple(out)
 
 
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")  # a point inside a number ("7.5s") ends none
+
+
 def trim_sentence(text: str) -> str:
-    """A summary cut by the token limit, back to its last full sentence (when it has one)."""
+    """A summary cut by the token limit, back to its last full sentence (when it has one).
+
+    Only a point before a space or the end ends a sentence: cutting at the last point of any
+    kind turned "from 2.0s to 7.5s" into "from 2.0s to 7.", whose "7" the check then refused
+    (docs/explain.md, "A decimal point is not a full stop")."""
     text = text.strip()
-    if text.endswith((".", "!", "?")) or "." not in text:
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends or ends[-1] == len(text):
         return text
-    return text[: text.rfind(".") + 1]
+    return text[: ends[-1]]
 
 
 class Explainer:

@@ -27,6 +27,7 @@ from vau.cloud.explain.explainer import (
     looped,
     parse_reply,
     tidy_title,
+    trim_sentence,
 )
 from vau.cloud.explain.metrics import ExplainMetrics
 from vau.cloud.explain.projector import FrameTokenizer, build_projector
@@ -257,6 +258,20 @@ def test_explainer_when_first_reply_unfaithful_then_retry_then_fallback_counted(
     assert metrics.value("vau_cloud_llm_invalid_replies_total", {"reason": "unfaithful"}) == 1
     assert metrics.value("vau_cloud_llm_invalid_replies_total", {"reason": "schema"}) == 2
     assert metrics.value("vau_cloud_explain_seconds_count") == 3
+
+
+def test_trim_sentence_cuts_at_a_full_stop_never_at_a_decimal_point() -> None:
+    assert trim_sentence("It moved from 2.5s to 7.5s") == "It moved from 2.5s to 7.5s"
+    assert trim_sentence("It moved left. Then from 2.5s to 7") == "It moved left."
+    assert trim_sentence("A change at 4.0s! Then the score rose to 0") == "A change at 4.0s!"
+    assert trim_sentence(" It ended at 7.5s. ") == "It ended at 7.5s."
+
+
+def test_explainer_when_a_summary_ends_in_a_decimal_without_full_stop_then_kept_whole() -> None:
+    event = EventEvidence("cam-0", "ev-1", 2.5, 7.5, 0.92, 4.0, PRIOR, (), 0.1)
+    llm = ScriptedLlm(["Anomaly on cam-0", "The score rose from 2.5s to 7.5s"])
+    r = Explainer(ExplainSettings(), llm).explain(event)
+    assert r.outcome == "llm" and r.explanation.summary == "The score rose from 2.5s to 7.5s"
 
 
 def test_build_projector_when_kind_known_then_shapes_else_raises() -> None:
