@@ -71,6 +71,12 @@ _TOKENS = re.compile(r"[^\W_]+")  # words and numbers' digit runs, for `looped`
 LOOP_WORDS, LOOP_TIMES = 3, 3
 # digits run together with dots or slashes: no number a sentence writes ("22.0.22.0000", "com/2/2")
 _GARBLED = re.compile(r"\d+(?:\.\d+){2,}|\d/|/\d")
+# the prompt's decision line ("Decided: an anomaly, category 'other', threat high."), which the
+# alert carries in its own fields: copied into the text, it says nothing of what the camera saw
+# ("Camera moved, category 'other', threat high, number 72,")
+_ECHO = re.compile(
+    r"\bcategory\s*[:'\"]|\bthreat (?:level )?(?:none|low|high|[0-2])\b|\bdecided\b", re.I
+)
 
 
 class InvalidReplyError(ValueError):
@@ -149,7 +155,8 @@ def looped(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> bool:
 
 def _check_form(text: str, fields: Sequence[str]) -> None:
     """Prose in the Latin alphabet, with no placeholder, no code or markup, no digits run
-    together ("Camera vtest. 22.0.22.0000") and no field gone round in a loop."""
+    together ("Camera vtest. 22.0.22.0000"), no field gone round in a loop and no copy of the
+    prompt's decision line."""
     if _PLACEHOLDER.search(text):
         raise InvalidReplyError("placeholder", _PLACEHOLDER.findall(text)[0])
     if _MARKUP.search(text):
@@ -158,6 +165,8 @@ def _check_form(text: str, fields: Sequence[str]) -> None:
         raise InvalidReplyError("garbled", f"digits no sentence writes: {_GARBLED.findall(text)}")
     if any(looped(f) for f in fields):
         raise InvalidReplyError("looped", "the same words three times over")
+    if _ECHO.search(text):
+        raise InvalidReplyError("echo", f"repeats the prompt's decision: {_ECHO.findall(text)}")
     foreign = sorted({c for c in text if c.isalpha() and ord(c) > _LATIN_LAST})
     if foreign:  # the model drifted into another script mid-sentence ("4th седенция")
         raise InvalidReplyError("script", f"letters outside the Latin alphabet: {''.join(foreign)}")
