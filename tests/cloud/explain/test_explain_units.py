@@ -139,7 +139,7 @@ def test_parse_reply_when_invalid_then_reason_names_the_check() -> None:
         '{"title": "Camera x.com/4/4/4", "summary": "The camera peaked at 4.0s."}': "garbled",
         '{"title": "Alert", "summary": "A man ran. A man ran. A man ran."}': "looped",
         '{"title": "Camera moved, category \'other\',", "summary": "Camera at 4.0s."}': "echo",
-        '{"title": "Catching Fireball (Arrested, Threat High)", "summary": "It peaked at 4.0s."}': "echo",
+        '{"title": "Fireball (Arrested, Threat High)", "summary": "It peaked at 4.0s."}': "echo",
         '{"title": "Alert", "summary": "Peak at 4.0s \u0441\u0435\u0434\u0435\u043d."}': "script",
     }
     said = "The most anomalous patches were in the upper left (100%) of the frame."
