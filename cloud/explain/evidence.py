@@ -349,7 +349,7 @@ def uninformative(summary: str, evidence: str) -> bool:
     says nothing happened to it): an alert that does not say what the camera saw cannot be acted
     on."""
     if VIEW_CHANGED in evidence:
-        clauses = _sentences(summary, ".!?:;")
+        clauses = sentences(summary, ".!?:;")
         return not any(
             (_VIEW_SAID.search(t) or words(t) & LIGHT_WORDS) and not _NEGATION.search(t)
             for t in clauses
@@ -367,10 +367,10 @@ def claims_view_change(reply: str, evidence: str) -> bool:
     right" of a fire in one corner)."""
     if VIEW_CHANGED in evidence:
         return False
-    return any(_VIEW_CLAIM.search(t) and not _NEGATION.search(t) for t in _sentences(reply))
+    return any(_VIEW_CLAIM.search(t) and not _NEGATION.search(t) for t in sentences(reply))
 
 
-def _sentences(text: str, ends: str = ".!?") -> list[str]:
+def sentences(text: str, ends: str = ".!?") -> list[str]:
     """`text` cut after each character of `ends` that white space follows."""
     return re.split(rf"(?<=[{re.escape(ends)}])\s+", text)
 

@@ -44,6 +44,7 @@ from vau.cloud.explain.evidence import (
     decide,
     evidence_lines,
     facts,
+    sentences,
     unfaithful_numbers,
     unfaithful_places,
     uninformative,
@@ -201,20 +202,17 @@ def concerns(f: Facts) -> tuple[str, ...]:
     return tuple(out)
 
 
-_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")  # a point inside a number ("7.5s") ends none
-
-
 def trim_sentence(text: str) -> str:
     """A summary cut by the token limit, back to its last full sentence (when it has one).
 
-    Only a point before a space or the end ends a sentence: cutting at the last point of any
-    kind turned "from 2.0s to 7.5s" into "from 2.0s to 7.", whose "7" the check then refused
-    (docs/explain.md, "A decimal point is not a full stop")."""
+    Sentences end where the checks' do (`evidence.sentences`: a point before white space): cutting
+    at the last point of any kind turned "from 2.0s to 7.5s" into "from 2.0s to 7.", whose "7"
+    the check then refused (docs/explain.md, "A decimal point is not a full stop")."""
     text = text.strip()
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    if not ends or ends[-1] == len(text):
+    last = sentences(text)[-1]
+    if last == text or last.endswith((".", "!", "?")):
         return text
-    return text[: ends[-1]]
+    return text[: len(text) - len(last)].rstrip()
 
 
 class Explainer:
