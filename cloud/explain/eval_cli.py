@@ -28,6 +28,7 @@ held-out groups:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -36,11 +37,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 from vau.cloud.explain import category as cat
+from vau.cloud.explain import edge_cache
 from vau.cloud.explain.captions import named_kinds
 from vau.cloud.explain.category_cv import Sample, cross_validate, fit_samples
 from vau.cloud.explain.chain import CloudEvent, cloud_events, explain_all, run_edge
@@ -56,6 +58,8 @@ from vau.cloud.explain.schema import UNKNOWN
 from vau.edge.synth import HELDOUT_KINDS, PROBE_KINDS
 
 log = logging.getLogger(__name__)
+
+CONDITIONS = ("text", "visual", "visual_swapped")
 
 
 @dataclass(frozen=True)
@@ -261,16 +265,30 @@ def evaluate(
     config: Path | None,
     conditions: dict[str, _Condition],
     heldout: Sequence[str],
+    cache: Path | None = None,
+    replies: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Every clip through the edge once; its events explained under each condition."""
+    """Every clip through the edge once (or from `cache`, `edge_cache`); its events explained
+    under each condition; with `replies`, one JSON line per explained event (`_reply_line`)."""
     last_of_kind: dict[str, CloudEvent] = {}  # the swap's source: an event of another kind
-    for ce in clip_events(manifest, models, config):
+    if cache is not None:
+        want = edge_cache.key(manifest, models, config)
+        clips: Iterable[ClipEvents] = edge_cache.cached(
+            cache, want, lambda: clip_events(manifest, models, config)
+        )
+    else:
+        clips = clip_events(manifest, models, config)
+    for ce in clips:
         held, i = ce.kind in heldout, ce.matched()
         others = [e for k, e in sorted(last_of_kind.items()) if k not in (ce.kind, "normal")]
-        for cond in conditions.values():
+        for name, cond in conditions.items():
             other = others[len(cond.results) % len(others)] if cond.swap and others else None
             explained = explain_all(_swapped(ce.events, other), cond.explainer)
             _tally(cond, ce, explained, held, i)
+            if replies is not None:
+                for j, r in enumerate(explained):
+                    line = _reply_line(name, ce, _group(ce.kind, held), j == i, r)
+                    replies.write(json.dumps(line) + "\n")
         if i is not None:
             last_of_kind[ce.kind] = ce.events[i]
     return {
@@ -310,6 +328,26 @@ def _share(flags: Sequence[bool]) -> float | None:
     return round(float(np.mean(flags)), 4) if flags else None
 
 
+def _reply_line(
+    condition: str, ce: ClipEvents, group: str, own: bool, r: ExplainResult
+) -> dict[str, Any]:
+    """One explained event for `--replies`: what the writer was given to say (the evidence),
+    every raw reply, why each refused one was refused, and what was delivered. The file holds
+    the texts of every kind, held-out ones included: choosing on the tuning sets means reading
+    only those (docs/explain.md, Evaluation)."""
+    return {
+        "condition": condition,
+        "video": ce.video,
+        "kind": ce.kind,
+        "group": "normal" if ce.kind == "normal" else group,
+        "own_event": own,  # the event overlapping the clip's span most (the one scored)
+        "outcome": r.outcome,
+        "rejected": list(r.rejected),
+        "replies": list(r.replies),
+        "evidence": list(r.explanation.evidence),
+    } | _shown(r)
+
+
 def _shown(r: ExplainResult) -> dict[str, Any]:
     ex = r.explanation
     keys = ("title", "summary", "where", "movement", "view_change", "observed_category")
@@ -340,6 +378,24 @@ def add_parsers(sub: Any) -> None:
         help="trained projector weights (default: explain.projector_weights, else the bundled "
         "one); with one, every event is explained text-only, with its visual tokens, and with "
         "the tokens of an event of another kind",
+    )
+    p.add_argument(
+        "--conditions",
+        help="which of text, visual, visual_swapped to run, comma-separated (default: all; "
+        "the visual ones need a projector)",
+    )
+    p.add_argument(
+        "--edge-cache",
+        type=Path,
+        metavar="FILE",
+        help="keep the edge's runs of this set here and reuse them while the manifest, models, "
+        "edge settings and edge code are unchanged (the writer alone measured again)",
+    )
+    p.add_argument(
+        "--replies",
+        type=Path,
+        metavar="OUT",
+        help="one JSON line per explained event: raw replies, refusal reasons, evidence, result",
     )
     p.set_defaults(handler=cmd_eval_explanations)
     p = sub.add_parser(
@@ -387,6 +443,13 @@ def cmd_eval_explanations(args: argparse.Namespace) -> int:
     from vau.cloud.settings import load_settings
     from vau.common.cli import emit_report
 
+    wanted = set(args.conditions.split(",")) if args.conditions else set()
+    if unknown := wanted - set(CONDITIONS):
+        print(
+            f"eval-explanations: no condition {sorted(unknown)}; one of {CONDITIONS}",
+            file=sys.stderr,
+        )
+        return 2
     _progress()
     s = load_settings(args.config).explain
     llm = build_llm(s)
@@ -397,7 +460,21 @@ def cmd_eval_explanations(args: argparse.Namespace) -> int:
         visual = Explainer(s, llm, frame_tokenizer=tok, category=category)
         conditions["visual"] = _Condition(visual)
         conditions["visual_swapped"] = _Condition(visual, swap=True)
+    wanted = wanted or set(conditions)  # default: every condition this configuration has
+    if missing := wanted - set(conditions):
+        print(
+            f"eval-explanations: {sorted(missing)} need a projector; none is configured",
+            file=sys.stderr,
+        )
+        return 2
+    conditions = {k: c for k, c in conditions.items() if k in wanted}
     held = HELDOUT_KINDS if args.heldout is None else tuple(args.heldout.split(","))
-    report = evaluate(args.manifest, args.models, args.edge_config, conditions, held)
+    with contextlib.ExitStack() as stack:
+        replies = (
+            stack.enter_context(args.replies.open("w", encoding="utf-8")) if args.replies else None
+        )
+        report = evaluate(
+            args.manifest, args.models, args.edge_config, conditions, held, args.edge_cache, replies
+        )
     emit_report(report, args.json)
     return 0

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from support_explain import ScriptedLlm
 
+from vau.cloud.explain import edge_cache
 from vau.cloud.explain.chain import CloudEvent, explain_all
-from vau.cloud.explain.eval_cli import ClipEvents, _Condition, _Tally, _tally, score_clip
+from vau.cloud.explain.eval_cli import (
+    ClipEvents,
+    _Condition,
+    _Tally,
+    _tally,
+    evaluate,
+    score_clip,
+)
 from vau.cloud.explain.evidence import EventEvidence
 from vau.cloud.explain.explainer import Explainer, ExplainResult
 from vau.cloud.explain.schema import Explanation
@@ -104,3 +115,26 @@ def test_a_condition_reports_why_replies_were_refused_and_tokens_per_second() ->
     assert report["groups"]["heldout"]["first_try_valid"] == {"accuracy": None, "n": 0}
     words = sum(len(r.split()) for r in cond.results[0].replies)  # the scripted LLM's tokens
     assert report["tokens_per_s"] == round(words / cond.results[0].seconds, 2)
+
+
+def test_evaluate_reads_the_edge_cache_and_writes_every_reply_with_why_it_was_refused(
+    tmp_path: Path,
+) -> None:
+    """The edge's runs come from the cache (no footage here: the edge cannot have run); each
+    explained event becomes one JSON line with its raw replies and refusal reasons."""
+    manifest, models = tmp_path / "manifest.jsonl", tmp_path / "models"
+    manifest.write_text('{"path": "clips/cam/intruder_00.avi"}\n')
+    models.mkdir()
+    cache = tmp_path / "edge.pkl"
+    clips = [clip("intruder", {}, [event(4.0, 8.0)])]
+    edge_cache.save(cache, edge_cache.key(manifest, models, None), clips)
+    llm = ScriptedLlm(["Alert", "It lasted 99 minutes.", "A", "[x]"])
+    conditions = {"text": _Condition(Explainer(ExplainSettings(), llm))}
+    out = io.StringIO()
+    report = evaluate(manifest, models, None, conditions, (), cache=cache, replies=out)
+    assert report["conditions"]["text"]["explanations"] == 1
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert line["condition"] == "text" and line["kind"] == "intruder"
+    assert line["group"] == "tuned" and line["own_event"] is True
+    assert line["outcome"] == "fallback" and line["rejected"] == ["unfaithful", "schema"]
+    assert len(line["replies"]) == 2 and "99 minutes" in line["replies"][0]
