@@ -94,11 +94,14 @@ def save(path: Path, want: dict[str, str], values: list[Any]) -> None:
         raise
 
 
-def cached(path: Path | None, want: dict[str, str], run: Callable[[], Iterable[Any]]) -> list[Any]:
-    """`run()`'s values, from the cache at `path` when its key is `want`, else run and stored."""
-    if path is not None and (values := load(path, want)) is not None:
+def cached(
+    path: Path | None, want: Callable[[], dict[str, str]], run: Callable[[], Iterable[Any]]
+) -> list[Any]:
+    """`run()`'s values, from the cache at `path` when its key is `want()`, else run and stored
+    under `want()` as it is after the run (a run learns the camera models it finds missing)."""
+    if path is not None and (values := load(path, want())) is not None:
         return values
     values = list(run())
     if path is not None:
-        save(path, want, values)
+        save(path, want(), values)
     return values

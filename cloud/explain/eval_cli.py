@@ -272,9 +272,10 @@ def evaluate(
     under each condition; with `replies`, one JSON line per explained event (`_reply_line`)."""
     last_of_kind: dict[str, CloudEvent] = {}  # the swap's source: an event of another kind
     if cache is not None:
-        want = edge_cache.key(manifest, models, config)
         clips: Iterable[ClipEvents] = edge_cache.cached(
-            cache, want, lambda: clip_events(manifest, models, config)
+            cache,
+            lambda: edge_cache.key(manifest, models, config),
+            lambda: clip_events(manifest, models, config),
         )
     else:
         clips = clip_events(manifest, models, config)

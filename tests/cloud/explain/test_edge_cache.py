@@ -36,10 +36,24 @@ def test_cached_runs_once_then_reads_the_file(tree: Path) -> None:
         return [{"clip": 1}, {"clip": 2}]
 
     path = tree / "cache.pkl"
-    first = edge_cache.cached(path, _key(tree), run)
-    again = edge_cache.cached(path, _key(tree), run)
+    first = edge_cache.cached(path, lambda: _key(tree), run)
+    again = edge_cache.cached(path, lambda: _key(tree), run)
     assert first == again == [{"clip": 1}, {"clip": 2}]
     assert len(calls) == 1
+
+
+def test_the_key_is_taken_after_the_run_which_learns_missing_models(tree: Path) -> None:
+    """The first run of a set learns its camera models: keyed before, every later run would
+    find the models changed and run the edge again."""
+    (tree / "models" / "cam" / "model.safetensors").unlink()
+
+    def run() -> list[str]:
+        (tree / "models" / "cam" / "model.safetensors").write_bytes(b"learnt")
+        return ["events"]
+
+    path = tree / "cache.pkl"
+    assert edge_cache.cached(path, lambda: _key(tree), run) == ["events"]
+    assert edge_cache.load(path, _key(tree)) == ["events"]
 
 
 @pytest.mark.parametrize(
