@@ -267,9 +267,11 @@ def evaluate(
     heldout: Sequence[str],
     cache: Path | None = None,
     replies: TextIO | None = None,
+    kinds: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Every clip through the edge once (or from `cache`, `edge_cache`); its events explained
-    under each condition; with `replies`, one JSON line per explained event (`_reply_line`)."""
+    under each condition (only the clips of `kinds`, when given); with `replies`, one JSON line
+    per explained event (`_reply_line`)."""
     last_of_kind: dict[str, CloudEvent] = {}  # the swap's source: an event of another kind
     if cache is not None:
         clips: Iterable[ClipEvents] = edge_cache.cached(
@@ -280,6 +282,8 @@ def evaluate(
     else:
         clips = clip_events(manifest, models, config)
     for ce in clips:
+        if kinds and ce.kind not in kinds:
+            continue
         held, i = ce.kind in heldout, ce.matched()
         others = [e for k, e in sorted(last_of_kind.items()) if k not in (ce.kind, "normal")]
         for name, cond in conditions.items():
@@ -386,6 +390,11 @@ def add_parsers(sub: Any) -> None:
         "the visual ones need a projector)",
     )
     p.add_argument(
+        "--kinds",
+        help="explain only these kinds' clips, comma-separated (the edge runs every clip, so "
+        "that its cache serves every kind)",
+    )
+    p.add_argument(
         "--edge-cache",
         type=Path,
         metavar="FILE",
@@ -475,7 +484,14 @@ def cmd_eval_explanations(args: argparse.Namespace) -> int:
             stack.enter_context(args.replies.open("w", encoding="utf-8")) if args.replies else None
         )
         report = evaluate(
-            args.manifest, args.models, args.edge_config, conditions, held, args.edge_cache, replies
+            args.manifest,
+            args.models,
+            args.edge_config,
+            conditions,
+            held,
+            args.edge_cache,
+            replies,
+            tuple(args.kinds.split(",")) if args.kinds else (),
         )
     emit_report(report, args.json)
     return 0

@@ -121,17 +121,20 @@ def test_evaluate_reads_the_edge_cache_and_writes_every_reply_with_why_it_was_re
     tmp_path: Path,
 ) -> None:
     """The edge's runs come from the cache (no footage here: the edge cannot have run); each
-    explained event becomes one JSON line with its raw replies and refusal reasons."""
+    explained event becomes one JSON line with its raw replies and refusal reasons; `kinds`
+    leaves the other kinds' clips unexplained."""
     manifest, models = tmp_path / "manifest.jsonl", tmp_path / "models"
     manifest.write_text('{"path": "clips/cam/intruder_00.avi"}\n')
     models.mkdir()
     cache = tmp_path / "edge.pkl"
-    clips = [clip("intruder", {}, [event(4.0, 8.0)])]
+    clips = [clip("intruder", {}, [event(4.0, 8.0)]), clip("smoke", {}, [event(1.0, 3.0)])]
     edge_cache.save(cache, edge_cache.key(manifest, models, None), clips)
     llm = ScriptedLlm(["Alert", "It lasted 99 minutes.", "A", "[x]"])
     conditions = {"text": _Condition(Explainer(ExplainSettings(), llm))}
     out = io.StringIO()
-    report = evaluate(manifest, models, None, conditions, (), cache=cache, replies=out)
+    report = evaluate(
+        manifest, models, None, conditions, (), cache=cache, replies=out, kinds=("intruder",)
+    )
     assert report["conditions"]["text"]["explanations"] == 1
     (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
     assert line["condition"] == "text" and line["kind"] == "intruder"
