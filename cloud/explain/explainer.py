@@ -154,6 +154,27 @@ def looped(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> bool:
     return bool(seen) and max(seen.values()) >= times
 
 
+def cut_loop(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> str:
+    """A summary that went round in a loop, cut before the loop's second round and back to its
+    last full sentence ("The camera moved from 2.0s to 7.5s. The camera moved from 2.0s to
+    7.5s. The camera moved" -> its first sentence): what is kept is text the model wrote, checked
+    as any other. Unchanged when no run of `n` words comes `times` times (`looped`) or no full
+    sentence comes before the loop (then `looped` refuses it)."""
+    spans = list(_TOKENS.finditer(text))
+    words = [m.group().lower() for m in spans]
+    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    counts = Counter(runs)
+    seen: set[tuple[str, ...]] = set()
+    for i, run in enumerate(runs):
+        if counts[run] < times:
+            continue
+        if run in seen:
+            head = trim_sentence(text[: spans[i].start()])
+            return head if head.endswith((".", "!", "?")) else text
+        seen.add(run)
+    return text
+
+
 def _check_form(text: str, fields: Sequence[str]) -> None:
     """Prose in the Latin alphabet, with no placeholder, no code or markup, no digits run
     together ("Camera vtest. 22.0.22.0000"), no field gone round in a loop and no copy of the
@@ -384,7 +405,7 @@ class Explainer:
             )
 
         title = gen(prompts.TITLE_PREFILL, TITLE_TOKENS).strip()
-        summary = trim_sentence(gen(prompts.summary_prefill(title), n))
+        summary = cut_loop(trim_sentence(gen(prompts.summary_prefill(title), n)))
         return prompts.reply_json(title, summary)
 
 

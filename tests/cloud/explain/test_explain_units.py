@@ -24,6 +24,7 @@ from vau.cloud.explain.evidence import (
 from vau.cloud.explain.explainer import (
     Explainer,
     InvalidReplyError,
+    cut_loop,
     looped,
     parse_reply,
     tidy_title,
@@ -274,6 +275,29 @@ def test_explainer_when_a_summary_ends_in_a_decimal_without_full_stop_then_kept_
     llm = ScriptedLlm(["Anomaly on cam-0", "The score rose from 2.5s to 7.5s"])
     r = Explainer(ExplainSettings(), llm).explain(event)
     assert r.outcome == "llm" and r.explanation.summary == "The score rose from 2.5s to 7.5s"
+
+
+def test_cut_loop_keeps_the_full_sentences_before_a_loop_else_leaves_it_to_be_refused() -> None:
+    went_round = (
+        "Something appeared in the lower centre, from 3.5s to 6.5s. In the lower centre it moved "
+        "right. Then in the lower centre"
+    )
+    assert cut_loop(went_round) == "Something appeared in the lower centre, from 3.5s to 6.5s."
+    once = "It moved left in the lower left. It stayed."  # twice is no loop
+    assert cut_loop(once) == once
+    no_sentence = "People in the lower centre, people in the lower edge, people in the lower centre"
+    assert cut_loop(no_sentence) == no_sentence and looped(no_sentence)
+
+
+def test_explainer_when_a_summary_goes_round_in_a_loop_then_its_first_sentences_pass() -> None:
+    event = EventEvidence("cam-0", "ev-1", 2.5, 7.5, 0.92, 4.0, PRIOR, (), 0.1)
+    loop = "The score rose from 2.5s to 7.5s." + " It peaked at 0.92." * 3 + " It peaked"
+    r = Explainer(ExplainSettings(), ScriptedLlm(["Anomaly on cam-0", loop])).explain(event)
+    assert (
+        r.outcome == "llm"
+        and r.explanation.summary == "The score rose from 2.5s to 7.5s. It peaked at 0.92."
+    )
+    assert r.replies[0].endswith('It peaked at 0.92."}')  # the reply as kept, not as generated
 
 
 def test_build_projector_when_kind_known_then_shapes_else_raises() -> None:
