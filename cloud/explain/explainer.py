@@ -149,9 +149,15 @@ def looped(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> bool:
     field): a writer gone round in a loop ("The camera was tampered with by a human. The camera
     was tampered with by a human. ..."; "(20.0) (20.0) (20.0)"). A title and its summary may
     each name the same place once; the facts never say one thing three times."""
-    runs = _TOKENS.findall(text.lower())
-    seen = Counter(tuple(runs[i : i + n]) for i in range(len(runs) - n + 1))
-    return bool(seen) and max(seen.values()) >= times
+    counts = Counter(_runs(text, n)[1])
+    return bool(counts) and max(counts.values()) >= times
+
+
+def _runs(text: str, n: int) -> tuple[list[re.Match[str]], list[tuple[str, ...]]]:
+    """`text`'s words (and digit runs) as matches, and each run of `n` of them, lower-cased."""
+    spans = list(_TOKENS.finditer(text))
+    words = [m.group().lower() for m in spans]
+    return spans, [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
 def cut_loop(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> str:
@@ -160,9 +166,7 @@ def cut_loop(text: str, n: int = LOOP_WORDS, times: int = LOOP_TIMES) -> str:
     7.5s. The camera moved" -> its first sentence): what is kept is text the model wrote, checked
     as any other. Unchanged when no run of `n` words comes `times` times (`looped`) or no full
     sentence comes before the loop (then `looped` refuses it)."""
-    spans = list(_TOKENS.finditer(text))
-    words = [m.group().lower() for m in spans]
-    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    spans, runs = _runs(text, n)
     counts = Counter(runs)
     seen: set[tuple[str, ...]] = set()
     for i, run in enumerate(runs):
